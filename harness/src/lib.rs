@@ -1,0 +1,2 @@
+//! authspec: the scenario model, the runner and the reports behind the `authspec` CLI.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Skeleton: the parser benchmark against smtp-proto lands with the codec.
+fn main() {}

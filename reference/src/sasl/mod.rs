@@ -1,0 +1,371 @@
+//! SASL mechanisms as step functions over raw bytes, client side and server side.
+//!
+//! Base64 is not done here: the SMTP layer ([`crate::smtp::sasl_frame`]) decodes what
+//! arrives on the wire and hands the mechanisms raw octets. "No input" (`None`) and
+//! "empty input" (`Some(&[])`) are different things, as RFC 4954's `=` makes them.
+//!
+//! Every mechanism declares its [`SecurityProperties`] the way Cyrus SASL classifies
+//! them, so Postfix's `smtpd_sasl_security_options` can filter the list.
+
+pub mod anonymous;
+pub mod cram_md5;
+pub mod credentials;
+pub mod digest_md5;
+pub mod external;
+pub mod login;
+pub mod oauthbearer;
+pub mod passwd_file;
+pub mod plain;
+pub mod random;
+pub mod scram;
+pub mod secret;
+pub mod xoauth2;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use credentials::{CredentialStore, StoredCredential};
+pub use random::{RandomSource, SeededRandom};
+pub use secret::Secret;
+
+/// Every mechanism the core implements, in the order the reference server offers them
+/// by default (strongest first, as Cyrus orders its list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub enum Mechanism {
+    ScramSha256,
+    ScramSha1,
+    DigestMd5,
+    CramMd5,
+    OAuthBearer,
+    XOAuth2,
+    Plain,
+    Login,
+    Anonymous,
+    External,
+}
+
+impl Mechanism {
+    pub const ALL: [Mechanism; 10] = [
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha1,
+        Mechanism::DigestMd5,
+        Mechanism::CramMd5,
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::Anonymous,
+        Mechanism::External,
+    ];
+
+    /// The IANA-registered name (RFC 4422 §3.1), upper case.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha1 => "SCRAM-SHA-1",
+            Mechanism::DigestMd5 => "DIGEST-MD5",
+            Mechanism::CramMd5 => "CRAM-MD5",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+            Mechanism::Anonymous => "ANONYMOUS",
+            Mechanism::External => "EXTERNAL",
+        }
+    }
+
+    /// Mechanism names are case-insensitive (RFC 4422 §3.1: "SASL mechanism names
+    /// are ... case-insensitive" in protocols that say so; RFC 4954 §4 says so).
+    pub fn from_name(name: &[u8]) -> Option<Mechanism> {
+        Mechanism::ALL
+            .into_iter()
+            .find(|m| m.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// Server-first mechanisms send a challenge before the client says anything, so
+    /// an initial response to them is a protocol error (RFC 4954 §4).
+    pub const fn server_first(self) -> bool {
+        matches!(self, Mechanism::CramMd5 | Mechanism::DigestMd5)
+    }
+
+    /// The properties Cyrus SASL gives the mechanism (see `sasl.h`, `SASL_SEC_*`).
+    pub const fn properties(self) -> SecurityProperties {
+        let weak = SecurityProperties {
+            plaintext: false,
+            anonymous: false,
+            dictionary: false,
+            active: false,
+            mutual_auth: false,
+            forward_secrecy: false,
+        };
+        match self {
+            // Cyrus: SASL_SEC_NOANONYMOUS only.
+            Mechanism::Plain | Mechanism::Login => SecurityProperties {
+                plaintext: true,
+                dictionary: true,
+                active: true,
+                ..weak
+            },
+            // Cyrus: NOPLAINTEXT | NOANONYMOUS. Still open to dictionary and active attacks.
+            Mechanism::CramMd5 => SecurityProperties {
+                dictionary: true,
+                active: true,
+                ..weak
+            },
+            // Cyrus: NOPLAINTEXT | NOANONYMOUS | MUTUAL_AUTH.
+            Mechanism::DigestMd5 => SecurityProperties {
+                dictionary: true,
+                active: true,
+                mutual_auth: true,
+                ..weak
+            },
+            // Cyrus: NOPLAINTEXT | NOANONYMOUS | NOACTIVE | MUTUAL_AUTH. A captured
+            // exchange still allows an offline guess at the password.
+            Mechanism::ScramSha1 | Mechanism::ScramSha256 => SecurityProperties {
+                dictionary: true,
+                mutual_auth: true,
+                ..weak
+            },
+            // A bearer token crosses the wire in the clear: replayable like a password.
+            Mechanism::OAuthBearer | Mechanism::XOAuth2 => SecurityProperties {
+                plaintext: true,
+                active: true,
+                ..weak
+            },
+            // Cyrus: NOPLAINTEXT only.
+            Mechanism::Anonymous => SecurityProperties {
+                anonymous: true,
+                dictionary: true,
+                active: true,
+                ..weak
+            },
+            // Cyrus: NOPLAINTEXT | NOANONYMOUS | NODICTIONARY | NOACTIVE (the TLS layer
+            // authenticated the client already).
+            Mechanism::External => weak,
+        }
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a mechanism is exposed to, as Cyrus SASL classifies it. Each `true` flag is
+/// a weakness, except `mutual_auth` and `forward_secrecy`, which are strengths. Postfix's
+/// `no*` options hide mechanisms with the weakness; `mutual_auth` and
+/// `forward_secrecy` hide mechanisms without the strength.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SecurityProperties {
+    /// Sends a reusable secret in the clear (hidden by `noplaintext`).
+    pub plaintext: bool,
+    /// Allows anonymous login (hidden by `noanonymous`).
+    pub anonymous: bool,
+    /// Open to a passive offline dictionary attack (hidden by `nodictionary`).
+    pub dictionary: bool,
+    /// Open to active, non-dictionary attacks (hidden by `noactive`).
+    pub active: bool,
+    /// Authenticates the server to the client too (required by `mutual_auth`).
+    pub mutual_auth: bool,
+    /// Protects earlier sessions if the secret leaks (required by `forward_secrecy`).
+    pub forward_secrecy: bool,
+}
+
+/// What the server side learned on success. The authorization identity is the one the
+/// session acts as; `authcid` is whose credentials were checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    pub authcid: String,
+    pub authzid: Option<String>,
+}
+
+/// The result of feeding one client message to a server mechanism.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ServerStep {
+    /// Send this challenge (raw octets; the SMTP layer base64-encodes it) and wait.
+    Challenge(Vec<u8>),
+    /// Authentication succeeded. `additional` is data the server must still deliver
+    /// (SCRAM's `v=`, DIGEST-MD5's `rspauth=`); RFC 4954 §4 carries it in a `334`
+    /// challenge that the client answers with an empty line before the `235`.
+    Success {
+        identity: Authenticated,
+        additional: Option<Vec<u8>>,
+    },
+    /// Authentication failed; the error names the rule that was broken.
+    Failure(SaslError),
+}
+
+/// Server side of one mechanism, for one exchange.
+pub trait ServerMechanism: Send + fmt::Debug {
+    fn mechanism(&self) -> Mechanism;
+    /// Feed one client message. `None` means the client sent nothing yet (AUTH with no
+    /// initial response); `Some(&[])` is an empty message.
+    fn step(&mut self, input: Option<&[u8]>) -> ServerStep;
+}
+
+/// Client side of one mechanism, for one exchange.
+pub trait ClientMechanism: Send + fmt::Debug {
+    fn mechanism(&self) -> Mechanism;
+    /// The initial response to put on the AUTH line, if this mechanism is client-first.
+    /// `Some(vec![])` is an empty initial response (sent as `=`).
+    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError>;
+    /// Answer one server challenge.
+    fn step(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError>;
+    /// Called when the server reports success with `235`. `additional` is data the
+    /// server put on the `235` line itself, if any (decoded). A final `334` carrying the
+    /// server's proof arrives through [`ClientMechanism::step`] instead. Mechanisms with
+    /// mutual authentication fail here if the server never proved itself.
+    fn verify_success(&mut self, additional: Option<&[u8]>) -> Result<(), SaslError>;
+}
+
+/// What the server knows about the connection, which some mechanisms need.
+#[derive(Clone, Debug)]
+pub struct ServerContext {
+    /// The server's name: CRAM-MD5's challenge and DIGEST-MD5's digest-uri use it.
+    pub hostname: String,
+    /// `smtpd_sasl_local_domain`: DIGEST-MD5's realm, and appended to unqualified
+    /// user names when looking them up if no entry matches the bare name.
+    pub realm: Option<String>,
+    /// The identity a TLS client certificate established, for EXTERNAL.
+    pub external_identity: Option<String>,
+    pub credentials: Arc<dyn CredentialStore>,
+}
+
+/// What a client authenticates with. `Debug` prints no secret.
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    pub authcid: String,
+    /// The password, or for XOAUTH2/OAUTHBEARER the bearer token.
+    pub password: Secret,
+    pub authzid: Option<String>,
+    /// The server host name, for DIGEST-MD5's digest-uri (`smtp/host`) and OAUTHBEARER.
+    pub host: String,
+    /// The server port, for OAUTHBEARER's `port=` key.
+    pub port: Option<u16>,
+}
+
+/// Why a SASL exchange failed, one variant per kind of broken rule. Mechanism-specific
+/// rules live in each mechanism's own error enum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaslError {
+    /// Wrong password, unknown user or bad proof. Deliberately one variant: RFC 4954 §6
+    /// asks servers not to reveal which of these it was.
+    InvalidCredentials,
+    /// The authorization identity may not be used by this authentication identity
+    /// (RFC 4616 §2: the server "MUST ... verify that the authcid is permitted to act as
+    /// the authzid").
+    AuthzidNotPermitted,
+    /// The client sent `*` (RFC 4954 §4).
+    Cancelled,
+    /// The stored credential's scheme cannot serve this mechanism (a SCRAM key cannot
+    /// serve CRAM-MD5). Reported to the operator; the client sees a temporary failure.
+    SchemeUnusable {
+        mechanism: Mechanism,
+        scheme: &'static str,
+    },
+    /// An initial response was given to a server-first mechanism.
+    InitialResponseToServerFirst(Mechanism),
+    /// A message arrived after the exchange had ended.
+    ExchangeOver,
+    /// EXTERNAL was used on a connection with no external identity.
+    NoExternalIdentity,
+    /// The server's proof of its identity did not verify (mutual authentication).
+    ServerProofMismatch(Mechanism),
+    /// The server reported an error through the mechanism (XOAUTH2/OAUTHBEARER).
+    ServerReportedError(Mechanism),
+    Plain(plain::PlainError),
+    Login(login::LoginError),
+    CramMd5(cram_md5::CramMd5Error),
+    DigestMd5(digest_md5::DigestMd5Error),
+    Scram(scram::ScramError),
+    XOAuth2(xoauth2::XOAuth2Error),
+    OAuthBearer(oauthbearer::OAuthBearerError),
+    Anonymous(anonymous::AnonymousError),
+    External(external::ExternalError),
+}
+
+impl SaslError {
+    /// True when the failure is the client's malformed message rather than bad
+    /// credentials; the SMTP layer answers these with `501 5.5.2`.
+    pub fn is_malformed(&self) -> bool {
+        !matches!(
+            self,
+            SaslError::InvalidCredentials
+                | SaslError::AuthzidNotPermitted
+                | SaslError::Cancelled
+                | SaslError::SchemeUnusable { .. }
+                | SaslError::NoExternalIdentity
+                | SaslError::ServerProofMismatch(_)
+                | SaslError::ServerReportedError(_)
+        )
+    }
+}
+
+impl fmt::Display for SaslError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The Debug form is the stable rule name; it never holds secrets.
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for SaslError {}
+
+/// Start the server side of `mechanism` for one exchange. Server-first mechanisms draw
+/// their nonce from `rng` here.
+pub fn server(
+    mechanism: Mechanism,
+    ctx: &ServerContext,
+    rng: &mut dyn RandomSource,
+) -> Box<dyn ServerMechanism> {
+    match mechanism {
+        Mechanism::Plain => Box::new(plain::PlainServer::new(ctx)),
+        Mechanism::Login => Box::new(login::LoginServer::new(ctx)),
+        Mechanism::CramMd5 => Box::new(cram_md5::CramMd5Server::new(ctx, rng)),
+        Mechanism::DigestMd5 => Box::new(digest_md5::DigestMd5Server::new(ctx, rng)),
+        Mechanism::ScramSha1 => Box::new(scram::ScramServer::new(
+            scram::ScramHash::Sha1,
+            ctx,
+            rng,
+        )),
+        Mechanism::ScramSha256 => Box::new(scram::ScramServer::new(
+            scram::ScramHash::Sha256,
+            ctx,
+            rng,
+        )),
+        Mechanism::XOAuth2 => Box::new(xoauth2::XOAuth2Server::new(ctx)),
+        Mechanism::OAuthBearer => Box::new(oauthbearer::OAuthBearerServer::new(ctx)),
+        Mechanism::Anonymous => Box::new(anonymous::AnonymousServer::new(ctx)),
+        Mechanism::External => Box::new(external::ExternalServer::new(ctx)),
+    }
+}
+
+/// Start the client side of `mechanism`. Client nonces (DIGEST-MD5 cnonce, SCRAM
+/// c-nonce) come from `rng`.
+pub fn client(
+    mechanism: Mechanism,
+    creds: &ClientCredentials,
+    rng: &mut dyn RandomSource,
+) -> Box<dyn ClientMechanism> {
+    match mechanism {
+        Mechanism::Plain => Box::new(plain::PlainClient::new(creds)),
+        Mechanism::Login => Box::new(login::LoginClient::new(creds)),
+        Mechanism::CramMd5 => Box::new(cram_md5::CramMd5Client::new(creds)),
+        Mechanism::DigestMd5 => Box::new(digest_md5::DigestMd5Client::new(creds, rng)),
+        Mechanism::ScramSha1 => Box::new(scram::ScramClient::new(
+            scram::ScramHash::Sha1,
+            creds,
+            rng,
+        )),
+        Mechanism::ScramSha256 => Box::new(scram::ScramClient::new(
+            scram::ScramHash::Sha256,
+            creds,
+            rng,
+        )),
+        Mechanism::XOAuth2 => Box::new(xoauth2::XOAuth2Client::new(creds)),
+        Mechanism::OAuthBearer => Box::new(oauthbearer::OAuthBearerClient::new(creds)),
+        Mechanism::Anonymous => Box::new(anonymous::AnonymousClient::new(creds)),
+        Mechanism::External => Box::new(external::ExternalClient::new(creds)),
+    }
+}

@@ -1,0 +1,1 @@
+//! Dovecot's passwd-file format (`user:{SCHEME}secret[:uid:gid:...]`): skeleton.

@@ -1,0 +1,2 @@
+//! Support code shared by the integration tests: builders and in-memory drivers.
+#![forbid(unsafe_code)]
