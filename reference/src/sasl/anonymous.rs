@@ -1,6 +1,9 @@
 //! Anonymous: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, SaslError, ServerContext, ServerMechanism,
+    ServerStep,
+};
 
 /// Rules of the Anonymous mechanism that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,7 +17,7 @@ pub struct AnonymousServer {}
 impl AnonymousServer {
     pub fn new(ctx: &ServerContext) -> Self {
         let _ = ctx;
-        
+
         AnonymousServer {}
     }
 }
@@ -34,7 +37,7 @@ pub struct AnonymousClient {}
 impl AnonymousClient {
     pub fn new(creds: &ClientCredentials) -> Self {
         let _ = creds;
-        
+
         AnonymousClient {}
     }
 }

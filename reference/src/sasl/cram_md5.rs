@@ -1,6 +1,9 @@
 //! CramMd5: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext,
+    ServerMechanism, ServerStep,
+};
 
 /// Rules of the CramMd5 mechanism that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +37,7 @@ pub struct CramMd5Client {}
 impl CramMd5Client {
     pub fn new(creds: &ClientCredentials) -> Self {
         let _ = creds;
-        
+
         CramMd5Client {}
     }
 }

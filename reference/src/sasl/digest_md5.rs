@@ -1,6 +1,9 @@
 //! DigestMd5: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext,
+    ServerMechanism, ServerStep,
+};
 
 /// Rules of the DigestMd5 mechanism that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]

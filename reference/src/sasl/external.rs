@@ -1,6 +1,9 @@
 //! External: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, SaslError, ServerContext, ServerMechanism,
+    ServerStep,
+};
 
 /// Rules of the External mechanism that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,7 +17,7 @@ pub struct ExternalServer {}
 impl ExternalServer {
     pub fn new(ctx: &ServerContext) -> Self {
         let _ = ctx;
-        
+
         ExternalServer {}
     }
 }
@@ -34,7 +37,7 @@ pub struct ExternalClient {}
 impl ExternalClient {
     pub fn new(creds: &ClientCredentials) -> Self {
         let _ = creds;
-        
+
         ExternalClient {}
     }
 }

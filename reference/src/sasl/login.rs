@@ -1,6 +1,9 @@
 //! Login: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, SaslError, ServerContext, ServerMechanism,
+    ServerStep,
+};
 
 /// Rules of the Login mechanism that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,7 +17,7 @@ pub struct LoginServer {}
 impl LoginServer {
     pub fn new(ctx: &ServerContext) -> Self {
         let _ = ctx;
-        
+
         LoginServer {}
     }
 }
@@ -34,7 +37,7 @@ pub struct LoginClient {}
 impl LoginClient {
     pub fn new(creds: &ClientCredentials) -> Self {
         let _ = creds;
-        
+
         LoginClient {}
     }
 }

@@ -324,16 +324,10 @@ pub fn server(
         Mechanism::Login => Box::new(login::LoginServer::new(ctx)),
         Mechanism::CramMd5 => Box::new(cram_md5::CramMd5Server::new(ctx, rng)),
         Mechanism::DigestMd5 => Box::new(digest_md5::DigestMd5Server::new(ctx, rng)),
-        Mechanism::ScramSha1 => Box::new(scram::ScramServer::new(
-            scram::ScramHash::Sha1,
-            ctx,
-            rng,
-        )),
-        Mechanism::ScramSha256 => Box::new(scram::ScramServer::new(
-            scram::ScramHash::Sha256,
-            ctx,
-            rng,
-        )),
+        Mechanism::ScramSha1 => Box::new(scram::ScramServer::new(scram::ScramHash::Sha1, ctx, rng)),
+        Mechanism::ScramSha256 => {
+            Box::new(scram::ScramServer::new(scram::ScramHash::Sha256, ctx, rng))
+        }
         Mechanism::XOAuth2 => Box::new(xoauth2::XOAuth2Server::new(ctx)),
         Mechanism::OAuthBearer => Box::new(oauthbearer::OAuthBearerServer::new(ctx)),
         Mechanism::Anonymous => Box::new(anonymous::AnonymousServer::new(ctx)),
@@ -353,11 +347,9 @@ pub fn client(
         Mechanism::Login => Box::new(login::LoginClient::new(creds)),
         Mechanism::CramMd5 => Box::new(cram_md5::CramMd5Client::new(creds)),
         Mechanism::DigestMd5 => Box::new(digest_md5::DigestMd5Client::new(creds, rng)),
-        Mechanism::ScramSha1 => Box::new(scram::ScramClient::new(
-            scram::ScramHash::Sha1,
-            creds,
-            rng,
-        )),
+        Mechanism::ScramSha1 => {
+            Box::new(scram::ScramClient::new(scram::ScramHash::Sha1, creds, rng))
+        }
         Mechanism::ScramSha256 => Box::new(scram::ScramClient::new(
             scram::ScramHash::Sha256,
             creds,

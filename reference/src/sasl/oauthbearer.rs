@@ -1,6 +1,9 @@
 //! OAuthBearer: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, SaslError, ServerContext, ServerMechanism,
+    ServerStep,
+};
 
 /// Rules of the OAuthBearer mechanism that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,7 +17,7 @@ pub struct OAuthBearerServer {}
 impl OAuthBearerServer {
     pub fn new(ctx: &ServerContext) -> Self {
         let _ = ctx;
-        
+
         OAuthBearerServer {}
     }
 }
@@ -34,7 +37,7 @@ pub struct OAuthBearerClient {}
 impl OAuthBearerClient {
     pub fn new(creds: &ClientCredentials) -> Self {
         let _ = creds;
-        
+
         OAuthBearerClient {}
     }
 }

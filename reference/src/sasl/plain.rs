@@ -1,6 +1,9 @@
 //! Plain: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, SaslError, ServerContext, ServerMechanism,
+    ServerStep,
+};
 
 /// Rules of the Plain mechanism that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,7 +17,7 @@ pub struct PlainServer {}
 impl PlainServer {
     pub fn new(ctx: &ServerContext) -> Self {
         let _ = ctx;
-        
+
         PlainServer {}
     }
 }
@@ -34,7 +37,7 @@ pub struct PlainClient {}
 impl PlainClient {
     pub fn new(creds: &ClientCredentials) -> Self {
         let _ = creds;
-        
+
         PlainClient {}
     }
 }

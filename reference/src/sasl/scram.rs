@@ -1,6 +1,9 @@
 //! SCRAM-SHA-1 and SCRAM-SHA-256: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext,
+    ServerMechanism, ServerStep,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScramHash {

@@ -1,6 +1,9 @@
 //! XOAuth2: skeleton, to be implemented.
 
-use super::{ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext, ServerMechanism, ServerStep};
+use super::{
+    ClientCredentials, ClientMechanism, Mechanism, SaslError, ServerContext, ServerMechanism,
+    ServerStep,
+};
 
 /// Rules of the XOAuth2 mechanism that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,7 +17,7 @@ pub struct XOAuth2Server {}
 impl XOAuth2Server {
     pub fn new(ctx: &ServerContext) -> Self {
         let _ = ctx;
-        
+
         XOAuth2Server {}
     }
 }
@@ -34,7 +37,7 @@ pub struct XOAuth2Client {}
 impl XOAuth2Client {
     pub fn new(creds: &ClientCredentials) -> Self {
         let _ = creds;
-        
+
         XOAuth2Client {}
     }
 }
