@@ -1,0 +1,370 @@
+//! The TLS plumbing against itself over loopback: real tokio-rustls handshakes between
+//! configurations built by `net::tls`, each bounded by a timeout so a hang fails the test.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authspec_reference::net::tls::{
+    self, CertAndKey, ClientAuth, ServerVerification, TlsError, TlsInfo,
+};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+
+const HOST: &str = "smtp.peers.test";
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn cert() -> CertAndKey {
+    tls::self_signed(&[HOST.to_owned(), "localhost".to_owned()]).expect("self-signed cert")
+}
+
+fn write_pem(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write pem");
+    path
+}
+
+/// Outcome of one handshake: the client's result (with its view) and the server's view
+/// when its side completed.
+struct Handshake {
+    client: Result<TlsInfo, std::io::Error>,
+    server: Option<TlsInfo>,
+}
+
+/// Runs one handshake over 127.0.0.1, then a one-byte echo so both sides have
+/// finished (TLS 1.3 client certificates are only checked after the client's Finished).
+async fn handshake(
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+    name: &str,
+) -> Handshake {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    let server_task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.ok()?;
+        let mut tls = acceptor.accept(tcp).await.ok()?;
+        let mut byte = [0u8; 1];
+        tls.read_exact(&mut byte).await.ok()?;
+        tls.write_all(&byte).await.ok()?;
+        tls.flush().await.ok()?;
+        let info = tls::tls_info_from_server(tls.get_ref().1);
+        // Wait for the client's close so the reply is not cut by a reset.
+        let _ = tls.read(&mut byte).await;
+        Some(info)
+    });
+
+    let connector = tokio_rustls::TlsConnector::from(client);
+    let server_name = ServerName::try_from(name.to_owned()).expect("server name");
+    let client_result = async {
+        let tcp = TcpStream::connect(addr).await?;
+        let mut tls = connector.connect(server_name, tcp).await?;
+        tls.write_all(b"x").await?;
+        let mut byte = [0u8; 1];
+        tls.read_exact(&mut byte).await?;
+        assert_eq!(&byte, b"x");
+        let info = tls::tls_info_from_client(tls.get_ref().1).with_sni(Some(name.to_owned()));
+        tls.shutdown().await?;
+        Ok(info)
+    };
+    let client = timeout(LIMIT, client_result)
+        .await
+        .expect("client timed out");
+    let server = timeout(LIMIT, server_task)
+        .await
+        .expect("server timed out")
+        .expect("server task panicked");
+    Handshake { client, server }
+}
+
+fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+#[tokio::test]
+async fn webpki_with_the_self_signed_cert_as_ca_succeeds_over_tls13() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = cert();
+    let ca = write_pem(&dir, "ca.pem", &ck.cert_pem);
+    let server = tls::server_config(ck.certs.clone(), ck.key.clone_key(), &ClientAuth::None)
+        .expect("server config");
+    let client = tls::client_config(&ServerVerification::WebPki { ca_file: Some(ca) })
+        .expect("client config");
+
+    let hs = handshake(server, client, HOST).await;
+    let info = hs.client.expect("handshake should succeed");
+    assert_eq!(info.version, "TLSv1.3");
+    assert!(info.cipher.starts_with("TLS13_"), "cipher {}", info.cipher);
+    assert_eq!(info.peer_subject.as_deref(), Some("CN=smtp.peers.test"));
+    let not_after = info.peer_not_after.expect("not_after");
+    // rcgen's default validity ends on 4096-01-01.
+    assert_eq!(not_after, "4096-01-01T00:00:00Z");
+    assert_eq!(info.sni.as_deref(), Some(HOST));
+
+    let server_info = hs.server.expect("server side completed");
+    assert_eq!(server_info.version, "TLSv1.3");
+    assert_eq!(server_info.sni.as_deref(), Some(HOST));
+    assert_eq!(
+        server_info.peer_subject, None,
+        "no client certificate was sent"
+    );
+}
+
+#[tokio::test]
+async fn webpki_with_builtin_roots_rejects_a_self_signed_cert() {
+    let ck = cert();
+    let server = tls::server_config(ck.certs.clone(), ck.key.clone_key(), &ClientAuth::None)
+        .expect("server config");
+    let client =
+        tls::client_config(&ServerVerification::WebPki { ca_file: None }).expect("client config");
+
+    let hs = handshake(server, client, HOST).await;
+    let err = hs.client.expect_err("an unknown issuer must fail");
+    assert_eq!(
+        rustls_error(&err),
+        Some(&rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer
+        )),
+        "{err}"
+    );
+    assert!(hs.server.is_none());
+}
+
+#[tokio::test]
+async fn webpki_rejects_a_name_the_cert_does_not_cover() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = cert();
+    let ca = write_pem(&dir, "ca.pem", &ck.cert_pem);
+    let server = tls::server_config(ck.certs.clone(), ck.key.clone_key(), &ClientAuth::None)
+        .expect("server config");
+    let client = tls::client_config(&ServerVerification::WebPki { ca_file: Some(ca) })
+        .expect("client config");
+
+    let hs = handshake(server, client, "mail.example.com").await;
+    let err = hs.client.expect_err("wrong name must fail");
+    assert!(
+        matches!(
+            rustls_error(&err),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                    | rustls::CertificateError::NotValidForNameContext { .. }
+            ))
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn insecure_accepts_an_untrusted_cert_for_any_name() {
+    let ck = cert();
+    let server = tls::server_config(ck.certs.clone(), ck.key.clone_key(), &ClientAuth::None)
+        .expect("server config");
+    let client = tls::client_config(&ServerVerification::Insecure).expect("client config");
+
+    let hs = handshake(server, client, "anything.invalid").await;
+    let info = hs.client.expect("insecure accepts");
+    assert_eq!(info.version, "TLSv1.3");
+    assert_eq!(info.peer_subject.as_deref(), Some("CN=smtp.peers.test"));
+}
+
+#[tokio::test]
+async fn server_also_speaks_tls12() {
+    let ck = cert();
+    let server = tls::server_config(ck.certs.clone(), ck.key.clone_key(), &ClientAuth::None)
+        .expect("server config");
+    // A client limited to TLS 1.2, built directly with rustls.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.certs[0].clone()).expect("add root");
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+
+    let hs = handshake(server, Arc::new(client), HOST).await;
+    let info = hs.client.expect("TLS 1.2 handshake");
+    assert_eq!(info.version, "TLSv1.2");
+    assert!(
+        info.cipher.starts_with("TLS_ECDHE_"),
+        "cipher {}",
+        info.cipher
+    );
+}
+
+#[tokio::test]
+async fn accept_any_client_auth_exposes_the_client_subject() {
+    let server_ck = cert();
+    let client_ck = tls::self_signed(&["alice.peers.test".to_owned()]).expect("client cert");
+    let server = tls::server_config(
+        server_ck.certs.clone(),
+        server_ck.key.clone_key(),
+        &ClientAuth::AcceptAny,
+    )
+    .expect("server config");
+    let client = tls::client_config_with_cert(
+        &ServerVerification::Insecure,
+        client_ck.certs.clone(),
+        client_ck.key,
+    )
+    .expect("client config");
+
+    let hs = handshake(server, client, HOST).await;
+    hs.client.expect("handshake");
+    let server_info = hs.server.expect("server side completed");
+    assert_eq!(
+        server_info.peer_subject.as_deref(),
+        Some("CN=alice.peers.test")
+    );
+}
+
+#[tokio::test]
+async fn webpki_client_auth_rejects_a_client_cert_from_another_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server_ck = cert();
+    let trusted = tls::self_signed(&["trusted.peers.test".to_owned()]).expect("trusted");
+    let stranger = tls::self_signed(&["stranger.peers.test".to_owned()]).expect("stranger");
+    let ca = write_pem(&dir, "clients.pem", &trusted.cert_pem);
+    let server = tls::server_config(
+        server_ck.certs.clone(),
+        server_ck.key.clone_key(),
+        &ClientAuth::WebPki { ca_file: ca },
+    )
+    .expect("server config");
+    let client = tls::client_config_with_cert(
+        &ServerVerification::Insecure,
+        stranger.certs.clone(),
+        stranger.key,
+    )
+    .expect("client config");
+
+    let hs = handshake(server, client, HOST).await;
+    // In TLS 1.3 the client learns of the rejection only when it next reads.
+    assert!(
+        hs.client.is_err(),
+        "client with an untrusted certificate must not get through"
+    );
+    assert!(hs.server.is_none());
+}
+
+#[test]
+fn load_cert_and_key_round_trips_pem_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = cert();
+    let c = write_pem(&dir, "cert.pem", &ck.cert_pem);
+    let k = write_pem(&dir, "key.pem", &ck.key_pem);
+    let loaded = tls::load_cert_and_key(&c, &k).expect("load");
+    assert_eq!(loaded.certs, ck.certs);
+    assert_eq!(loaded.key.secret_der(), ck.key.secret_der());
+    assert!(
+        !format!("{loaded:?}").contains("PRIVATE"),
+        "Debug must not print the key"
+    );
+    tls::server_config(loaded.certs, loaded.key, &ClientAuth::None).expect("usable");
+}
+
+#[test]
+fn load_errors_name_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = cert();
+    let c = write_pem(&dir, "cert.pem", &ck.cert_pem);
+    let k = write_pem(&dir, "key.pem", &ck.key_pem);
+    let empty = write_pem(&dir, "empty.pem", "");
+    let missing = dir.path().join("missing.pem");
+
+    assert!(matches!(
+        tls::load_cert_and_key(&missing, &k),
+        Err(TlsError::CertFileUnreadable { path, .. }) if path == missing
+    ));
+    assert!(matches!(
+        tls::load_cert_and_key(&c, &missing),
+        Err(TlsError::KeyFileUnreadable { path, .. }) if path == missing
+    ));
+    assert_eq!(
+        tls::load_cert_and_key(&empty, &k).unwrap_err(),
+        TlsError::NoCertificateInFile {
+            path: empty.clone()
+        }
+    );
+    // The key file holds only a certificate.
+    assert_eq!(
+        tls::load_cert_and_key(&c, &c).unwrap_err(),
+        TlsError::NoPrivateKeyInFile { path: c.clone() }
+    );
+    let broken = write_pem(
+        &dir,
+        "broken.pem",
+        "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+    );
+    assert!(matches!(
+        tls::load_cert_and_key(&broken, &k),
+        Err(TlsError::MalformedPem { path, .. }) if path == broken
+    ));
+    let err = tls::load_cert_and_key(&empty, &k).unwrap_err().to_string();
+    assert!(
+        err.contains("empty.pem") && err.contains("no CERTIFICATE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mismatched_key_is_named() {
+    let a = cert();
+    let b = cert();
+    assert_eq!(
+        tls::server_config(a.certs, b.key, &ClientAuth::None).unwrap_err(),
+        TlsError::KeyDoesNotMatchCertificate
+    );
+}
+
+#[test]
+fn ca_file_without_certificates_is_invalid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = cert();
+    let key_only = write_pem(&dir, "key.pem", &ck.key_pem);
+    assert!(matches!(
+        tls::client_config(&ServerVerification::WebPki { ca_file: Some(key_only.clone()) }),
+        Err(TlsError::InvalidCaFile { path, .. }) if path == key_only
+    ));
+    let missing = dir.path().join("nope.pem");
+    assert!(matches!(
+        tls::client_config(&ServerVerification::WebPki { ca_file: Some(missing.clone()) }),
+        Err(TlsError::InvalidCaFile { path, .. }) if path == missing
+    ));
+}
+
+#[test]
+fn self_signed_needs_a_hostname() {
+    assert_eq!(tls::self_signed(&[]).unwrap_err(), TlsError::NoHostnames);
+}
+
+#[tokio::test]
+async fn webpki_client_auth_accepts_a_client_cert_from_its_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server_ck = cert();
+    let trusted = tls::self_signed(&["trusted.peers.test".to_owned()]).expect("trusted");
+    let ca = write_pem(&dir, "clients.pem", &trusted.cert_pem);
+    let server = tls::server_config(
+        server_ck.certs.clone(),
+        server_ck.key.clone_key(),
+        &ClientAuth::WebPki { ca_file: ca },
+    )
+    .expect("server config");
+    let client = tls::client_config_with_cert(
+        &ServerVerification::Insecure,
+        trusted.certs.clone(),
+        trusted.key,
+    )
+    .expect("client config");
+
+    let hs = handshake(server, client, HOST).await;
+    hs.client.expect("trusted client gets through");
+    let server_info = hs.server.expect("server side completed");
+    assert_eq!(
+        server_info.peer_subject.as_deref(),
+        Some("CN=trusted.peers.test")
+    );
+}
