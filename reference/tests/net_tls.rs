@@ -368,3 +368,87 @@ async fn webpki_client_auth_accepts_a_client_cert_from_its_ca() {
         Some("CN=trusted.peers.test")
     );
 }
+
+/// Reads one SMTP reply (all its lines) and returns it.
+async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut reply = String::new();
+    loop {
+        let mut line = String::new();
+        let n = timeout(LIMIT, r.read_line(&mut line))
+            .await
+            .expect("reply timed out")
+            .expect("read");
+        assert!(n > 0, "peer closed; got so far: {reply:?}");
+        reply.push_str(&line);
+        if line.as_bytes().get(3) == Some(&b' ') {
+            return reply;
+        }
+    }
+}
+
+/// Our WebPKI client against the real Postfix STARTTLS peer, trusting the certificate
+/// tests/interop/postfix-up.sh made. Run with `--ignored` once the peers are up.
+#[tokio::test]
+#[ignore = "needs the real peers: tests/interop/install.sh && tests/interop/postfix-up.sh"]
+async fn postfix_starttls_peer_verifies_with_its_certificate_as_ca() {
+    use tokio::io::BufReader;
+    let ca = std::env::var("PEERS_TLS_CA")
+        .unwrap_or_else(|_| "/etc/authspec-peers/tls/cert.pem".to_owned());
+    let port = std::env::var("PEERS_PORT_STARTTLS").unwrap_or_else(|_| "2528".to_owned());
+    let tcp = TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .expect("connect :2528");
+    let mut plain = BufReader::new(tcp);
+    assert!(read_reply(&mut plain).await.starts_with("220 "));
+    plain
+        .get_mut()
+        .write_all(b"EHLO client.peers.test\r\n")
+        .await
+        .expect("write");
+    let ehlo = read_reply(&mut plain).await;
+    assert!(
+        ehlo.contains("250-STARTTLS") && !ehlo.contains("AUTH"),
+        "{ehlo}"
+    );
+    plain
+        .get_mut()
+        .write_all(b"STARTTLS\r\n")
+        .await
+        .expect("write");
+    assert!(read_reply(&mut plain).await.starts_with("220 "));
+
+    let config = tls::client_config(&ServerVerification::WebPki {
+        ca_file: Some(ca.into()),
+    })
+    .expect("client config");
+    let name = ServerName::try_from(HOST).expect("name");
+    let tls_stream = timeout(
+        LIMIT,
+        tokio_rustls::TlsConnector::from(config).connect(name, plain.into_inner()),
+    )
+    .await
+    .expect("handshake timed out")
+    .expect("handshake with Postfix");
+    let info = tls::tls_info_from_client(tls_stream.get_ref().1);
+    assert_eq!(info.version, "TLSv1.3");
+    assert_eq!(info.peer_subject.as_deref(), Some("CN=smtp.peers.test"));
+
+    let mut secure = BufReader::new(tls_stream);
+    secure
+        .get_mut()
+        .write_all(b"EHLO client.peers.test\r\n")
+        .await
+        .expect("write");
+    let ehlo = read_reply(&mut secure).await;
+    assert!(
+        ehlo.contains("250-AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5\r\n"),
+        "{ehlo}"
+    );
+    secure
+        .get_mut()
+        .write_all(b"QUIT\r\n")
+        .await
+        .expect("write");
+    assert!(read_reply(&mut secure).await.starts_with("221 "));
+}

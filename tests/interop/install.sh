@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   postfix sasl2-bin libsasl2-modules libsasl2-modules-db dovecot-core
-  swaks libauthen-sasl-perl libdigest-hmac-perl libio-socket-inet6-perl
+  swaks libauthen-sasl-perl libdigest-hmac-perl libio-socket-inet6-perl libnet-ssleay-perl
   gsasl msmtp curl openssl python3
 )
 
@@ -15,6 +15,19 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "install.sh: must run as root (apt-get install)" >&2
   exit 1
 fi
+
+# SCRAM, CRAM-MD5, DIGEST-MD5 and ANONYMOUS come from libsasl2-modules, sasldb from
+# libsasl2-modules-db. A missing plugin would only show later as a short AUTH line.
+check_plugins() {
+  local plugdir lib
+  plugdir=$(ls -d /usr/lib/*/sasl2 2>/dev/null | head -n 1)
+  for lib in libsasldb libplain liblogin libcrammd5 libdigestmd5 libscram libanonymous; do
+    if [[ -z $plugdir ]] || ! compgen -G "$plugdir/$lib.so*" >/dev/null; then
+      echo "install.sh: Cyrus SASL plugin $lib missing from ${plugdir:-/usr/lib/*/sasl2}" >&2
+      exit 1
+    fi
+  done
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,6 +38,7 @@ for p in "${PACKAGES[@]}"; do
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
+  check_plugins
   echo "install.sh: all interop packages already installed"
   exit 0
 fi
@@ -55,14 +69,5 @@ apt-get install -y -qq --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
   "${missing[@]}" >/dev/null
 
-# Record which SASL plugins are present: SCRAM, CRAM-MD5 and DIGEST-MD5 come from
-# libsasl2-modules, sasldb from libsasl2-modules-db. Fail early if one is absent.
-plugdir=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)/sasl2
-for lib in libsasldb libplain liblogin libcrammd5 libdigestmd5 libscram libanonymous; do
-  if ! compgen -G "$plugdir/$lib.so*" >/dev/null; then
-    echo "install.sh: Cyrus SASL plugin $lib missing from $plugdir" >&2
-    ls -l "$plugdir" >&2 || true
-    exit 1
-  fi
-done
+check_plugins
 echo "install.sh: done"
