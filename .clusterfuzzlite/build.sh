@@ -1,0 +1,14 @@
+#!/bin/bash -eu
+# ClusterFuzzLite / OSS-Fuzz build: every cargo-fuzz target, with its seed corpus and
+# dictionary next to the binary, as the infrastructure expects.
+cd "$SRC/authspec"
+cargo fuzz build -O --debug-assertions
+for target in $(cargo fuzz list --fuzz-dir fuzz); do
+  cp "fuzz/target/x86_64-unknown-linux-gnu/release/$target" "$OUT/"
+  if [ -d "fuzz/corpus/$target" ]; then
+    (cd "fuzz/corpus/$target" && zip -q -r "$OUT/${target}_seed_corpus.zip" .)
+  fi
+  if [ -f fuzz/dict/smtp.dict ]; then
+    cp fuzz/dict/smtp.dict "$OUT/$target.dict"
+  fi
+done
