@@ -987,8 +987,9 @@ fn parse_bdat(line: &[u8]) -> Res<Command> {
     }
     if line[end + 1..].eq_ignore_ascii_case(b"LAST") {
         Ok(Command::Bdat { size, last: true })
+    } else if line[end..].iter().all(|&b| b == b' ') {
+        Err(CommandError::TrailingWhitespace { offset: end })
     } else {
-        end_of_line(line, end)?;
         Err(CommandError::InvalidBdat { offset: end + 1 })
     }
 }
