@@ -3,8 +3,9 @@
 //! must hold for every input (round trips, no authentication without credentials).
 //! Not a stable API.
 
+pub mod codec;
+
 /// The SMTP command parser: never panics, and whatever it accepts formats back to a
 /// line that parses to the same command.
-pub fn command(data: &[u8]) {
-    let _ = data;
-}
+pub use codec::command;
+pub use codec::{line_framer, reply, sasl_base64, xtext};

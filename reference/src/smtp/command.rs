@@ -1,1 +1,1136 @@
-//! Skeleton: to be implemented.
+//! SMTP commands: RFC 5321 §4.1, AUTH (RFC 4954 §4, §5), STARTTLS (RFC 3207 §4),
+//! BDAT (RFC 3030 §2) and the MAIL parameters SIZE (RFC 1870), BODY (RFC 6152,
+//! RFC 3030), SMTPUTF8 (RFC 6531) and AUTH (RFC 4954 §5).
+//!
+//! [`parse`] takes one line without its CRLF (framing and its deviations belong to
+//! [`super::line`]) and either returns the command or names the grammar rule the line
+//! breaks. It is strict: a single SP between elements, no trailing data, no control
+//! octets, no space around the colon of `FROM:`/`TO:`. Verbs, `FROM:`/`TO:` and
+//! parameter keywords are case-insensitive (RFC 5321 §2.4); mailboxes and domains
+//! keep the case they were sent in. UTF-8 is accepted where RFC 6531 §3.3 extends
+//! the grammar (atext, qtext, sub-domain, esmtp-value); whether SMTPUTF8 was
+//! negotiated is the session's business.
+//!
+//! Source routes (`<@a,@b:user@c>`, RFC 5321 §4.1.2 `A-d-l`) are parsed and dropped:
+//! RFC 5321 Appendix C says servers MUST accept the syntax and MAY ignore the route.
+
+use super::xtext::{self, XtextError};
+use std::fmt;
+
+/// RFC 5321 §4.5.3.1.1: a local-part is at most 64 octets.
+pub const LOCAL_PART_LIMIT: usize = 64;
+/// RFC 5321 §4.5.3.1.2: a domain is at most 255 octets.
+pub const DOMAIN_LIMIT: usize = 255;
+/// RFC 5321 §4.5.3.1.3: a path is at most 256 octets, brackets included.
+pub const PATH_LIMIT: usize = 256;
+/// RFC 1035 §2.3.4: a label is at most 63 octets.
+pub const LABEL_LIMIT: usize = 63;
+/// RFC 4422 §3.1: `sasl-mech = 1*20mech-char`.
+pub const MECHANISM_NAME_LIMIT: usize = 20;
+
+/// One SMTP command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `helo = "HELO" SP Domain CRLF` (RFC 5321 §4.1.1.1).
+    Helo { domain: String },
+    /// `ehlo = "EHLO" SP ( Domain / address-literal ) CRLF` (RFC 5321 §4.1.1.1).
+    /// An address literal keeps its brackets.
+    Ehlo { domain: String },
+    /// `mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF` (§4.1.1.2).
+    Mail {
+        from: ReversePath,
+        params: Vec<Param>,
+    },
+    /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" /
+    /// Forward-path ) [SP Rcpt-parameters] CRLF` (§4.1.1.3). No RCPT parameter is
+    /// interpreted here: all of them are [`Param::Other`].
+    Rcpt { to: ForwardPath, params: Vec<Param> },
+    /// `data = "DATA" CRLF` (§4.1.1.4).
+    Data,
+    /// `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF` (RFC 3030 §2).
+    Bdat { size: u64, last: bool },
+    /// `rset = "RSET" CRLF` (§4.1.1.5).
+    Rset,
+    /// `quit = "QUIT" CRLF` (§4.1.1.10).
+    Quit,
+    /// `STARTTLS` with no parameters (RFC 3207 §4).
+    StartTls,
+    /// `vrfy = "VRFY" SP String CRLF` (§4.1.1.6). Quoted strings keep their quotes.
+    Vrfy { arg: String },
+    /// `expn = "EXPN" SP String CRLF` (§4.1.1.7).
+    Expn { arg: String },
+    /// `help = "HELP" [ SP String ] CRLF` (§4.1.1.8).
+    Help { arg: Option<String> },
+    /// `noop = "NOOP" [ SP String ] CRLF` (§4.1.1.9).
+    Noop { arg: Option<String> },
+    /// `"AUTH" SP sasl-mech [SP initial-response]` (RFC 4954 §4).
+    Auth {
+        mechanism: String,
+        initial_response: Option<InitialResponse>,
+    },
+}
+
+/// The optional initial response of AUTH (RFC 4954 §4: `initial-response = base64 /
+/// "="`). The base64 stays undecoded here; see [`super::sasl_frame`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum InitialResponse {
+    /// `=`: an initial response of zero octets.
+    Empty,
+    /// Base64 text, checked for its alphabet only.
+    Base64(String),
+}
+
+impl fmt::Debug for InitialResponse {
+    // The initial response of PLAIN is the password, barely encoded.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitialResponse::Empty => f.write_str("Empty"),
+            InitialResponse::Base64(t) => write!(f, "Base64(<{} chars>)", t.len()),
+        }
+    }
+}
+
+/// `Reverse-path = Path / "<>"` (RFC 5321 §4.1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReversePath {
+    /// `<>`, the null reverse-path of bounces (§4.5.5).
+    Null,
+    /// The mailbox, without brackets and without any source route.
+    Mailbox(String),
+}
+
+/// `Forward-path = Path`, plus the special `<Postmaster>` (RFC 5321 §4.1.1.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwardPath {
+    /// `<Postmaster>` (any case) with no domain; §4.5.1 says it MUST be accepted.
+    Postmaster,
+    Mailbox(String),
+}
+
+/// A MAIL or RCPT parameter (`esmtp-param`, RFC 5321 §4.1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// `SIZE=` (RFC 1870 §6: `size-value = 1*20DIGIT`).
+    Size(u64),
+    /// `BODY=` (RFC 6152 §2, RFC 3030 §3).
+    Body(Body),
+    /// `SMTPUTF8`, no value (RFC 6531 §3.4).
+    SmtpUtf8,
+    /// `AUTH=` (RFC 4954 §5).
+    Auth(MailAuth),
+    /// Any other parameter, keyword and value as received.
+    Other {
+        keyword: String,
+        value: Option<String>,
+    },
+}
+
+/// The value of `BODY=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    SevenBit,
+    EightBitMime,
+    BinaryMime,
+}
+
+/// The value of MAIL's `AUTH=` parameter (RFC 4954 §5: an xtext-encoded addr-spec,
+/// or `<>` when the submitter is unknown or not trusted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailAuth {
+    /// `AUTH=<>`.
+    Unknown,
+    /// The xtext-decoded identity. It must be UTF-8; it is not checked further as an
+    /// RFC 5322 addr-spec.
+    Mailbox(String),
+}
+
+/// A grammar rule broken by a command line. Offsets are into the line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// RFC 5321 §4.1.1: a command is a verb, at least; the line was empty.
+    EmptyLine,
+    /// RFC 5321 §4.1.1 / §2.4: NUL appears in no command grammar.
+    Nul { offset: usize },
+    /// RFC 5321 §4.1.2: no command element admits a control octet (HT, CR, DEL and
+    /// the other C0 controls included; elements are separated by SP only).
+    ControlCharacter { offset: usize },
+    /// RFC 6531 §3.3: octets ≥ 0x80 are allowed only as UTF-8.
+    InvalidUtf8 { offset: usize },
+    /// RFC 5321 §2.4 / RFC 6531 §3.3: an octet ≥ 0x80 in an element that stays
+    /// ASCII even with SMTPUTF8 (verb, keyword, mechanism, address literal).
+    EightBitNotAllowed { offset: usize },
+    /// RFC 5321 §4.1.1: the verb is none of those this parser knows.
+    UnknownVerb,
+    /// The command requires an argument: `"EHLO" SP Domain`, `"VRFY" SP String`...
+    MissingArgument { verb: &'static str },
+    /// The command takes no argument: `"DATA" CRLF`, `"QUIT" CRLF`, `"STARTTLS"`.
+    UnexpectedArgument { verb: &'static str },
+    /// RFC 5321 §4.1.1: the line ends with SP where the grammar has CRLF.
+    TrailingWhitespace { offset: usize },
+    /// RFC 5321 §4.1.2: elements are separated by exactly one SP.
+    ExtraSpace { offset: usize },
+    /// RFC 5321 §4.1.1: the grammar ended (CRLF expected) but more octets follow.
+    TrailingData { offset: usize },
+    /// RFC 5321 §4.1.1.2: `mail = "MAIL FROM:" ...`.
+    ExpectedFromColon,
+    /// RFC 5321 §4.1.1.3: `rcpt = "RCPT TO:" ...`.
+    ExpectedToColon,
+    /// RFC 5321 §4.1.2: "spaces are not permitted on either side of the colon
+    /// following FROM in the MAIL command or TO in the RCPT command".
+    SpaceAroundColon { offset: usize },
+    /// RFC 5321 §4.1.2: `Path = "<" [ A-d-l ":" ] Mailbox ">"`.
+    PathNotInAngleBrackets { offset: usize },
+    /// RFC 5321 §4.1.1.3: the forward-path of RCPT is a Path; `<>` is not one.
+    EmptyForwardPath,
+    /// RFC 5321 §4.1.2: `A-d-l = At-domain *( "," At-domain )`,
+    /// `At-domain = "@" Domain`, followed by ":".
+    InvalidSourceRoute { offset: usize },
+    /// RFC 5321 §4.1.2: `Local-part = Dot-string / Quoted-string`.
+    InvalidLocalPart { offset: usize },
+    /// RFC 5321 §4.1.2: `Mailbox = Local-part "@" ( Domain / address-literal )`.
+    MissingAtSign { offset: usize },
+    /// RFC 5321 §4.1.2: `Domain = sub-domain *("." sub-domain)`,
+    /// `sub-domain = Let-dig [Ldh-str]` (labels ≤ 63 octets, RFC 1035 §2.3.4).
+    InvalidDomain { offset: usize },
+    /// RFC 5321 §4.1.3: `address-literal = "[" ( IPv4-address-literal /
+    /// IPv6-address-literal / General-address-literal ) "]"`.
+    InvalidAddressLiteral { offset: usize },
+    /// RFC 5321 §4.5.3.1.1: local-part ≤ 64 octets.
+    LocalPartTooLong { length: usize },
+    /// RFC 5321 §4.5.3.1.2: domain ≤ 255 octets.
+    DomainTooLong { length: usize },
+    /// RFC 5321 §4.5.3.1.3: path ≤ 256 octets including the brackets.
+    PathTooLong { length: usize },
+    /// RFC 5321 §4.1.2: `String = Atom / Quoted-string` (VRFY, EXPN, HELP, NOOP).
+    InvalidString { offset: usize },
+    /// RFC 5321 §4.1.2: `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`.
+    InvalidParamKeyword { offset: usize },
+    /// RFC 5321 §4.1.2: `esmtp-value = 1*(%d33-60 / %d62-126)` (plus UTF-8 under
+    /// RFC 6531 §3.3).
+    InvalidParamValue { offset: usize },
+    /// The parameter is defined with a value (`SIZE=`, `BODY=`, `AUTH=`).
+    MissingParamValue { keyword: &'static str },
+    /// The parameter is defined without a value (`SMTPUTF8`, RFC 6531 §3.4).
+    UnexpectedParamValue { keyword: &'static str },
+    /// A parameter keyword appears twice. No extension defines a meaning for that,
+    /// and RFC 5321 §4.1.1.11 treats parameters as keyword/value pairs.
+    DuplicateParam { keyword: String },
+    /// RFC 1870 §6: `size-value = 1*20DIGIT`.
+    SizeNotNumeric { offset: usize },
+    /// RFC 1870 §6: more than 20 digits, or more than this parser can count (2^64-1).
+    SizeTooLarge,
+    /// RFC 6152 §2 / RFC 3030 §3: `BODY=` is `7BIT`, `8BITMIME` or `BINARYMIME`.
+    UnknownBodyValue,
+    /// RFC 4954 §5: `auth-param = "AUTH=" xtext`; the xtext is malformed (RFC 3461 §4).
+    Xtext(XtextError),
+    /// RFC 4954 §5: the decoded `AUTH=` value is an addr-spec, so text; it was not
+    /// UTF-8.
+    AuthParamNotUtf8,
+    /// RFC 4422 §3.1: `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA /
+    /// DIGIT / HYPHEN / UNDERSCORE`.
+    InvalidMechanismName { offset: usize },
+    /// RFC 4422 §3.1: mechanism names are upper case; a lower-case letter was sent.
+    /// Separate from [`Self::InvalidMechanismName`] because many servers (Postfix)
+    /// tolerate it.
+    MechanismNameNotUpperCase { offset: usize },
+    /// RFC 4954 §4: `initial-response = base64 / "="`; an octet outside the base64
+    /// alphabet (full decoding is [`super::sasl_frame`]'s job).
+    InvalidInitialResponse { offset: usize },
+    /// RFC 3030 §2: `chunk-size = 1*DIGIT`, `end-marker = "LAST"`.
+    InvalidBdat { offset: usize },
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Xtext(e) => write!(f, "AUTH= parameter: {e}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+impl From<XtextError> for CommandError {
+    fn from(e: XtextError) -> Self {
+        CommandError::Xtext(e)
+    }
+}
+
+type Res<T> = Result<T, CommandError>;
+
+// Character classes as one table lookup each, since the parser's time goes into
+// these loops. Bits: see the constants.
+const ATEXT: u8 = 1; // RFC 5322 §3.2.3 atext
+const LETDIG: u8 = 2; // ALPHA / DIGIT
+const QTEXT: u8 = 4; // RFC 5321 qtextSMTP: %d32-33 / %d35-91 / %d93-126
+const VALUE: u8 = 8; // esmtp-value: %d33-60 / %d62-126
+const B64: u8 = 16; // base64-char
+const MECH: u8 = 32; // mech-char
+const DCONTENT: u8 = 64; // dcontent: %d33-90 / %d94-126
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        let alpha = b.is_ascii_alphabetic();
+        let digit = b.is_ascii_digit();
+        if alpha || digit {
+            c |= LETDIG | ATEXT;
+        }
+        if matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'/'
+                | b'='
+                | b'?'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+                | b'~'
+        ) {
+            c |= ATEXT;
+        }
+        if matches!(b, 32..=33 | 35..=91 | 93..=126) {
+            c |= QTEXT;
+        }
+        if matches!(b, 33..=60 | 62..=126) {
+            c |= VALUE;
+        }
+        if alpha || digit || b == b'+' || b == b'/' {
+            c |= B64;
+        }
+        if b.is_ascii_uppercase() || digit || b == b'-' || b == b'_' {
+            c |= MECH;
+        }
+        if matches!(b, 33..=90 | 94..=126) {
+            c |= DCONTENT;
+        }
+        // RFC 6531 §3.3: UTF8-non-ascii extends atext, qtextSMTP, esmtp-value and
+        // sub-domain; the octets are checked as UTF-8 when the element is copied.
+        if b >= 0x80 {
+            c |= ATEXT | QTEXT | VALUE | LETDIG;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = class_table();
+
+#[inline(always)]
+fn is(b: u8, class: u8) -> bool {
+    CLASS[usize::from(b)] & class != 0
+}
+
+/// Position of the first octet at or after `pos` that is not in `class`.
+#[inline(always)]
+fn span(line: &[u8], mut pos: usize, class: u8) -> usize {
+    while pos < line.len() && is(line[pos], class) {
+        pos += 1;
+    }
+    pos
+}
+
+#[inline(always)]
+fn lower4(line: &[u8]) -> u32 {
+    u32::from_le_bytes([line[0] | 0x20, line[1] | 0x20, line[2] | 0x20, line[3] | 0x20])
+}
+
+const fn tag(s: &[u8; 4]) -> u32 {
+    u32::from_le_bytes(*s)
+}
+
+const V_HELO: u32 = tag(b"helo");
+const V_EHLO: u32 = tag(b"ehlo");
+const V_MAIL: u32 = tag(b"mail");
+const V_RCPT: u32 = tag(b"rcpt");
+const V_DATA: u32 = tag(b"data");
+const V_BDAT: u32 = tag(b"bdat");
+const V_RSET: u32 = tag(b"rset");
+const V_QUIT: u32 = tag(b"quit");
+const V_STAR: u32 = tag(b"star");
+const V_TTLS: u32 = tag(b"ttls");
+const V_VRFY: u32 = tag(b"vrfy");
+const V_EXPN: u32 = tag(b"expn");
+const V_HELP: u32 = tag(b"help");
+const V_NOOP: u32 = tag(b"noop");
+const V_AUTH: u32 = tag(b"auth");
+const K_SIZE: u32 = tag(b"size");
+const K_BODY: u32 = tag(b"body");
+
+/// Parses one command line (without CRLF).
+pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
+    parse_grammar(line).map_err(|e| refine(line, e))
+}
+
+/// A control octet or NUL anywhere makes every other complaint secondary: report
+/// the one that names the real problem.
+#[cold]
+fn refine(line: &[u8], e: CommandError) -> CommandError {
+    for (offset, &b) in line.iter().enumerate() {
+        if b == 0 {
+            return CommandError::Nul { offset };
+        }
+        if b < 0x20 || b == 0x7f {
+            return CommandError::ControlCharacter { offset };
+        }
+    }
+    e
+}
+
+fn parse_grammar(line: &[u8]) -> Res<Command> {
+    if line.is_empty() {
+        return Err(CommandError::EmptyLine);
+    }
+    if line.len() < 4 {
+        return Err(CommandError::UnknownVerb);
+    }
+    let verb = lower4(line);
+    if line.len() > 4 && line[4] != b' ' {
+        // "STARTTLS" is the only verb longer than four letters.
+        if verb == V_STAR && line.len() >= 8 && lower4(&line[4..8]) == V_TTLS {
+            return no_argument(line, 8, Command::StartTls, "STARTTLS");
+        }
+        return Err(CommandError::UnknownVerb);
+    }
+    match verb {
+        V_MAIL => parse_mail(line),
+        V_RCPT => parse_rcpt(line),
+        V_EHLO => {
+            let start = argument_start(line, "EHLO")?;
+            let end = if line[start] == b'[' {
+                address_literal(line, start)?
+            } else {
+                domain(line, start)?
+            };
+            end_of_line(line, end)?;
+            Ok(Command::Ehlo {
+                domain: to_string(line, start, end)?,
+            })
+        }
+        V_HELO => {
+            let start = argument_start(line, "HELO")?;
+            let end = domain(line, start)?;
+            end_of_line(line, end)?;
+            Ok(Command::Helo {
+                domain: to_string(line, start, end)?,
+            })
+        }
+        V_AUTH => parse_auth(line),
+        V_DATA => no_argument(line, 4, Command::Data, "DATA"),
+        V_QUIT => no_argument(line, 4, Command::Quit, "QUIT"),
+        V_RSET => no_argument(line, 4, Command::Rset, "RSET"),
+        V_NOOP => Ok(Command::Noop {
+            arg: optional_string(line)?,
+        }),
+        V_HELP => Ok(Command::Help {
+            arg: optional_string(line)?,
+        }),
+        V_VRFY => Ok(Command::Vrfy {
+            arg: required_string(line, "VRFY")?,
+        }),
+        V_EXPN => Ok(Command::Expn {
+            arg: required_string(line, "EXPN")?,
+        }),
+        V_BDAT => parse_bdat(line),
+        _ => Err(CommandError::UnknownVerb),
+    }
+}
+
+fn no_argument(line: &[u8], verb_len: usize, cmd: Command, verb: &'static str) -> Res<Command> {
+    match line.get(verb_len..) {
+        None | Some(b"") => Ok(cmd),
+        Some(rest) if rest.iter().all(|&b| b == b' ') => {
+            Err(CommandError::TrailingWhitespace { offset: verb_len })
+        }
+        // "STARTTLSX" is an unknown verb, not STARTTLS with an argument.
+        Some(rest) if rest[0] != b' ' => Err(CommandError::UnknownVerb),
+        Some(_) => Err(CommandError::UnexpectedArgument { verb }),
+    }
+}
+
+/// The offset of the argument after `VERB SP`, which must be there and must not
+/// start with another SP.
+fn argument_start(line: &[u8], verb: &'static str) -> Res<usize> {
+    match line.get(5) {
+        None => Err(CommandError::MissingArgument { verb }),
+        Some(b' ') => Err(CommandError::ExtraSpace { offset: 5 }),
+        Some(_) => Ok(5),
+    }
+}
+
+fn end_of_line(line: &[u8], pos: usize) -> Res<()> {
+    match line.get(pos) {
+        None => Ok(()),
+        Some(b' ') if line[pos..].iter().all(|&b| b == b' ') => {
+            Err(CommandError::TrailingWhitespace { offset: pos })
+        }
+        Some(_) => Err(CommandError::TrailingData { offset: pos }),
+    }
+}
+
+fn to_string(line: &[u8], start: usize, end: usize) -> Res<String> {
+    match std::str::from_utf8(&line[start..end]) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(e) => Err(CommandError::InvalidUtf8 {
+            offset: start + e.valid_up_to(),
+        }),
+    }
+}
+
+/// `Domain = sub-domain *("." sub-domain)`; returns the end offset.
+fn domain(line: &[u8], start: usize) -> Res<usize> {
+    let mut pos = start;
+    loop {
+        let label = pos;
+        if pos >= line.len() || !is(line[pos], LETDIG) {
+            return Err(CommandError::InvalidDomain { offset: pos });
+        }
+        // Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig: hyphens inside only.
+        while pos < line.len() && (is(line[pos], LETDIG) || line[pos] == b'-') {
+            pos += 1;
+        }
+        if line[pos - 1] == b'-' {
+            return Err(CommandError::InvalidDomain { offset: pos - 1 });
+        }
+        if pos - label > LABEL_LIMIT {
+            return Err(CommandError::InvalidDomain { offset: label });
+        }
+        if pos < line.len() && line[pos] == b'.' {
+            pos += 1;
+        } else {
+            break;
+        }
+    }
+    if pos - start > DOMAIN_LIMIT {
+        return Err(CommandError::DomainTooLong {
+            length: pos - start,
+        });
+    }
+    Ok(pos)
+}
+
+/// `address-literal`, starting at its `[`; returns the offset after `]`.
+fn address_literal(line: &[u8], start: usize) -> Res<usize> {
+    let bad = |offset| CommandError::InvalidAddressLiteral { offset };
+    let Some(close) = line[start..].iter().position(|&b| b == b']') else {
+        return Err(bad(start));
+    };
+    let inner = &line[start + 1..start + close];
+    if let Some(i) = inner.iter().position(|&b| b >= 0x80) {
+        return Err(CommandError::EightBitNotAllowed {
+            offset: start + 1 + i,
+        });
+    }
+    let ok = if inner.first().is_some_and(u8::is_ascii_digit) {
+        is_ipv4_literal(inner)
+    } else if let Some(colon) = inner.iter().position(|&b| b == b':') {
+        let (tag, rest) = (&inner[..colon], &inner[colon + 1..]);
+        if tag.eq_ignore_ascii_case(b"IPv6") {
+            // std's parser accepts the four RFC 5321 §4.1.3 IPv6 forms.
+            std::str::from_utf8(rest)
+                .ok()
+                .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
+                .is_some()
+        } else {
+            // General-address-literal = Standardized-tag ":" 1*dcontent, the tag
+            // an Ldh-str.
+            !tag.is_empty()
+                && is(tag[0], LETDIG)
+                && tag[tag.len() - 1] != b'-'
+                && tag.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+                && !rest.is_empty()
+                && rest.iter().all(|&b| is(b, DCONTENT))
+        }
+    } else {
+        false
+    };
+    if ok {
+        Ok(start + close + 1)
+    } else {
+        Err(bad(start))
+    }
+}
+
+/// `IPv4-address-literal = Snum 3("." Snum)`, `Snum = 1*3DIGIT` ≤ 255.
+fn is_ipv4_literal(s: &[u8]) -> bool {
+    let mut parts = 0;
+    for part in s.split(|&b| b == b'.') {
+        parts += 1;
+        if part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+        let v = part
+            .iter()
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+        if v > 255 {
+            return false;
+        }
+    }
+    parts == 4
+}
+
+/// `Quoted-string = DQUOTE *QcontentSMTP DQUOTE`, starting at the opening quote;
+/// returns the offset after the closing one, or the offset of the bad octet.
+fn quoted_string(line: &[u8], start: usize) -> Result<usize, usize> {
+    let mut pos = start + 1;
+    while pos < line.len() {
+        match line[pos] {
+            b'"' => return Ok(pos + 1),
+            // quoted-pairSMTP = %d92 %d32-126
+            b'\\' => match line.get(pos + 1) {
+                Some(&b) if (32..=126).contains(&b) => pos += 2,
+                _ => return Err(pos),
+            },
+            b if is(b, QTEXT) => pos += 1,
+            _ => return Err(pos),
+        }
+    }
+    Err(pos)
+}
+
+/// `Dot-string = Atom *("."  Atom)`; returns the end offset or the bad offset.
+fn dot_string(line: &[u8], start: usize) -> Result<usize, usize> {
+    let mut pos = start;
+    loop {
+        let atom = pos;
+        pos = span(line, pos, ATEXT);
+        if pos == atom {
+            return Err(pos);
+        }
+        if pos < line.len() && line[pos] == b'.' {
+            pos += 1;
+        } else {
+            return Ok(pos);
+        }
+    }
+}
+
+/// `Path`, starting at `<`. Returns the mailbox's (start, end) and the offset after
+/// `>`.
+fn path(line: &[u8], start: usize) -> Res<(usize, usize, usize)> {
+    let mut pos = start + 1;
+    if line.get(pos) == Some(&b'@') {
+        // A-d-l ":" — validated, then dropped (RFC 5321 Appendix C).
+        loop {
+            if line.get(pos) != Some(&b'@') {
+                return Err(CommandError::InvalidSourceRoute { offset: pos });
+            }
+            pos = domain(line, pos + 1)
+                .map_err(|_| CommandError::InvalidSourceRoute { offset: pos + 1 })?;
+            match line.get(pos) {
+                Some(b',') => pos += 1,
+                Some(b':') => {
+                    pos += 1;
+                    break;
+                }
+                _ => return Err(CommandError::InvalidSourceRoute { offset: pos }),
+            }
+        }
+    }
+    let mailbox = pos;
+    if let Err(e) = std::str::from_utf8(&line[start..mailbox]) {
+        return Err(CommandError::InvalidUtf8 {
+            offset: start + e.valid_up_to(),
+        });
+    }
+    let local_end = if line.get(pos) == Some(&b'"') {
+        quoted_string(line, pos)
+    } else {
+        dot_string(line, pos)
+    }
+    .map_err(|offset| CommandError::InvalidLocalPart { offset })?;
+    if local_end - mailbox > LOCAL_PART_LIMIT {
+        return Err(CommandError::LocalPartTooLong {
+            length: local_end - mailbox,
+        });
+    }
+    if line.get(local_end) != Some(&b'@') {
+        return Err(CommandError::MissingAtSign { offset: local_end });
+    }
+    let dom = local_end + 1;
+    let end = if line.get(dom) == Some(&b'[') {
+        address_literal(line, dom)?
+    } else {
+        domain(line, dom)?
+    };
+    if line.get(end) != Some(&b'>') {
+        return Err(CommandError::PathNotInAngleBrackets { offset: end });
+    }
+    let after = end + 1;
+    if after - start > PATH_LIMIT {
+        return Err(CommandError::PathTooLong {
+            length: after - start,
+        });
+    }
+    Ok((mailbox, end, after))
+}
+
+/// Checks `" FROM:"` / `" TO:"` after the verb; returns the offset after the colon.
+fn colon_keyword(line: &[u8], word: &[u8], err: CommandError) -> Res<usize> {
+    let colon = 5 + word.len();
+    if line.len() <= 5 {
+        return Err(err);
+    }
+    let matches_word = line
+        .get(5..colon)
+        .is_some_and(|w| w.eq_ignore_ascii_case(word));
+    match line.get(colon) {
+        Some(b':') if matches_word => {}
+        Some(b' ') if matches_word => return Err(CommandError::SpaceAroundColon { offset: colon }),
+        _ => return Err(err),
+    }
+    if line.get(colon + 1) == Some(&b' ') {
+        return Err(CommandError::SpaceAroundColon { offset: colon + 1 });
+    }
+    Ok(colon + 1)
+}
+
+fn parse_mail(line: &[u8]) -> Res<Command> {
+    let pos = colon_keyword(line, b"FROM", CommandError::ExpectedFromColon)?;
+    if line.get(pos) != Some(&b'<') {
+        return Err(CommandError::PathNotInAngleBrackets { offset: pos });
+    }
+    let (from, after) = if line.get(pos + 1) == Some(&b'>') {
+        (ReversePath::Null, pos + 2)
+    } else {
+        let (s, e, after) = path(line, pos)?;
+        (ReversePath::Mailbox(to_string(line, s, e)?), after)
+    };
+    let params = params(line, after, true)?;
+    Ok(Command::Mail { from, params })
+}
+
+fn parse_rcpt(line: &[u8]) -> Res<Command> {
+    let pos = colon_keyword(line, b"TO", CommandError::ExpectedToColon)?;
+    if line.get(pos) != Some(&b'<') {
+        return Err(CommandError::PathNotInAngleBrackets { offset: pos });
+    }
+    let (to, after) = if line.get(pos + 1) == Some(&b'>') {
+        return Err(CommandError::EmptyForwardPath);
+    } else if line
+        .get(pos..pos + 12)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"<postmaster>"))
+    {
+        (ForwardPath::Postmaster, pos + 12)
+    } else {
+        let (s, e, after) = path(line, pos)?;
+        (ForwardPath::Mailbox(to_string(line, s, e)?), after)
+    };
+    let params = params(line, after, false)?;
+    Ok(Command::Rcpt { to, params })
+}
+
+/// `[SP esmtp-param *(SP esmtp-param)]` up to the end of the line.
+fn params(line: &[u8], mut pos: usize, mail: bool) -> Res<Vec<Param>> {
+    let mut out = Vec::new();
+    // Bits for SIZE, BODY, SMTPUTF8, AUTH: duplicates of known keywords are cheap.
+    let mut seen = 0u8;
+    while pos < line.len() {
+        if line[pos] != b' ' {
+            return Err(CommandError::TrailingData { offset: pos });
+        }
+        pos += 1;
+        match line.get(pos) {
+            None => return Err(CommandError::TrailingWhitespace { offset: pos - 1 }),
+            Some(b' ') if line[pos..].iter().all(|&b| b == b' ') => {
+                return Err(CommandError::TrailingWhitespace { offset: pos - 1 });
+            }
+            Some(b' ') => return Err(CommandError::ExtraSpace { offset: pos }),
+            Some(_) => {}
+        }
+        let kw = pos;
+        if !line[pos].is_ascii_alphanumeric() {
+            return Err(CommandError::InvalidParamKeyword { offset: pos });
+        }
+        while pos < line.len() && (line[pos].is_ascii_alphanumeric() || line[pos] == b'-') {
+            pos += 1;
+        }
+        let kw_end = pos;
+        let value = match line.get(pos) {
+            None | Some(b' ') => None,
+            Some(b'=') => {
+                let v = pos + 1;
+                pos = span(line, v, VALUE);
+                if pos == v || (pos < line.len() && line[pos] != b' ') {
+                    return Err(CommandError::InvalidParamValue { offset: pos });
+                }
+                Some((v, pos))
+            }
+            Some(_) => return Err(CommandError::InvalidParamKeyword { offset: pos }),
+        };
+        let keyword = &line[kw..kw_end];
+        let (bit, param) = if mail {
+            mail_param(line, keyword, value)?
+        } else {
+            (0, None)
+        };
+        let param = match param {
+            Some(p) => p,
+            None => {
+                let dup = out.iter().any(|p: &Param| match p {
+                    Param::Other { keyword: k, .. } => k.as_bytes().eq_ignore_ascii_case(keyword),
+                    _ => false,
+                });
+                if dup {
+                    return Err(CommandError::DuplicateParam {
+                        keyword: String::from_utf8_lossy(keyword).into_owned(),
+                    });
+                }
+                Param::Other {
+                    keyword: to_string(line, kw, kw_end)?,
+                    value: value.map(|(s, e)| to_string(line, s, e)).transpose()?,
+                }
+            }
+        };
+        if seen & bit != 0 {
+            return Err(CommandError::DuplicateParam {
+                keyword: String::from_utf8_lossy(keyword).to_ascii_uppercase(),
+            });
+        }
+        seen |= bit;
+        out.push(param);
+    }
+    Ok(out)
+}
+
+/// Interprets a MAIL parameter this parser knows; `None` for any other keyword.
+fn mail_param(
+    line: &[u8],
+    keyword: &[u8],
+    value: Option<(usize, usize)>,
+) -> Res<(u8, Option<Param>)> {
+    let val = value.map(|(s, e)| &line[s..e]);
+    match keyword.len() {
+        4 => {
+            let k = lower4(keyword);
+            if k == K_SIZE {
+                let (s, e) = value.ok_or(CommandError::MissingParamValue { keyword: "SIZE" })?;
+                Ok((1, Some(Param::Size(size_value(line, s, e)?))))
+            } else if k == K_BODY {
+                let v = val.ok_or(CommandError::MissingParamValue { keyword: "BODY" })?;
+                let body = if v.eq_ignore_ascii_case(b"8BITMIME") {
+                    Body::EightBitMime
+                } else if v.eq_ignore_ascii_case(b"7BIT") {
+                    Body::SevenBit
+                } else if v.eq_ignore_ascii_case(b"BINARYMIME") {
+                    Body::BinaryMime
+                } else {
+                    return Err(CommandError::UnknownBodyValue);
+                };
+                Ok((2, Some(Param::Body(body))))
+            } else if k == V_AUTH {
+                let v = val.ok_or(CommandError::MissingParamValue { keyword: "AUTH" })?;
+                let auth = if v == b"<>" {
+                    MailAuth::Unknown
+                } else {
+                    let raw = xtext::decode(v)?;
+                    MailAuth::Mailbox(
+                        String::from_utf8(raw).map_err(|_| CommandError::AuthParamNotUtf8)?,
+                    )
+                };
+                Ok((4, Some(Param::Auth(auth))))
+            } else {
+                Ok((0, None))
+            }
+        }
+        8 if keyword.eq_ignore_ascii_case(b"SMTPUTF8") => {
+            if value.is_some() {
+                return Err(CommandError::UnexpectedParamValue {
+                    keyword: "SMTPUTF8",
+                });
+            }
+            Ok((8, Some(Param::SmtpUtf8)))
+        }
+        _ => Ok((0, None)),
+    }
+}
+
+fn size_value(line: &[u8], start: usize, end: usize) -> Res<u64> {
+    let mut n: u64 = 0;
+    for (i, &b) in line[start..end].iter().enumerate() {
+        if !b.is_ascii_digit() {
+            return Err(CommandError::SizeNotNumeric { offset: start + i });
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(CommandError::SizeTooLarge)?;
+    }
+    if end - start > 20 {
+        return Err(CommandError::SizeTooLarge);
+    }
+    Ok(n)
+}
+
+/// `String = Atom / Quoted-string` from `start` to the end of the line.
+fn string_arg(line: &[u8], start: usize) -> Res<String> {
+    let end = if line[start] == b'"' {
+        quoted_string(line, start).map_err(|offset| CommandError::InvalidString { offset })?
+    } else {
+        let end = span(line, start, ATEXT);
+        if end == start {
+            return Err(CommandError::InvalidString { offset: start });
+        }
+        end
+    };
+    end_of_line(line, end)?;
+    to_string(line, start, end)
+}
+
+fn required_string(line: &[u8], verb: &'static str) -> Res<String> {
+    let start = argument_start(line, verb)?;
+    string_arg(line, start)
+}
+
+fn optional_string(line: &[u8]) -> Res<Option<String>> {
+    match line.get(5) {
+        None if line.len() == 4 => Ok(None),
+        None => Err(CommandError::TrailingWhitespace { offset: 4 }),
+        Some(b' ') if line[5..].iter().all(|&b| b == b' ') => {
+            Err(CommandError::TrailingWhitespace { offset: 4 })
+        }
+        Some(b' ') => Err(CommandError::ExtraSpace { offset: 5 }),
+        Some(_) => string_arg(line, 5).map(Some),
+    }
+}
+
+fn parse_auth(line: &[u8]) -> Res<Command> {
+    let start = argument_start(line, "AUTH")?;
+    let mut pos = start;
+    while pos < line.len() && line[pos] != b' ' {
+        let b = line[pos];
+        if !is(b, MECH) {
+            return Err(if b.is_ascii_lowercase() {
+                CommandError::MechanismNameNotUpperCase { offset: pos }
+            } else if b >= 0x80 {
+                CommandError::EightBitNotAllowed { offset: pos }
+            } else {
+                CommandError::InvalidMechanismName { offset: pos }
+            });
+        }
+        pos += 1;
+    }
+    if pos - start > MECHANISM_NAME_LIMIT {
+        return Err(CommandError::InvalidMechanismName {
+            offset: start + MECHANISM_NAME_LIMIT,
+        });
+    }
+    // Only ASCII passed the class check above.
+    let mechanism = to_string(line, start, pos)?;
+    if pos == line.len() {
+        return Ok(Command::Auth {
+            mechanism,
+            initial_response: None,
+        });
+    }
+    let ir = pos + 1;
+    match line.get(ir) {
+        None => return Err(CommandError::TrailingWhitespace { offset: pos }),
+        Some(b' ') if line[ir..].iter().all(|&b| b == b' ') => {
+            return Err(CommandError::TrailingWhitespace { offset: pos });
+        }
+        Some(b' ') => return Err(CommandError::ExtraSpace { offset: ir }),
+        Some(_) => {}
+    }
+    let text = &line[ir..];
+    let initial_response = if text == b"=" {
+        InitialResponse::Empty
+    } else {
+        // The alphabet, then padding only at the end; the quantum rules are left
+        // to sasl_frame, which names them.
+        let data_end = span(line, ir, B64);
+        let mut end = data_end;
+        while end < line.len() && line[end] == b'=' {
+            end += 1;
+        }
+        if end < line.len() {
+            return Err(match line[end] {
+                b' ' => CommandError::TrailingData { offset: end },
+                _ => CommandError::InvalidInitialResponse { offset: end },
+            });
+        }
+        InitialResponse::Base64(to_string(line, ir, end)?)
+    };
+    Ok(Command::Auth {
+        mechanism,
+        initial_response: Some(initial_response),
+    })
+}
+
+fn parse_bdat(line: &[u8]) -> Res<Command> {
+    let start = argument_start(line, "BDAT")?;
+    let end = span(line, start, LETDIG);
+    if end == start || !line[start..end].iter().all(u8::is_ascii_digit) {
+        return Err(CommandError::InvalidBdat { offset: start });
+    }
+    let size = size_value(line, start, end).map_err(|_| CommandError::InvalidBdat { offset: start })?;
+    if end == line.len() {
+        return Ok(Command::Bdat { size, last: false });
+    }
+    if line[end] != b' ' {
+        return Err(CommandError::InvalidBdat { offset: end });
+    }
+    if line[end + 1..].eq_ignore_ascii_case(b"LAST") {
+        Ok(Command::Bdat { size, last: true })
+    } else if line[end..].iter().all(|&b| b == b' ') {
+        Err(CommandError::TrailingWhitespace { offset: end })
+    } else {
+        Err(CommandError::InvalidBdat { offset: end + 1 })
+    }
+}
+
+impl Command {
+    /// The canonical upper-case verb.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Helo { .. } => "HELO",
+            Command::Ehlo { .. } => "EHLO",
+            Command::Mail { .. } => "MAIL",
+            Command::Rcpt { .. } => "RCPT",
+            Command::Data => "DATA",
+            Command::Bdat { .. } => "BDAT",
+            Command::Rset => "RSET",
+            Command::Quit => "QUIT",
+            Command::StartTls => "STARTTLS",
+            Command::Vrfy { .. } => "VRFY",
+            Command::Expn { .. } => "EXPN",
+            Command::Help { .. } => "HELP",
+            Command::Noop { .. } => "NOOP",
+            Command::Auth { .. } => "AUTH",
+        }
+    }
+
+    /// The command line without CRLF, in canonical form: upper-case verb,
+    /// `FROM:`/`TO:` and known keywords, single spaces.
+    pub fn format(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(self.verb().as_bytes());
+        let arg = |out: &mut Vec<u8>, s: &str| {
+            out.push(b' ');
+            out.extend_from_slice(s.as_bytes());
+        };
+        match self {
+            Command::Helo { domain } | Command::Ehlo { domain } => arg(&mut out, domain),
+            Command::Mail { from, params } => {
+                out.extend_from_slice(b" FROM:<");
+                if let ReversePath::Mailbox(m) = from {
+                    out.extend_from_slice(m.as_bytes());
+                }
+                out.push(b'>');
+                format_params(&mut out, params);
+            }
+            Command::Rcpt { to, params } => {
+                out.extend_from_slice(b" TO:<");
+                match to {
+                    ForwardPath::Postmaster => out.extend_from_slice(b"Postmaster"),
+                    ForwardPath::Mailbox(m) => out.extend_from_slice(m.as_bytes()),
+                }
+                out.push(b'>');
+                format_params(&mut out, params);
+            }
+            Command::Bdat { size, last } => {
+                arg(&mut out, &size.to_string());
+                if *last {
+                    out.extend_from_slice(b" LAST");
+                }
+            }
+            Command::Vrfy { arg: a } | Command::Expn { arg: a } => arg(&mut out, a),
+            Command::Help { arg: a } | Command::Noop { arg: a } => {
+                if let Some(a) = a {
+                    arg(&mut out, a);
+                }
+            }
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                arg(&mut out, mechanism);
+                match initial_response {
+                    None => {}
+                    Some(InitialResponse::Empty) => out.extend_from_slice(b" ="),
+                    Some(InitialResponse::Base64(t)) => arg(&mut out, t),
+                }
+            }
+            Command::Data | Command::Rset | Command::Quit | Command::StartTls => {}
+        }
+        out
+    }
+}
+
+fn format_params(out: &mut Vec<u8>, params: &[Param]) {
+    for p in params {
+        out.push(b' ');
+        match p {
+            Param::Size(n) => {
+                out.extend_from_slice(b"SIZE=");
+                out.extend_from_slice(n.to_string().as_bytes());
+            }
+            Param::Body(b) => out.extend_from_slice(match b {
+                Body::SevenBit => b"BODY=7BIT".as_slice(),
+                Body::EightBitMime => b"BODY=8BITMIME",
+                Body::BinaryMime => b"BODY=BINARYMIME",
+            }),
+            Param::SmtpUtf8 => out.extend_from_slice(b"SMTPUTF8"),
+            Param::Auth(MailAuth::Unknown) => out.extend_from_slice(b"AUTH=<>"),
+            Param::Auth(MailAuth::Mailbox(m)) => {
+                out.extend_from_slice(b"AUTH=");
+                out.extend_from_slice(xtext::encode(m.as_bytes()).as_bytes());
+            }
+            Param::Other { keyword, value } => {
+                out.extend_from_slice(keyword.as_bytes());
+                if let Some(v) = value {
+                    out.push(b'=');
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+impl ReversePath {
+    pub fn mailbox(&self) -> Option<&str> {
+        match self {
+            ReversePath::Null => None,
+            ReversePath::Mailbox(m) => Some(m),
+        }
+    }
+}
+
+impl Command {
+    /// The `AUTH=` parameter of a MAIL command, if any.
+    pub fn mail_auth(&self) -> Option<&MailAuth> {
+        match self {
+            Command::Mail { params, .. } => params.iter().find_map(|p| match p {
+                Param::Auth(a) => Some(a),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `s` is exactly a `Domain` or an `address-literal` (RFC 5321 §4.1.2,
+/// §4.1.3), as in EHLO and in the first line of its reply.
+pub fn is_domain_or_literal(s: &[u8]) -> bool {
+    let end = match s.first() {
+        None => return false,
+        Some(b'[') => address_literal(s, 0),
+        Some(_) => domain(s, 0),
+    };
+    matches!(end, Ok(e) if e == s.len()) && std::str::from_utf8(s).is_ok()
+}

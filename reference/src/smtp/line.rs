@@ -1,1 +1,330 @@
-//! Skeleton: to be implemented.
+//! Incremental line framing for SMTP commands, SASL responses and replies.
+//!
+//! RFC 5321 §2.3.8 says lines end with CRLF and that a bare CR or bare LF must not be
+//! treated as a line end by a strict receiver. Real peers send both anyway, and the
+//! "SMTP smuggling" attacks (`\n.\r\n`, `\r\n.\n`) live in exactly that gap. This
+//! reader therefore splits at every LF (so it never hangs on a peer that sends bare
+//! LF) but reports each irregularity as a [`Deviation`] on the [`Line`] it belongs
+//! to. Nothing is normalised: the caller decides whether to tolerate or reject.
+//!
+//! Memory: the reader holds at most what was pushed and not yet consumed. A line
+//! longer than the limit is cut at the limit and the rest is discarded as it arrives,
+//! so a 1 MB line never sits in memory if the driver alternates `push` and
+//! `next_line`. The driver must not push unboundedly without draining: check
+//! [`LineReader::buffered`] before reading more from the socket.
+
+/// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets, CRLF included.
+pub const COMMAND_LINE_LIMIT: usize = 512;
+
+/// RFC 4954 §5: "the MAIL FROM command line length may be up to 500 octets longer"
+/// when the `AUTH=` parameter is used.
+pub const MAIL_AUTH_EXTRA: usize = 500;
+
+/// RFC 4954 §4: a server must accept SASL response lines of at least 12288 octets.
+/// Postfix' `smtpd_sasl_response_limit` uses the same default.
+pub const AUTH_LINE_LIMIT: usize = 12288;
+
+/// RFC 5321 §4.5.3.1.6: a text line (message content, reply lines) is at most 1000
+/// octets, CRLF included.
+pub const TEXT_LINE_LIMIT: usize = 1000;
+
+/// A way in which a received line departs from strict RFC 5321 framing. Offsets are
+/// positions within the line's content (0 is its first octet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Deviation {
+    /// RFC 5321 §2.3.8: the line ended in LF without the CR before it.
+    BareLf { offset: usize },
+    /// RFC 5321 §2.3.8: a CR inside the line was not followed by LF.
+    BareCr { offset: usize },
+    /// RFC 5321 §4.1.1 and §2.4: NUL is not a character of any SMTP text.
+    Nul { offset: usize },
+    /// RFC 5321 §2.4: commands and replies are US-ASCII; an octet ≥ 0x80 needs an
+    /// extension (8BITMIME for content, SMTPUTF8 for commands).
+    EightBit { offset: usize },
+    /// A control octet other than HT, CR, LF and NUL (RFC 5321 §4.1.2 `textstring`
+    /// and §4.2 admit none of them).
+    Control { offset: usize },
+    /// RFC 5321 §4.5.3.1.4–6: more than `limit` octets (terminator included) without
+    /// a line end. `length` is the number of octets known when the reader gave up:
+    /// the reader reports at once instead of waiting for the end, so it is `limit + 1`
+    /// for a framed line (or the exact length when a complete line is judged against
+    /// a smaller limit after the fact, see [`LineReader::next_command_line`]).
+    LineTooLong { limit: usize, length: usize },
+}
+
+/// The kind of a [`Deviation`], for [`Line::has`] without having to invent offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviationKind {
+    BareLf,
+    BareCr,
+    Nul,
+    EightBit,
+    Control,
+    LineTooLong,
+}
+
+impl Deviation {
+    pub fn kind(&self) -> DeviationKind {
+        match self {
+            Deviation::BareLf { .. } => DeviationKind::BareLf,
+            Deviation::BareCr { .. } => DeviationKind::BareCr,
+            Deviation::Nul { .. } => DeviationKind::Nul,
+            Deviation::EightBit { .. } => DeviationKind::EightBit,
+            Deviation::Control { .. } => DeviationKind::Control,
+            Deviation::LineTooLong { .. } => DeviationKind::LineTooLong,
+        }
+    }
+}
+
+/// One framed line.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Line {
+    /// The content without its terminator (CRLF or bare LF). For an over-long line:
+    /// the first `limit` octets as received.
+    pub bytes: Vec<u8>,
+    /// Every departure from strict framing, at most one of each kind (the first).
+    pub deviations: Vec<Deviation>,
+}
+
+impl Line {
+    /// No deviation at all: CRLF-terminated, no NUL, no 8-bit, no stray CR, in limit.
+    pub fn is_clean(&self) -> bool {
+        self.deviations.is_empty()
+    }
+
+    /// The line exceeded its limit and `bytes` holds only its beginning.
+    pub fn too_long(&self) -> bool {
+        self.has(DeviationKind::LineTooLong)
+    }
+
+    pub fn has(&self, kind: DeviationKind) -> bool {
+        self.deviations.iter().any(|d| d.kind() == kind)
+    }
+}
+
+/// Scans `content` (a line without its terminator) for the deviations of its bytes.
+/// `ends_line` says whether the content is complete, so that a CR as its last octet
+/// is known not to precede the LF; for a truncated line that CR may well be followed
+/// by LF, so it is not reported.
+pub fn scan_deviations(content: &[u8], ends_line: bool, out: &mut Vec<Deviation>) {
+    let (mut cr, mut nul, mut eight, mut ctl) = (false, false, false, false);
+    for (offset, &b) in content.iter().enumerate() {
+        // Printable ASCII and HT dominate real traffic; one range check skips them.
+        if (0x20..0x7f).contains(&b) || b == b'\t' {
+            continue;
+        }
+        match b {
+            b'\r' if !cr => {
+                if ends_line || offset + 1 < content.len() {
+                    cr = true;
+                    out.push(Deviation::BareCr { offset });
+                }
+            }
+            // A LF can be inside content only if a caller passes unframed bytes.
+            b'\n' if !ctl => {
+                ctl = true;
+                out.push(Deviation::Control { offset });
+            }
+            0 if !nul => {
+                nul = true;
+                out.push(Deviation::Nul { offset });
+            }
+            0x80..=0xff if !eight => {
+                eight = true;
+                out.push(Deviation::EightBit { offset });
+            }
+            0x01..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f if !ctl => {
+                ctl = true;
+                out.push(Deviation::Control { offset });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Frames one complete line `raw` (terminator included, so it ends in LF) into a
+/// [`Line`]. This is the non-incremental fast path; [`LineReader`] uses it too.
+pub fn frame_complete(raw: &[u8]) -> Line {
+    let without_lf = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let (content, bare_lf) = match without_lf.strip_suffix(b"\r") {
+        Some(c) => (c, false),
+        None => (without_lf, true),
+    };
+    let mut deviations = Vec::new();
+    scan_deviations(content, true, &mut deviations);
+    if bare_lf {
+        deviations.push(Deviation::BareLf {
+            offset: content.len(),
+        });
+    }
+    Line {
+        bytes: content.to_vec(),
+        deviations,
+    }
+}
+
+/// The line limit for a command line (content without terminator): 512, or 1012 for
+/// `MAIL` carrying an `AUTH=` parameter (RFC 4954 §5).
+pub fn command_limit(line: &[u8]) -> usize {
+    if is_mail(line) && has_auth_param(line) {
+        COMMAND_LINE_LIMIT + MAIL_AUTH_EXTRA
+    } else {
+        COMMAND_LINE_LIMIT
+    }
+}
+
+fn is_mail(line: &[u8]) -> bool {
+    line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"MAIL")
+}
+
+fn has_auth_param(line: &[u8]) -> bool {
+    // The parameter follows a space after the path; a mailbox cannot hold " AUTH="
+    // unquoted, and a false positive only grants the extra 500 octets.
+    line.windows(6).any(|w| w.eq_ignore_ascii_case(b" AUTH="))
+}
+
+/// Incremental CRLF line reader. See the module documentation for its rules.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    buf: Vec<u8>,
+    /// Start of the unconsumed part of `buf`.
+    start: usize,
+    /// An over-long line was reported; drop input up to and including the next LF.
+    discarding: bool,
+}
+
+impl LineReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends received bytes. The driver bounds how much it pushes before draining
+    /// with [`Self::next_line`]; see [`Self::buffered`].
+    pub fn push(&mut self, data: &[u8]) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Octets pushed and not yet consumed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The unconsumed octets, without consuming them.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Removes and returns every unconsumed octet. After STARTTLS (RFC 3207 §4.2,
+    /// CVE-2011-0411), anything still buffered was sent in plaintext before the TLS
+    /// handshake and must not be treated as a command.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buf.split_off(self.start);
+        self.buf.clear();
+        self.start = 0;
+        self.discarding = false;
+        rest
+    }
+
+    /// Whether the reader is skipping the rest of an over-long line.
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
+    /// The next line, judged against `limit` octets including the terminator.
+    /// `None` means more input is needed.
+    pub fn next_line(&mut self, limit: usize) -> Option<Line> {
+        if !self.skip_discarded() {
+            return None;
+        }
+        let pending = &self.buf[self.start..];
+        let window = &pending[..pending.len().min(limit)];
+        match memchr::memchr(b'\n', window) {
+            Some(lf) => {
+                let line = frame_complete(&pending[..=lf]);
+                self.start += lf + 1;
+                Some(line)
+            }
+            // `limit` octets without LF: with the LF still to come the line has at
+            // least `limit + 1`. Deciding here, not at the LF, keeps memory bounded
+            // and makes the outcome independent of how the input was chunked.
+            None if !pending.is_empty() && pending.len() >= limit => {
+                let cut = &pending[..limit];
+                let mut deviations = Vec::new();
+                scan_deviations(cut, false, &mut deviations);
+                deviations.push(Deviation::LineTooLong {
+                    limit,
+                    length: limit.saturating_add(1),
+                });
+                let line = Line {
+                    bytes: cut.to_vec(),
+                    deviations,
+                };
+                self.start += limit;
+                self.discarding = true;
+                Some(line)
+            }
+            None => None,
+        }
+    }
+
+    /// The next command line: 512 octets, or 1012 for `MAIL` with `AUTH=` (RFC 4954
+    /// §5). A `MAIL` line is framed against 1012 and then judged against the limit
+    /// its complete content calls for, so the result does not depend on chunking.
+    pub fn next_command_line(&mut self) -> Option<Line> {
+        if !self.skip_discarded() {
+            return None;
+        }
+        let pending = &self.buf[self.start..];
+        if pending.len() < 4 && memchr::memchr(b'\n', pending).is_none() {
+            return None;
+        }
+        if !is_mail(pending) {
+            return self.next_line(COMMAND_LINE_LIMIT);
+        }
+        let mut line = self.next_line(COMMAND_LINE_LIMIT + MAIL_AUTH_EXTRA)?;
+        let limit = command_limit(&line.bytes);
+        let too_long = line.too_long();
+        let terminator = if line.has(DeviationKind::BareLf) { 1 } else { 2 };
+        let length = if too_long {
+            COMMAND_LINE_LIMIT + MAIL_AUTH_EXTRA + 1
+        } else {
+            line.bytes.len() + terminator
+        };
+        if length > limit && limit < COMMAND_LINE_LIMIT + MAIL_AUTH_EXTRA {
+            line.bytes.truncate(limit);
+            line.deviations.clear();
+            scan_deviations(&line.bytes, false, &mut line.deviations);
+            if !too_long && terminator == 1 {
+                line.deviations.push(Deviation::BareLf {
+                    offset: line.bytes.len(),
+                });
+            }
+            line.deviations.push(Deviation::LineTooLong { limit, length });
+        }
+        Some(line)
+    }
+
+    /// Drops input of an over-long line up to and including its LF. Returns whether
+    /// the reader is back at the start of a line.
+    fn skip_discarded(&mut self) -> bool {
+        if !self.discarding {
+            return true;
+        }
+        match memchr::memchr(b'\n', &self.buf[self.start..]) {
+            Some(lf) => {
+                self.start += lf + 1;
+                self.discarding = false;
+                true
+            }
+            None => {
+                self.buf.clear();
+                self.start = 0;
+                false
+            }
+        }
+    }
+}
