@@ -280,7 +280,8 @@ fn push_directive(out: &mut Vec<u8>, name: &str, value: &[u8], quoted: bool) {
     } else {
         out.push(b'"');
         for &b in value {
-            if b == b'"' || b == b'\\' {
+            // `quoted-pair` also carries CTLs, which `qdtext` may not hold bare.
+            if b == b'"' || b == b'\\' || (b.is_ascii_control() && b != b'\t') {
                 out.push(b'\\');
             }
             out.push(b);
