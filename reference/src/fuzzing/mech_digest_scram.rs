@@ -157,7 +157,11 @@ pub fn digest_directives(data: &[u8]) {
     };
     let formatted = digest_md5::format_directives(&list);
     let again = digest_md5::parse_directives(&formatted);
-    assert_eq!(again.as_ref(), Ok(&list), "parse(format(parse(x))) != parse(x)");
+    assert_eq!(
+        again.as_ref(),
+        Ok(&list),
+        "parse(format(parse(x))) != parse(x)"
+    );
     if let Ok(again) = again {
         assert_eq!(digest_md5::format_directives(&again), formatted);
     }

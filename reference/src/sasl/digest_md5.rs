@@ -741,7 +741,15 @@ impl DigestMd5Client {
         let known = Known { list: &list };
         // §2.1.1: these appear at most once (nonce and algorithm exactly once); realm
         // may repeat.
-        for name in ["nonce", "qop", "stale", "maxbuf", "charset", "algorithm", "cipher"] {
+        for name in [
+            "nonce",
+            "qop",
+            "stale",
+            "maxbuf",
+            "charset",
+            "algorithm",
+            "cipher",
+        ] {
             known.once(name)?;
         }
         let nonce = known.required("nonce")?;
@@ -880,7 +888,10 @@ impl ClientMechanism for DigestMd5Client {
     }
 
     fn verify_success(&mut self, additional: Option<&[u8]>) -> Result<(), SaslError> {
-        match (std::mem::replace(&mut self.state, ClientState::Failed), additional) {
+        match (
+            std::mem::replace(&mut self.state, ClientState::Failed),
+            additional,
+        ) {
             (ClientState::AwaitRspauth(expected), Some(data)) => {
                 check_rspauth(&expected, data)?;
                 self.state = ClientState::Verified;
@@ -937,7 +948,10 @@ mod tests {
             parse_directives(b"a=b c=d"),
             Err(DigestMd5Error::MalformedDirectiveList)
         );
-        assert_eq!(parse_directives(b" , "), Err(DigestMd5Error::MalformedDirectiveList));
+        assert_eq!(
+            parse_directives(b" , "),
+            Err(DigestMd5Error::MalformedDirectiveList)
+        );
     }
 
     #[test]

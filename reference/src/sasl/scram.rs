@@ -469,7 +469,10 @@ impl<'a> Reader<'a> {
 
 /// RFC 5802 §7 `printable = %x21-2B / %x2D-7E`, one or more.
 fn is_printable(nonce: &[u8]) -> bool {
-    !nonce.is_empty() && nonce.iter().all(|&b| (0x21..=0x7E).contains(&b) && b != b',')
+    !nonce.is_empty()
+        && nonce
+            .iter()
+            .all(|&b| (0x21..=0x7E).contains(&b) && b != b',')
 }
 
 /// RFC 5802 §7 `posit-number = %x31-39 *DIGIT`, as a u32.
@@ -712,9 +715,11 @@ impl ScramServer {
                 server_key,
             } => (stored_key.clone(), server_key.clone(), true),
             ServerKeys::Password(password) => {
-                let salted = self
-                    .hash
-                    .hi(prepare_password(password.expose()).expose(), &p.salt, p.iterations);
+                let salted = self.hash.hi(
+                    prepare_password(password.expose()).expose(),
+                    &p.salt,
+                    p.iterations,
+                );
                 let (_, stored, server) = self.hash.keys(&salted);
                 (stored, server, true)
             }
@@ -975,7 +980,10 @@ impl ClientMechanism for ScramClient {
     }
 
     fn verify_success(&mut self, additional: Option<&[u8]>) -> Result<(), SaslError> {
-        match (std::mem::replace(&mut self.state, ClientState::Failed), additional) {
+        match (
+            std::mem::replace(&mut self.state, ClientState::Failed),
+            additional,
+        ) {
             (ClientState::AwaitFinal { server_signature }, Some(data)) => {
                 self.check_server_final(&server_signature, data)?;
                 self.state = ClientState::Verified;
