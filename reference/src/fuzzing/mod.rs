@@ -4,6 +4,7 @@
 //! Not a stable API.
 
 pub mod codec;
+pub mod mech_digest_scram;
 
 /// The SMTP command parser: never panics, and whatever it accepts formats back to a
 /// line that parses to the same command.

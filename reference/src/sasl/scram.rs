@@ -1,9 +1,56 @@
-//! SCRAM-SHA-1 and SCRAM-SHA-256: skeleton, to be implemented.
+//! SCRAM-SHA-1 (RFC 5802) and SCRAM-SHA-256 (RFC 7677), without channel binding.
+//!
+//! ```text
+//!   client                                              server
+//!   client-first  n,[a=authzid],n=user,r=cnonce  ---->  Start
+//!                 r=cnonce+snonce,s=salt,i=iter  <----  AwaitClientFinal
+//!   client-final  c=biws,r=cnonce+snonce,p=proof ---->  (verify proof)
+//!                 v=ServerSignature              <----  Success { additional }
+//!   (verify v=)   ""                             ---->  Done
+//! ```
+//!
+//! Attribute order is fixed (RFC 5802 §5: "the order of attributes in client or server
+//! messages is fixed, with the exception of extension attributes"), so messages are
+//! read left to right against the grammar of §7, and every departure has its own
+//! [`ScramError`] variant.
+//!
+//! Where the server's keys come from: a stored `{SCRAM-SHA-*}` credential (Dovecot's
+//! layout: iterations, salt, StoredKey, ServerKey) is used as it is. A plaintext
+//! password is salted with 16 octets derived from the user name and a secret the server
+//! draws from its [`RandomSource`] when it is created, with [`DEFAULT_ITERATIONS`]
+//! (4096, RFC 7677 §4's minimum and what Cyrus and Dovecot use). An unknown user gets a
+//! salt made the same way and the same iteration count, so the server-first message does
+//! not tell an unknown user from a known one (RFC 5802 §9); the exchange then fails at
+//! the proof with the same [`SaslError::InvalidCredentials`]. Because the secret lives
+//! for one exchange (the constructor takes no longer-lived key), the salt of a plaintext
+//! or unknown user changes between exchanges while a stored key's salt does not; a
+//! driver that wants those indistinguishable too must store SCRAM keys.
 
+use super::credentials::StoredCredential;
+use super::digest_md5::lookup;
 use super::{
-    ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, ServerContext,
-    ServerMechanism, ServerStep,
+    Authenticated, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, Secret,
+    ServerContext, ServerMechanism, ServerStep,
 };
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+
+/// Iteration count for keys derived from a plaintext password, and the fake count
+/// shown for unknown users. RFC 7677 §4: "at least 4096".
+pub const DEFAULT_ITERATIONS: u32 = 4096;
+/// The most iterations a client computes unless told otherwise: a hostile server could
+/// otherwise ask for 2^31 and stall the client (RFC 5802 §9 leaves the count to the
+/// server).
+pub const MAX_CLIENT_ITERATIONS: u32 = 1_000_000;
+/// No RFC limit; authspec's own bound on a SCRAM message so nothing buffers without end.
+pub const MAX_MESSAGE_LEN: usize = 4096;
+/// Base64-alphabet nonce characters, all `printable` (RFC 5802 §7).
+const NONCE_LEN: usize = 24;
+const SALT_LEN: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScramHash {
@@ -18,23 +65,699 @@ impl ScramHash {
             ScramHash::Sha256 => Mechanism::ScramSha256,
         }
     }
+
+    /// Octets of `H()` output, which is also the length of ClientProof and
+    /// ServerSignature.
+    pub fn output_len(self) -> usize {
+        match self {
+            ScramHash::Sha1 => 20,
+            ScramHash::Sha256 => 32,
+        }
+    }
+
+    fn h(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            ScramHash::Sha1 => Sha1::digest(data).to_vec(),
+            ScramHash::Sha256 => Sha256::digest(data).to_vec(),
+        }
+    }
+
+    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        // HMAC takes keys of any length, so `new_from_slice` cannot fail; an empty
+        // result would only make the proof comparison fail.
+        match self {
+            ScramHash::Sha1 => match Hmac::<Sha1>::new_from_slice(key) {
+                Ok(mut m) => {
+                    m.update(data);
+                    m.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            },
+            ScramHash::Sha256 => match Hmac::<Sha256>::new_from_slice(key) {
+                Ok(mut m) => {
+                    m.update(data);
+                    m.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
+    /// RFC 5802 §2.2 `Hi(str, salt, i)`, which is PBKDF2 with HMAC as the PRF.
+    fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Secret {
+        let mut out = vec![0u8; self.output_len()];
+        match self {
+            ScramHash::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out),
+            ScramHash::Sha256 => {
+                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out)
+            }
+        }
+        Secret::new(out)
+    }
+
+    /// RFC 5802 §3: StoredKey and ServerKey from SaltedPassword.
+    fn keys(self, salted_password: &Secret) -> (Secret, Secret, Secret) {
+        let client_key = Secret::new(self.hmac(salted_password.expose(), b"Client Key"));
+        let stored_key = Secret::new(self.h(client_key.expose()));
+        let server_key = Secret::new(self.hmac(salted_password.expose(), b"Server Key"));
+        (client_key, stored_key, server_key)
+    }
 }
 
-/// Rules of RFC 5802 that a peer can break.
+/// The stored form of `password` (RFC 5802 §3), as Dovecot's `{SCRAM-SHA-*}` scheme and
+/// `doveadm pw` keep it. The password is SASLprep'd first where that succeeds.
+pub fn stored_credential(
+    hash: ScramHash,
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+) -> StoredCredential {
+    let prepared = prepare_password(password);
+    let salted = hash.hi(prepared.expose(), salt, iterations);
+    let (_, stored_key, server_key) = hash.keys(&salted);
+    StoredCredential::Scram {
+        hash,
+        iterations,
+        salt: salt.to_vec(),
+        stored_key,
+        server_key,
+    }
+}
+
+/// Rules of RFC 5802 (and RFC 4013 SASLprep) that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScramError {
-    Unimplemented,
+    /// authspec's own bound ([`MAX_MESSAGE_LEN`]); RFC 5802 sets none.
+    MessageTooLong,
+    /// RFC 5802 §7 `gs2-header = gs2-cbind-flag "," [ authzid ] ","` with
+    /// `gs2-cbind-flag = ("p=" cb-name) / "n" / "y"`.
+    MalformedGs2Header,
+    /// RFC 5802 §6: the client asked for channel binding (`p=`), which this server does
+    /// not offer (no `-PLUS` mechanism), so it "MUST fail authentication".
+    ChannelBindingNotSupported,
+    /// RFC 5802 §7 `attr-val = ALPHA "=" value` with `value = 1*value-char`: an empty
+    /// element, a missing `=`, an empty value or a NUL.
+    MalformedAttribute,
+    /// RFC 5802 §5.1 `m`: "its presence in a client or a server message MUST cause
+    /// authentication failure".
+    MandatoryExtension,
+    /// RFC 5802 §7: the message ended where this attribute is mandatory.
+    AttributeMissing { expected: char },
+    /// RFC 5802 §5: "The order of attributes in client or server messages is fixed":
+    /// an attribute SCRAM defines came where another one must.
+    AttributeOutOfOrder { expected: char, found: char },
+    /// RFC 5802 §5 (fixed order): an attribute SCRAM defines appeared again, or in the
+    /// place of the extensions.
+    MisplacedAttribute { found: char },
+    /// RFC 5802 §7: an attribute SCRAM does not define stands where a mandatory one must.
+    UnexpectedAttribute { expected: char, found: char },
+    /// RFC 5802 §5.1 `n`: "If the server receives a username that contains '=' not
+    /// followed by either '2C' or '3D', then the server MUST fail the authentication";
+    /// also `saslname` is `1*` UTF-8 characters without NUL.
+    MalformedSaslname,
+    /// RFC 5802 §5.1 `n` / RFC 4013 §2.3: the name holds a character SASLprep prohibits,
+    /// or prepares to the empty string.
+    SaslPrepFailed,
+    /// RFC 5802 §7 `nonce = "r=" c-nonce [s-nonce]` with `printable` characters
+    /// (`%x21-2B / %x2D-7E`), at least one.
+    MalformedNonce,
+    /// RFC 5802 §5.1 `c`: the channel binding data must be the base64 of the GS2 header
+    /// the client sent first.
+    ChannelBindingMismatch,
+    /// RFC 5802 §5.1 `r`: in the client-final message it must be exactly the nonce the
+    /// server sent.
+    NonceMismatch,
+    /// RFC 5802 §5.1 `r`: the server's nonce must start with the client's and append
+    /// its own (`c-nonce [s-nonce]`, and "the server's part MUST be non-empty" in effect
+    /// since it is what makes the exchange fresh).
+    ServerNonceNotExtended,
+    /// RFC 5802 §7 `base64`: `c=`, `s=`, `p=` or `v=` is not valid base64.
+    MalformedBase64,
+    /// RFC 5802 §5.1 `s`: the salt is empty.
+    EmptySalt,
+    /// RFC 5802 §7 `iteration-count = posit-number` (`%x31-39 *DIGIT`).
+    MalformedIterationCount,
+    /// The server asked for more iterations than this client computes (RFC 5802 §9:
+    /// the count is the server's, so a client bounds it).
+    IterationCountTooHigh { max: u32 },
+    /// RFC 5802 §3: ClientProof and ServerSignature are as long as `H()`'s output.
+    MalformedProof,
+    /// RFC 5802 §7: `client-final-message` ends with `proof`, and nothing follows.
+    TrailingAttribute,
+    /// RFC 4422 §5: a client-first mechanism's first server challenge is empty.
+    NonEmptyInitialChallenge,
+}
+
+impl From<ScramError> for SaslError {
+    fn from(e: ScramError) -> SaslError {
+        SaslError::Scram(e)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// GS2 header and channel binding (RFC 5802 §6, §7)
+// ---------------------------------------------------------------------------------
+
+/// The GS2 channel-binding flag. `-PLUS` support adds a variant for `p=<cb-name>`
+/// (`tls-unique`, `tls-server-end-point`) whose `c=` carries the header *and* the
+/// binding data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelBinding {
+    /// `n`: the client does not support channel binding.
+    NotSupported,
+    /// `y`: the client supports it but thinks the server does not.
+    SupportedButNotUsed,
+    // Used { cb_name: CbName } — `p=` goes here with -PLUS.
+}
+
+impl ChannelBinding {
+    fn flag(self) -> &'static str {
+        match self {
+            ChannelBinding::NotSupported => "n",
+            ChannelBinding::SupportedButNotUsed => "y",
+        }
+    }
+}
+
+/// Whether this server offers SCRAM-*-PLUS. RFC 5802 §6: a `y` client facing a server
+/// that does is a downgrade and "the server MUST fail authentication".
+const SERVER_OFFERS_PLUS: bool = false;
+
+/// RFC 5802 §5.1: "," and "=" in a saslname are sent as "=2C" and "=3D".
+pub fn escape_saslname(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            ',' => out.push_str("=2C"),
+            '=' => out.push_str("=3D"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Undoes [`escape_saslname`], rejecting what RFC 5802 §5.1 says the server "MUST fail".
+pub fn unescape_saslname(value: &[u8]) -> Result<String, ScramError> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        match value[i] {
+            b'=' => {
+                // ABNF literals are case-insensitive (RFC 5234 §2.3).
+                match value.get(i + 1..i + 3) {
+                    Some(hex) if hex.eq_ignore_ascii_case(b"2C") => out.push(b','),
+                    Some(hex) if hex.eq_ignore_ascii_case(b"3D") => out.push(b'='),
+                    _ => return Err(ScramError::MalformedSaslname),
+                }
+                i += 3;
+            }
+            0 => return Err(ScramError::MalformedSaslname),
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ScramError::MalformedSaslname);
+    }
+    String::from_utf8(out).map_err(|_| ScramError::MalformedSaslname)
+}
+
+// ---------------------------------------------------------------------------------
+// SASLprep (RFC 4013)
+// ---------------------------------------------------------------------------------
+
+/// RFC 4013 SASLprep for a query string, as RFC 5802 §5.1 asks for user names and
+/// passwords: maps non-ASCII spaces (RFC 3454 C.1.2) to SPACE and the "commonly mapped
+/// to nothing" characters (B.1) to nothing, then rejects the prohibited characters of
+/// §2.3 (C.1.2–C.9). Unassigned code points are allowed (query strings).
+///
+/// Not implemented: NFKC normalisation (§2.2) and the bidirectional check (§2.5), which
+/// need Unicode tables this crate does not carry. Both sides of an authspec pair skip
+/// them alike; a peer that normalises will differ only for input NFKC changes.
+pub fn saslprep(input: &str) -> Result<Cow<'_, str>, ScramError> {
+    if input.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(Cow::Borrowed(input));
+    }
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        if mapped_to_nothing(c) {
+            continue;
+        }
+        let c = if non_ascii_space(c) { ' ' } else { c };
+        if prohibited(c) {
+            return Err(ScramError::SaslPrepFailed);
+        }
+        out.push(c);
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// RFC 3454 B.1.
+fn mapped_to_nothing(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD | 0x034F | 0x1806 | 0x180B..=0x180D | 0x200B..=0x200D | 0x2060 | 0xFE00..=0xFE0F | 0xFEFF
+    )
+}
+
+/// RFC 3454 C.1.2.
+fn non_ascii_space(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00A0 | 0x1680 | 0x2000..=0x200B | 0x202F | 0x205F | 0x3000
+    )
+}
+
+/// RFC 4013 §2.3: RFC 3454 C.2.1, C.2.2, C.3, C.4, C.5 (not representable in `str`),
+/// C.6, C.7, C.8, C.9.
+fn prohibited(c: char) -> bool {
+    let u = u32::from(c);
+    let c21 = u < 0x20 || u == 0x7F;
+    let c22 = matches!(
+        u,
+        0x80..=0x9F
+            | 0x06DD
+            | 0x070F
+            | 0x180E
+            | 0x200C
+            | 0x200D
+            | 0x2028
+            | 0x2029
+            | 0x2060..=0x2063
+            | 0x206A..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFC
+            | 0x1D173..=0x1D17A
+    );
+    let c3 = matches!(u, 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD);
+    let c4 = matches!(u, 0xFDD0..=0xFDEF) || (u & 0xFFFE) == 0xFFFE;
+    let c6 = matches!(u, 0xFFF9..=0xFFFD);
+    let c7 = matches!(u, 0x2FF0..=0x2FFB);
+    let c8 = matches!(u, 0x0340 | 0x0341 | 0x200E | 0x200F | 0x202A..=0x202E | 0x206A..=0x206F);
+    let c9 = matches!(u, 0xE0001 | 0xE0020..=0xE007F);
+    c21 || c22 || c3 || c4 || c6 || c7 || c8 || c9
+}
+
+/// The octets a password is hashed as: SASLprep'd if it is UTF-8 and prepares, else as
+/// stored (an unpreparable password can still match a peer that does the same).
+fn prepare_password(password: &[u8]) -> Secret {
+    match std::str::from_utf8(password).ok().map(saslprep) {
+        Some(Ok(p)) => Secret::new(p.as_bytes().to_vec()),
+        _ => Secret::new(password.to_vec()),
+    }
+}
+
+fn prepare_username(name: &str) -> Result<String, ScramError> {
+    let p = saslprep(name)?;
+    if p.is_empty() {
+        return Err(ScramError::SaslPrepFailed);
+    }
+    Ok(p.into_owned())
+}
+
+// ---------------------------------------------------------------------------------
+// Attribute reading (RFC 5802 §7)
+// ---------------------------------------------------------------------------------
+
+/// Attributes RFC 5802 defines; anything else is an extension.
+const DEFINED: &[u8] = b"acimnprsve";
+
+/// `attr-val = ALPHA "=" value`, `value = 1*value-char` (no NUL; `,` was the split).
+fn split_attr(part: &[u8]) -> Result<(u8, &[u8]), ScramError> {
+    match part {
+        [name, b'=', value @ ..]
+            if name.is_ascii_alphabetic() && !value.is_empty() && !value.contains(&0) =>
+        {
+            Ok((*name, value))
+        }
+        _ => Err(ScramError::MalformedAttribute),
+    }
+}
+
+/// Reads the comma-separated attributes of one message in their fixed order.
+struct Reader<'a> {
+    parts: Vec<&'a [u8]>,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(message: &'a [u8]) -> Reader<'a> {
+        Reader {
+            parts: message.split(|&b| b == b',').collect(),
+            pos: 0,
+        }
+    }
+
+    fn classify(expected: u8, found: u8) -> ScramError {
+        if found == b'm' {
+            ScramError::MandatoryExtension
+        } else if DEFINED.contains(&found) {
+            ScramError::AttributeOutOfOrder {
+                expected: char::from(expected),
+                found: char::from(found),
+            }
+        } else {
+            ScramError::UnexpectedAttribute {
+                expected: char::from(expected),
+                found: char::from(found),
+            }
+        }
+    }
+
+    /// The value of the mandatory attribute `name`, which must come next.
+    fn expect(&mut self, name: u8) -> Result<&'a [u8], ScramError> {
+        let Some(part) = self.parts.get(self.pos) else {
+            return Err(ScramError::AttributeMissing {
+                expected: char::from(name),
+            });
+        };
+        let (found, value) = split_attr(part)?;
+        if found != name {
+            return Err(Self::classify(name, found));
+        }
+        self.pos += 1;
+        Ok(value)
+    }
+
+    /// Skips `["," extensions]`, stopping before an attribute named `stop`. Unknown
+    /// extensions are ignored; `m` and attributes SCRAM defines are out of place there.
+    fn extensions(&mut self, stop: Option<u8>) -> Result<(), ScramError> {
+        while let Some(part) = self.parts.get(self.pos) {
+            let (found, _) = split_attr(part)?;
+            if Some(found) == stop {
+                break;
+            }
+            if found == b'm' {
+                return Err(ScramError::MandatoryExtension);
+            }
+            if DEFINED.contains(&found) {
+                return Err(ScramError::MisplacedAttribute {
+                    found: char::from(found),
+                });
+            }
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.parts.len()
+    }
+}
+
+/// RFC 5802 §7 `printable = %x21-2B / %x2D-7E`, one or more.
+fn is_printable(nonce: &[u8]) -> bool {
+    !nonce.is_empty()
+        && nonce
+            .iter()
+            .all(|&b| (0x21..=0x7E).contains(&b) && b != b',')
+}
+
+/// RFC 5802 §7 `posit-number = %x31-39 *DIGIT`, as a u32.
+fn parse_iterations(value: &[u8]) -> Result<u32, ScramError> {
+    let bad = ScramError::MalformedIterationCount;
+    match value.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return Err(bad),
+    }
+    let mut n: u32 = 0;
+    for &d in value {
+        if !d.is_ascii_digit() {
+            return Err(bad);
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u32::from(d - b'0')))
+            .ok_or(ScramError::MalformedIterationCount)?;
+    }
+    Ok(n)
+}
+
+fn b64(value: &[u8]) -> Result<Vec<u8>, ScramError> {
+    B64.decode(value).map_err(|_| ScramError::MalformedBase64)
+}
+
+fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+}
+
+// ---------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------
+
+/// Where the server's StoredKey/ServerKey will come from at the proof step.
+#[derive(Debug)]
+enum ServerKeys {
+    Stored {
+        stored_key: Secret,
+        server_key: Secret,
+    },
+    /// Derived from the plaintext password with the salt and count sent.
+    Password(Secret),
+    /// Unknown user: keys derived from a stand-in so the work matches `Password`.
+    Unknown,
 }
 
 #[derive(Debug)]
+struct Pending {
+    gs2_header: Vec<u8>,
+    client_first_bare: Vec<u8>,
+    server_first: Vec<u8>,
+    nonce: Vec<u8>,
+    user: String,
+    authzid: Option<String>,
+    salt: Vec<u8>,
+    iterations: u32,
+    keys: ServerKeys,
+}
+
+#[derive(Debug)]
+enum ServerState {
+    Start,
+    AwaitClientFinal(Box<Pending>),
+    Done,
+}
+
+/// The server side of SCRAM-SHA-1 or SCRAM-SHA-256.
+#[derive(Debug)]
 pub struct ScramServer {
     hash: ScramHash,
+    ctx: ServerContext,
+    server_nonce: String,
+    /// Keys the per-user salt of plaintext and unknown users.
+    secret: Secret,
+    state: ServerState,
 }
 
 impl ScramServer {
     pub fn new(hash: ScramHash, ctx: &ServerContext, rng: &mut dyn RandomSource) -> Self {
-        let _ = (ctx, rng);
-        ScramServer { hash }
+        let server_nonce = rng.nonce(NONCE_LEN);
+        let mut secret = vec![0u8; 32];
+        rng.fill(&mut secret);
+        Self::with_nonce(hash, ctx, server_nonce, Secret::new(secret))
+    }
+
+    /// A server whose nonce and salt secret are given rather than drawn: for RFC
+    /// vectors, whose nonces fall outside [`RandomSource::nonce`]'s alphabet.
+    #[doc(hidden)]
+    pub fn with_nonce(
+        hash: ScramHash,
+        ctx: &ServerContext,
+        server_nonce: String,
+        secret: Secret,
+    ) -> Self {
+        ScramServer {
+            hash,
+            ctx: ctx.clone(),
+            server_nonce,
+            secret,
+            state: ServerState::Start,
+        }
+    }
+
+    fn derived_salt(&self, user: &str) -> Vec<u8> {
+        let mut data = b"authspec scram salt\0".to_vec();
+        data.extend_from_slice(user.as_bytes());
+        let mut salt = ScramHash::Sha256.hmac(self.secret.expose(), &data);
+        salt.truncate(SALT_LEN);
+        salt
+    }
+
+    fn client_first(&self, message: &[u8]) -> Result<(Box<Pending>, Vec<u8>), SaslError> {
+        if message.len() > MAX_MESSAGE_LEN {
+            return Err(ScramError::MessageTooLong.into());
+        }
+        // gs2-header (RFC 5802 §7).
+        let (channel_binding, rest) = match message {
+            [b'n', b',', rest @ ..] => (ChannelBinding::NotSupported, rest),
+            [b'y', b',', rest @ ..] => (ChannelBinding::SupportedButNotUsed, rest),
+            // `p=cb-name`: -PLUS is where a `Used` binding would be accepted.
+            [b'p', b'=', ..] => return Err(ScramError::ChannelBindingNotSupported.into()),
+            _ => return Err(ScramError::MalformedGs2Header.into()),
+        };
+        if channel_binding == ChannelBinding::SupportedButNotUsed && SERVER_OFFERS_PLUS {
+            return Err(ScramError::ChannelBindingNotSupported.into());
+        }
+        let comma = rest
+            .iter()
+            .position(|&b| b == b',')
+            .ok_or(ScramError::MalformedGs2Header)?;
+        let authzid = match &rest[..comma] {
+            [] => None,
+            [b'a', b'=', name @ ..] => Some(unescape_saslname(name)?),
+            _ => return Err(ScramError::MalformedGs2Header.into()),
+        };
+        let header_len = message.len() - rest.len() + comma + 1;
+        let gs2_header = message[..header_len].to_vec();
+        let bare = &message[header_len..];
+
+        // client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions]
+        let mut reader = Reader::new(bare);
+        let name = reader.expect(b'n')?;
+        let c_nonce = reader.expect(b'r')?;
+        reader.extensions(None)?;
+        let user = prepare_username(&unescape_saslname(name)?)?;
+        if !is_printable(c_nonce) {
+            return Err(ScramError::MalformedNonce.into());
+        }
+
+        let (salt, iterations, keys) = match lookup(&self.ctx, &user) {
+            Some(StoredCredential::Scram {
+                hash,
+                iterations,
+                salt,
+                stored_key,
+                server_key,
+            }) if hash == self.hash => (
+                salt,
+                iterations,
+                ServerKeys::Stored {
+                    stored_key,
+                    server_key,
+                },
+            ),
+            Some(StoredCredential::Plain(password)) => (
+                self.derived_salt(&user),
+                DEFAULT_ITERATIONS,
+                ServerKeys::Password(password),
+            ),
+            Some(other) => {
+                return Err(SaslError::SchemeUnusable {
+                    mechanism: self.hash.mechanism(),
+                    scheme: other.scheme(),
+                });
+            }
+            None => (
+                self.derived_salt(&user),
+                DEFAULT_ITERATIONS,
+                ServerKeys::Unknown,
+            ),
+        };
+
+        let mut nonce = c_nonce.to_vec();
+        nonce.extend_from_slice(self.server_nonce.as_bytes());
+        let mut server_first = b"r=".to_vec();
+        server_first.extend_from_slice(&nonce);
+        server_first.extend_from_slice(b",s=");
+        server_first.extend_from_slice(B64.encode(&salt).as_bytes());
+        server_first.extend_from_slice(format!(",i={iterations}").as_bytes());
+
+        let pending = Box::new(Pending {
+            gs2_header,
+            client_first_bare: bare.to_vec(),
+            server_first: server_first.clone(),
+            nonce,
+            user,
+            authzid,
+            salt,
+            iterations,
+            keys,
+        });
+        Ok((pending, server_first))
+    }
+
+    fn client_final(&self, p: &Pending, message: &[u8]) -> Result<ServerStep, SaslError> {
+        if message.len() > MAX_MESSAGE_LEN {
+            return Err(ScramError::MessageTooLong.into());
+        }
+        // client-final-message = channel-binding "," nonce ["," extensions] "," proof
+        let mut reader = Reader::new(message);
+        let cbind = reader.expect(b'c')?;
+        let nonce = reader.expect(b'r')?;
+        reader.extensions(Some(b'p'))?;
+        let proof_start = reader.parts[..reader.pos]
+            .iter()
+            .map(|part| part.len() + 1)
+            .sum::<usize>();
+        let proof = reader.expect(b'p')?;
+        if !reader.at_end() {
+            return Err(ScramError::TrailingAttribute.into());
+        }
+        // RFC 5802 §5.1 `c`: for `n` and `y` the binding data is the GS2 header alone.
+        // With -PLUS it is the header followed by the channel's binding data.
+        if b64(cbind)? != p.gs2_header {
+            return Err(ScramError::ChannelBindingMismatch.into());
+        }
+        if nonce != p.nonce.as_slice() {
+            return Err(ScramError::NonceMismatch.into());
+        }
+        let proof = b64(proof)?;
+        if proof.len() != self.hash.output_len() {
+            return Err(ScramError::MalformedProof.into());
+        }
+        let without_proof = &message[..proof_start.saturating_sub(1)];
+
+        let (stored_key, server_key, known) = match &p.keys {
+            ServerKeys::Stored {
+                stored_key,
+                server_key,
+            } => (stored_key.clone(), server_key.clone(), true),
+            ServerKeys::Password(password) => {
+                let salted = self.hash.hi(
+                    prepare_password(password.expose()).expose(),
+                    &p.salt,
+                    p.iterations,
+                );
+                let (_, stored, server) = self.hash.keys(&salted);
+                (stored, server, true)
+            }
+            ServerKeys::Unknown => {
+                let salted = self.hash.hi(b"unknown user", &p.salt, p.iterations);
+                let (_, stored, server) = self.hash.keys(&salted);
+                (stored, server, false)
+            }
+        };
+        // AuthMessage = client-first-message-bare "," server-first-message ","
+        //               client-final-message-without-proof   (RFC 5802 §3)
+        let mut auth_message = p.client_first_bare.clone();
+        auth_message.push(b',');
+        auth_message.extend_from_slice(&p.server_first);
+        auth_message.push(b',');
+        auth_message.extend_from_slice(without_proof);
+
+        let client_signature = self.hash.hmac(stored_key.expose(), &auth_message);
+        let client_key = Secret::new(xor(&proof, &client_signature));
+        let proof_ok = stored_key.ct_eq(&self.hash.h(client_key.expose()));
+        if !(proof_ok & known) {
+            return Err(SaslError::InvalidCredentials);
+        }
+        if let Some(z) = &p.authzid {
+            if *z != p.user {
+                return Err(SaslError::AuthzidNotPermitted);
+            }
+        }
+        let server_signature = self.hash.hmac(server_key.expose(), &auth_message);
+        let mut additional = b"v=".to_vec();
+        additional.extend_from_slice(B64.encode(server_signature).as_bytes());
+        Ok(ServerStep::Success {
+            identity: Authenticated {
+                authcid: p.user.clone(),
+                authzid: p.authzid.clone(),
+            },
+            additional: Some(additional),
+        })
     }
 }
 
@@ -42,20 +765,184 @@ impl ServerMechanism for ScramServer {
     fn mechanism(&self) -> Mechanism {
         self.hash.mechanism()
     }
-    fn step(&mut self, _input: Option<&[u8]>) -> ServerStep {
-        ServerStep::Failure(SaslError::Scram(ScramError::Unimplemented))
+
+    fn step(&mut self, input: Option<&[u8]>) -> ServerStep {
+        match (std::mem::replace(&mut self.state, ServerState::Done), input) {
+            // AUTH without an initial response: RFC 4422 §5, an empty challenge.
+            (ServerState::Start, None) => {
+                self.state = ServerState::Start;
+                ServerStep::Challenge(Vec::new())
+            }
+            (ServerState::Start, Some(message)) => match self.client_first(message) {
+                Ok((pending, challenge)) => {
+                    self.state = ServerState::AwaitClientFinal(pending);
+                    ServerStep::Challenge(challenge)
+                }
+                Err(e) => ServerStep::Failure(e),
+            },
+            (ServerState::AwaitClientFinal(pending), input) => {
+                match self.client_final(&pending, input.unwrap_or_default()) {
+                    Ok(step) => step,
+                    Err(e) => ServerStep::Failure(e),
+                }
+            }
+            (ServerState::Done, _) => ServerStep::Failure(SaslError::ExchangeOver),
+        }
     }
 }
 
+// ---------------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------------
+
+#[derive(Debug)]
+enum ClientState {
+    Start,
+    SentFirst { client_first_bare: Vec<u8> },
+    AwaitFinal { server_signature: Secret },
+    Verified,
+    Failed,
+}
+
+/// The client side of SCRAM-SHA-1 or SCRAM-SHA-256, always with gs2 flag `n`.
 #[derive(Debug)]
 pub struct ScramClient {
     hash: ScramHash,
+    authcid: String,
+    password: Secret,
+    authzid: Option<String>,
+    client_nonce: String,
+    max_iterations: u32,
+    state: ClientState,
 }
 
 impl ScramClient {
     pub fn new(hash: ScramHash, creds: &ClientCredentials, rng: &mut dyn RandomSource) -> Self {
-        let _ = (creds, rng);
-        ScramClient { hash }
+        let nonce = rng.nonce(NONCE_LEN);
+        Self::with_nonce(hash, creds, nonce)
+    }
+
+    /// A client whose nonce is given rather than drawn: for RFC vectors.
+    #[doc(hidden)]
+    pub fn with_nonce(hash: ScramHash, creds: &ClientCredentials, client_nonce: String) -> Self {
+        ScramClient {
+            hash,
+            authcid: creds.authcid.clone(),
+            password: creds.password.clone(),
+            authzid: creds.authzid.clone(),
+            client_nonce,
+            max_iterations: MAX_CLIENT_ITERATIONS,
+            state: ClientState::Start,
+        }
+    }
+
+    /// Lowers (or raises) the iteration count this client will compute.
+    pub fn max_iterations(mut self, max: u32) -> Self {
+        self.max_iterations = max;
+        self
+    }
+
+    fn gs2_header(&self) -> Result<String, ScramError> {
+        let authzid = match &self.authzid {
+            Some(z) => format!("a={}", escape_saslname(&prepare_username(z)?)),
+            None => String::new(),
+        };
+        Ok(format!(
+            "{},{authzid},",
+            ChannelBinding::NotSupported.flag()
+        ))
+    }
+
+    fn client_first(&mut self) -> Result<Vec<u8>, SaslError> {
+        let user = prepare_username(&self.authcid)?;
+        let bare = format!("n={},r={}", escape_saslname(&user), self.client_nonce);
+        let mut message = self.gs2_header()?.into_bytes();
+        message.extend_from_slice(bare.as_bytes());
+        self.state = ClientState::SentFirst {
+            client_first_bare: bare.into_bytes(),
+        };
+        Ok(message)
+    }
+
+    fn client_final(
+        &self,
+        client_first_bare: &[u8],
+        server_first: &[u8],
+    ) -> Result<(Vec<u8>, Secret), SaslError> {
+        if server_first.len() > MAX_MESSAGE_LEN {
+            return Err(ScramError::MessageTooLong.into());
+        }
+        // server-first-message = [reserved-mext ","] nonce "," salt "," iteration-count
+        //                        ["," extensions]
+        let mut reader = Reader::new(server_first);
+        let nonce = reader.expect(b'r')?;
+        let salt = reader.expect(b's')?;
+        let iterations = reader.expect(b'i')?;
+        reader.extensions(None)?;
+        if !is_printable(nonce) {
+            return Err(ScramError::MalformedNonce.into());
+        }
+        let ours = self.client_nonce.as_bytes();
+        if nonce.len() <= ours.len() || !nonce.starts_with(ours) {
+            return Err(ScramError::ServerNonceNotExtended.into());
+        }
+        let salt = b64(salt)?;
+        if salt.is_empty() {
+            return Err(ScramError::EmptySalt.into());
+        }
+        let iterations = parse_iterations(iterations)?;
+        if iterations > self.max_iterations {
+            return Err(ScramError::IterationCountTooHigh {
+                max: self.max_iterations,
+            }
+            .into());
+        }
+
+        let mut without_proof = b"c=".to_vec();
+        without_proof.extend_from_slice(B64.encode(self.gs2_header()?).as_bytes());
+        without_proof.extend_from_slice(b",r=");
+        without_proof.extend_from_slice(nonce);
+
+        let mut auth_message = client_first_bare.to_vec();
+        auth_message.push(b',');
+        auth_message.extend_from_slice(server_first);
+        auth_message.push(b',');
+        auth_message.extend_from_slice(&without_proof);
+
+        let password = prepare_password(self.password.expose());
+        let salted = self.hash.hi(password.expose(), &salt, iterations);
+        let (client_key, stored_key, server_key) = self.hash.keys(&salted);
+        let client_signature = self.hash.hmac(stored_key.expose(), &auth_message);
+        let proof = xor(client_key.expose(), &client_signature);
+        let server_signature = Secret::new(self.hash.hmac(server_key.expose(), &auth_message));
+
+        let mut message = without_proof;
+        message.extend_from_slice(b",p=");
+        message.extend_from_slice(B64.encode(proof).as_bytes());
+        Ok((message, server_signature))
+    }
+
+    /// server-final-message = (server-error / verifier) ["," extensions] (RFC 5802 §7).
+    fn check_server_final(&self, expected: &Secret, message: &[u8]) -> Result<(), SaslError> {
+        let mechanism = self.hash.mechanism();
+        if message.len() > MAX_MESSAGE_LEN {
+            return Err(ScramError::MessageTooLong.into());
+        }
+        let mut reader = Reader::new(message);
+        let Some(first) = reader.parts.first() else {
+            return Err(ScramError::AttributeMissing { expected: 'v' }.into());
+        };
+        if let Ok((b'e', _)) = split_attr(first) {
+            return Err(SaslError::ServerReportedError(mechanism));
+        }
+        let verifier = reader.expect(b'v')?;
+        reader.extensions(None)?;
+        let signature = b64(verifier)?;
+        if expected.ct_eq(&signature) {
+            Ok(())
+        } else {
+            Err(SaslError::ServerProofMismatch(mechanism))
+        }
     }
 }
 
@@ -63,13 +950,98 @@ impl ClientMechanism for ScramClient {
     fn mechanism(&self) -> Mechanism {
         self.hash.mechanism()
     }
+
     fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
-        Err(SaslError::Scram(ScramError::Unimplemented))
+        match self.state {
+            ClientState::Start => self.client_first().map(Some),
+            _ => Err(SaslError::ExchangeOver),
+        }
     }
-    fn step(&mut self, _challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
-        Err(SaslError::Scram(ScramError::Unimplemented))
+
+    fn step(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+        match std::mem::replace(&mut self.state, ClientState::Failed) {
+            // No initial response was sent: the server's empty challenge asks for it.
+            ClientState::Start if challenge.is_empty() => self.client_first(),
+            ClientState::Start => Err(ScramError::NonEmptyInitialChallenge.into()),
+            ClientState::SentFirst { client_first_bare } => {
+                let (message, server_signature) =
+                    self.client_final(&client_first_bare, challenge)?;
+                self.state = ClientState::AwaitFinal { server_signature };
+                Ok(message)
+            }
+            // Postfix sends v= in a 334 and waits for an empty line (peers/README).
+            ClientState::AwaitFinal { server_signature } => {
+                self.check_server_final(&server_signature, challenge)?;
+                self.state = ClientState::Verified;
+                Ok(Vec::new())
+            }
+            ClientState::Verified | ClientState::Failed => Err(SaslError::ExchangeOver),
+        }
     }
-    fn verify_success(&mut self, _additional: Option<&[u8]>) -> Result<(), SaslError> {
-        Err(SaslError::Scram(ScramError::Unimplemented))
+
+    fn verify_success(&mut self, additional: Option<&[u8]>) -> Result<(), SaslError> {
+        match (
+            std::mem::replace(&mut self.state, ClientState::Failed),
+            additional,
+        ) {
+            (ClientState::AwaitFinal { server_signature }, Some(data)) => {
+                self.check_server_final(&server_signature, data)?;
+                self.state = ClientState::Verified;
+                Ok(())
+            }
+            (ClientState::Verified, None) => {
+                self.state = ClientState::Verified;
+                Ok(())
+            }
+            // RFC 5802 §5: the server's proof is the mutual authentication; a success
+            // without a verified `v=` (or with extra data after it) is not accepted.
+            _ => Err(SaslError::ServerProofMismatch(self.hash.mechanism())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saslname_escaping_round_trips() {
+        assert_eq!(escape_saslname("a,b=c"), "a=2Cb=3Dc");
+        assert_eq!(unescape_saslname(b"a=2Cb=3Dc").as_deref(), Ok("a,b=c"));
+        assert_eq!(
+            unescape_saslname(b"a=2"),
+            Err(ScramError::MalformedSaslname)
+        );
+        assert_eq!(
+            unescape_saslname(b"a=41"),
+            Err(ScramError::MalformedSaslname)
+        );
+    }
+
+    #[test]
+    fn saslprep_maps_and_prohibits() {
+        assert_eq!(saslprep("I\u{00AD}X").as_deref(), Ok("IX"));
+        assert_eq!(saslprep("a\u{00A0}b").as_deref(), Ok("a b"));
+        assert_eq!(saslprep("user").as_deref(), Ok("user"));
+        assert_eq!(saslprep("\u{0007}"), Err(ScramError::SaslPrepFailed));
+        assert_eq!(saslprep("a\u{E000}"), Err(ScramError::SaslPrepFailed));
+        assert_eq!(saslprep("ü€").as_deref(), Ok("ü€"));
+    }
+
+    #[test]
+    fn iteration_count_grammar() {
+        assert_eq!(parse_iterations(b"4096"), Ok(4096));
+        assert_eq!(
+            parse_iterations(b"0"),
+            Err(ScramError::MalformedIterationCount)
+        );
+        assert_eq!(
+            parse_iterations(b"04096"),
+            Err(ScramError::MalformedIterationCount)
+        );
+        assert_eq!(
+            parse_iterations(b"99999999999"),
+            Err(ScramError::MalformedIterationCount)
+        );
     }
 }
