@@ -159,8 +159,10 @@ impl ClientConfig {
             sasl_type,
             sasl_security_options: security("smtp_sasl_security_options")?,
             sasl_tls_security_options: security("smtp_sasl_tls_security_options")?,
-            sasl_mechanism_filter: MechanismFilter::parse(&cf.expand("smtp_sasl_mechanism_filter")?)
-                .map_err(|k| cf.error("smtp_sasl_mechanism_filter", k))?,
+            sasl_mechanism_filter: MechanismFilter::parse(
+                &cf.expand("smtp_sasl_mechanism_filter")?,
+            )
+            .map_err(|k| cf.error("smtp_sasl_mechanism_filter", k))?,
             tls_security_level: match cf.choice("smtp_tls_security_level", CLIENT_TLS_LEVELS)? {
                 0 | 1 => ClientTlsLevel::None,
                 2 => ClientTlsLevel::May,

@@ -134,7 +134,10 @@ impl fmt::Display for ConfigErrorKind {
                 write!(f, "bad value {value:?} (allowed: {})", allowed.join(", "))
             }
             K::UnsupportedPattern { item } => {
-                write!(f, "unsupported list element {item:?} (lookup tables and files are not read)")
+                write!(
+                    f,
+                    "unsupported list element {item:?} (lookup tables and files are not read)"
+                )
             }
             K::ExpansionLoop { chain } => {
                 write!(f, "parameter expansion loops: ${}", chain.join(" -> $"))

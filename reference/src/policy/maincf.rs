@@ -66,7 +66,10 @@ pub const PARAMETERS: &[Parameter] = &[
     // authspec: the product name in the banner.
     p("mail_name", "authspec"),
     p("message_size_limit", "10240000"),
-    p("mydestination", "$myhostname, localhost.$mydomain, localhost"),
+    p(
+        "mydestination",
+        "$myhostname, localhost.$mydomain, localhost",
+    ),
     // Computed in Postfix from myhostname; here too (see `MainCf::raw`).
     p("mydomain", ""),
     // Postfix uses the machine's name; the sans-IO core cannot ask for it.
@@ -81,7 +84,10 @@ pub const PARAMETERS: &[Parameter] = &[
     p("smtp_sasl_mechanism_filter", ""),
     p("smtp_sasl_password_maps", ""),
     p("smtp_sasl_security_options", "noplaintext, noanonymous"),
-    p("smtp_sasl_tls_security_options", "$smtp_sasl_security_options"),
+    p(
+        "smtp_sasl_tls_security_options",
+        "$smtp_sasl_security_options",
+    ),
     p("smtp_sasl_type", "cyrus"),
     p("smtp_tls_CAfile", ""),
     p("smtp_tls_security_level", ""),
@@ -96,10 +102,7 @@ pub const PARAMETERS: &[Parameter] = &[
     // before 3.9 and `normalize` after.
     p("smtpd_forbid_bare_newline", "reject"),
     p("smtpd_hard_error_limit", "20"),
-    p(
-        "smtpd_recipient_restrictions",
-        "",
-    ),
+    p("smtpd_recipient_restrictions", ""),
     p(
         "smtpd_relay_restrictions",
         "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination",
@@ -112,7 +115,10 @@ pub const PARAMETERS: &[Parameter] = &[
     p("smtpd_sasl_mechanism_filter", "!external, static:rest"),
     p("smtpd_sasl_response_limit", "12288"),
     p("smtpd_sasl_security_options", "noanonymous"),
-    p("smtpd_sasl_tls_security_options", "$smtpd_sasl_security_options"),
+    p(
+        "smtpd_sasl_tls_security_options",
+        "$smtpd_sasl_security_options",
+    ),
     p("smtpd_sasl_type", "cyrus"),
     p("smtpd_soft_error_limit", "10"),
     p("smtpd_timeout", "300s"),
@@ -274,8 +280,7 @@ impl MainCf {
             ));
         }
         // postconf(5): "only the last instance is remembered".
-        self.file
-            .insert(name.to_owned(), (value.to_owned(), line));
+        self.file.insert(name.to_owned(), (value.to_owned(), line));
         Ok(())
     }
 
@@ -458,7 +463,11 @@ impl MainCf {
 
     /// One of a fixed set of words, compared case-insensitively; returns the index in
     /// `allowed`.
-    pub fn choice(&self, name: &str, allowed: &'static [&'static str]) -> Result<usize, ConfigError> {
+    pub fn choice(
+        &self,
+        name: &str,
+        allowed: &'static [&'static str],
+    ) -> Result<usize, ConfigError> {
         let value = self.expand(name)?;
         let word = value.trim_matches(is_space);
         allowed
@@ -774,7 +783,12 @@ mod tests {
     #[test]
     fn parameter_table_is_sorted_and_unique() {
         for pair in PARAMETERS.windows(2) {
-            assert!(pair[0].name < pair[1].name, "{} >= {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} >= {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
     }
 

@@ -175,7 +175,9 @@ fn parse_cidr(item: &str, body: &str) -> Result<Cidr, ConfigErrorKind> {
             if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad("the mask length is not a number"));
             }
-            let n: u8 = p.parse().map_err(|_| bad("the mask length is not a number"))?;
+            let n: u8 = p
+                .parse()
+                .map_err(|_| bad("the mask length is not a number"))?;
             if n > max {
                 return Err(bad("the mask length is too large"));
             }

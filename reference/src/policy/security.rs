@@ -314,8 +314,7 @@ impl fmt::Display for MechanismFilter {
 /// digits, `-` and `_` (compared case-insensitively here, as Postfix's filter does).
 pub fn sasl_name(s: &str) -> bool {
     (1..=20).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 

@@ -25,7 +25,15 @@ pub enum TlsLevel {
     Encrypt,
 }
 
-const TLS_LEVELS: &[&str] = &["", "none", "may", "encrypt", "fingerprint", "verify", "secure"];
+const TLS_LEVELS: &[&str] = &[
+    "",
+    "none",
+    "may",
+    "encrypt",
+    "fingerprint",
+    "verify",
+    "secure",
+];
 
 /// `smtpd_forbid_bare_newline` (postconf(5), Postfix 3.9 values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,10 +80,22 @@ impl Restriction {
         ("reject", Restriction::Reject),
         ("defer", Restriction::Defer),
         ("permit_mynetworks", Restriction::PermitMynetworks),
-        ("permit_sasl_authenticated", Restriction::PermitSaslAuthenticated),
-        ("permit_auth_destination", Restriction::PermitAuthDestination),
-        ("reject_unauth_destination", Restriction::RejectUnauthDestination),
-        ("defer_unauth_destination", Restriction::DeferUnauthDestination),
+        (
+            "permit_sasl_authenticated",
+            Restriction::PermitSaslAuthenticated,
+        ),
+        (
+            "permit_auth_destination",
+            Restriction::PermitAuthDestination,
+        ),
+        (
+            "reject_unauth_destination",
+            Restriction::RejectUnauthDestination,
+        ),
+        (
+            "defer_unauth_destination",
+            Restriction::DeferUnauthDestination,
+        ),
     ];
 
     pub fn from_name(name: &str) -> Option<Restriction> {
@@ -290,9 +310,8 @@ impl ServerConfig {
         let security = |name: &str| {
             SecurityOptions::parse_for(&cf.expand(name)?, sasl_type).map_err(|k| cf.error(name, k))
         };
-        let restrictions = |name: &str| {
-            parse_restrictions(&cf.expand(name)?).map_err(|k| cf.error(name, k))
-        };
+        let restrictions =
+            |name: &str| parse_restrictions(&cf.expand(name)?).map_err(|k| cf.error(name, k));
         let networks =
             |name: &str| NetworkList::parse(&cf.expand(name)?).map_err(|k| cf.error(name, k));
 
@@ -368,11 +387,7 @@ impl ServerConfig {
             soft_error_limit: u32_param(cf, "smtpd_soft_error_limit", 1)?,
             error_sleep_time: cf.time("smtpd_error_sleep_time")?,
             timeout: cf.time("smtpd_timeout")?,
-            client_connection_count_limit: u32_param(
-                cf,
-                "smtpd_client_connection_count_limit",
-                0,
-            )?,
+            client_connection_count_limit: u32_param(cf, "smtpd_client_connection_count_limit", 0)?,
             message_size_limit: cf.number("message_size_limit", 0, u64::MAX)?,
             discard_ehlo_keywords: cf
                 .list("smtpd_discard_ehlo_keywords")?
@@ -522,7 +537,11 @@ impl ServerConfig {
     ) -> Decision {
         let (reply_name, class_text) = match class {
             RestrictionClass::Client => (
-                format!("{}[{}]", ctx.client_name.unwrap_or("unknown"), ctx.client_ip),
+                format!(
+                    "{}[{}]",
+                    ctx.client_name.unwrap_or("unknown"),
+                    ctx.client_ip
+                ),
                 "Client host",
             ),
             RestrictionClass::Recipient => (ctx.recipient.to_owned(), "Recipient address"),
