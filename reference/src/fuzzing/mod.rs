@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod mech_digest_scram;
+pub mod policy;
 
 /// The SMTP command parser: never panics, and whatever it accepts formats back to a
 /// line that parses to the same command.
