@@ -8,3 +8,5 @@
 pub fn command(data: &[u8]) {
     let _ = data;
 }
+
+pub mod mech;
