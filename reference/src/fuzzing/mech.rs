@@ -11,8 +11,8 @@
 //! independently of the mechanism's parser; after `Success` or `Failure` every further
 //! message gets `ExchangeOver`.
 
-use crate::sasl::credentials::MemoryStore;
 use crate::sasl::cram_md5::{cram_md5_digest, hex_lower};
+use crate::sasl::credentials::MemoryStore;
 use crate::sasl::random::SeededRandom;
 use crate::sasl::{
     self, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret, ServerContext,
@@ -90,7 +90,9 @@ pub fn server_plain(data: &[u8]) {
         assert_eq!(fields.len(), 3, "PLAIN success without two NULs");
         assert!(is_known_user(fields[1]), "PLAIN success for another user");
         assert_eq!(fields[2], PASSWORD, "PLAIN success with a wrong password");
-        assert!(fields[0].is_empty() || fields[0] == fields[1] || fields[0] == STORED_USER.as_bytes());
+        assert!(
+            fields[0].is_empty() || fields[0] == fields[1] || fields[0] == STORED_USER.as_bytes()
+        );
     }
 }
 
@@ -146,8 +148,11 @@ pub fn server_xoauth2(data: &[u8]) {
 
 pub fn server_oauthbearer(data: &[u8]) {
     let ctx = context();
-    let mut server =
-        sasl::server(Mechanism::OAuthBearer, &ctx, &mut SeededRandom::from_seed(1));
+    let mut server = sasl::server(
+        Mechanism::OAuthBearer,
+        &ctx,
+        &mut SeededRandom::from_seed(1),
+    );
     let log = drive(server.as_mut(), data);
     if let Some(i) = success_index(&log) {
         let msg = log[i].0.unwrap_or_default();
@@ -159,7 +164,10 @@ pub fn server_oauthbearer(data: &[u8]) {
         tail.extend_from_slice(PASSWORD);
         tail.extend_from_slice(b"\x01\x01");
         assert!(user_ok, "OAUTHBEARER success for another user");
-        assert!(msg.ends_with(&tail), "OAUTHBEARER success with a wrong token");
+        assert!(
+            msg.ends_with(&tail),
+            "OAUTHBEARER success with a wrong token"
+        );
     }
 }
 
@@ -193,8 +201,11 @@ pub fn server_external(data: &[u8]) {
     // Without an identity EXTERNAL never succeeds.
     let mut no_cert = context();
     no_cert.external_identity = None;
-    let mut server =
-        sasl::server(Mechanism::External, &no_cert, &mut SeededRandom::from_seed(1));
+    let mut server = sasl::server(
+        Mechanism::External,
+        &no_cert,
+        &mut SeededRandom::from_seed(1),
+    );
     assert!(success_index(&drive(server.as_mut(), data)).is_none());
 }
 
@@ -228,7 +239,11 @@ pub fn client_xoauth2(data: &[u8]) {
 pub fn client_oauthbearer(data: &[u8]) {
     let creds = client_credentials();
     hostile_server(
-        sasl::client(Mechanism::OAuthBearer, &creds, &mut SeededRandom::from_seed(1)),
+        sasl::client(
+            Mechanism::OAuthBearer,
+            &creds,
+            &mut SeededRandom::from_seed(1),
+        ),
         data,
     );
 }

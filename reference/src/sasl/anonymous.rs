@@ -128,9 +128,7 @@ impl ServerMechanism for AnonymousServer {
                 self.state = ServerState::AwaitTrace;
                 ServerStep::Challenge(Vec::new())
             }
-            (ServerState::Start | ServerState::AwaitTrace, Some(message)) => {
-                self.accept(message)
-            }
+            (ServerState::Start | ServerState::AwaitTrace, Some(message)) => self.accept(message),
             (ServerState::AwaitTrace, None) => {
                 self.state = ServerState::Done;
                 ServerStep::Failure(err(AnonymousError::MissingResponse))
@@ -201,16 +199,34 @@ mod tests {
     fn traces() {
         assert_eq!(parse_trace(b""), Ok(""));
         assert_eq!(parse_trace(b"sirhc"), Ok("sirhc"));
-        assert_eq!(parse_trace("abc@example.com".as_bytes()), Ok("abc@example.com"));
+        assert_eq!(
+            parse_trace("abc@example.com".as_bytes()),
+            Ok("abc@example.com")
+        );
         assert_eq!(parse_trace("caf\u{e9}".as_bytes()), Ok("caf\u{e9}"));
         assert_eq!(parse_trace(b"\xff"), Err(AnonymousError::InvalidUtf8));
         assert_eq!(parse_trace(b"a\0b"), Err(AnonymousError::ControlCharacter));
-        assert_eq!(parse_trace(b"a\r\nb"), Err(AnonymousError::ControlCharacter));
-        assert_eq!(parse_trace(b"@example.com"), Err(AnonymousError::TraceNotEmailOrToken));
-        assert_eq!(parse_trace(b"abc@"), Err(AnonymousError::TraceNotEmailOrToken));
+        assert_eq!(
+            parse_trace(b"a\r\nb"),
+            Err(AnonymousError::ControlCharacter)
+        );
+        assert_eq!(
+            parse_trace(b"@example.com"),
+            Err(AnonymousError::TraceNotEmailOrToken)
+        );
+        assert_eq!(
+            parse_trace(b"abc@"),
+            Err(AnonymousError::TraceNotEmailOrToken)
+        );
         let max = "\u{e9}".repeat(255);
-        assert!(parse_trace(max.as_bytes()).is_ok(), "255 characters, 510 octets");
+        assert!(
+            parse_trace(max.as_bytes()).is_ok(),
+            "255 characters, 510 octets"
+        );
         let over = "x".repeat(256);
-        assert_eq!(parse_trace(over.as_bytes()), Err(AnonymousError::TraceTooLong));
+        assert_eq!(
+            parse_trace(over.as_bytes()),
+            Err(AnonymousError::TraceTooLong)
+        );
     }
 }

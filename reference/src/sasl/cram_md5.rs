@@ -15,8 +15,8 @@
 use super::credentials::{DUMMY_PASSWORD, StoredCredential, resolve_user};
 use super::secret::ct_eq;
 use super::{
-    Authenticated, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError,
-    Secret, ServerContext, ServerMechanism, ServerStep,
+    Authenticated, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, Secret,
+    ServerContext, ServerMechanism, ServerStep,
 };
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
@@ -54,20 +54,23 @@ const MD5_INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
 /// RFC 1321 §3.4: T[i] = floor(2^32 * abs(sin(i + 1))).
 const MD5_T: [u32; 64] = [
-    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
-    0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
-    0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
-    0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
-    0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
-    0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
-    0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
-    0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
-    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
-    0xeb86d391,
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 ];
 
 /// RFC 1321 §3.4: the per-round rotation amounts.
-const MD5_S: [[u32; 4]; 4] = [[7, 12, 17, 22], [5, 9, 14, 20], [4, 11, 16, 23], [6, 10, 15, 21]];
+const MD5_S: [[u32; 4]; 4] = [
+    [7, 12, 17, 22],
+    [5, 9, 14, 20],
+    [4, 11, 16, 23],
+    [6, 10, 15, 21],
+];
 
 /// One application of MD5's compression function to a 64-octet block.
 fn md5_compress(state: &mut [u32; 4], block: &[u8; 64]) {
@@ -156,7 +159,10 @@ pub fn cram_md5_context(password: &[u8]) -> [u8; 32] {
     let mut outer = MD5_INIT;
     md5_compress(&mut outer, &opad);
     let mut out = [0u8; 32];
-    for (o, w) in out.chunks_exact_mut(4).zip(outer.iter().chain(inner.iter())) {
+    for (o, w) in out
+        .chunks_exact_mut(4)
+        .zip(outer.iter().chain(inner.iter()))
+    {
         o.copy_from_slice(&w.to_le_bytes());
     }
     out
@@ -360,9 +366,7 @@ impl ServerMechanism for CramMd5Server {
             // RFC 4954 §4: a server-first mechanism cannot take an initial response.
             (ServerState::Start, Some(_)) => {
                 self.state = ServerState::Done;
-                ServerStep::Failure(SaslError::InitialResponseToServerFirst(
-                    Mechanism::CramMd5,
-                ))
+                ServerStep::Failure(SaslError::InitialResponseToServerFirst(Mechanism::CramMd5))
             }
             (ServerState::AwaitResponse, None) => {
                 self.state = ServerState::Done;
@@ -462,7 +466,11 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
             let mut full = block.to_vec();
             full.extend_from_slice(&data);
-            assert_eq!(md5_resume(state, &data)[..], Md5::digest(&full)[..], "len {len}");
+            assert_eq!(
+                md5_resume(state, &data)[..],
+                Md5::digest(&full)[..],
+                "len {len}"
+            );
         }
     }
 
@@ -512,7 +520,10 @@ mod tests {
                 additional: None
             }
         );
-        assert_eq!(server.step(Some(b"")), ServerStep::Failure(SaslError::ExchangeOver));
+        assert_eq!(
+            server.step(Some(b"")),
+            ServerStep::Failure(SaslError::ExchangeOver)
+        );
     }
 
     #[test]
@@ -557,15 +568,23 @@ mod tests {
     #[test]
     fn malformed_responses_name_the_rule() {
         let cases: [(&[u8], CramMd5Error); 4] = [
-            (b"timb913a602c7eda7a495b4e6e7334d3890", CramMd5Error::MissingSpace),
-            (b" b913a602c7eda7a495b4e6e7334d3890", CramMd5Error::EmptyUsername),
-            (b"tim B913A602C7EDA7A495B4E6E7334D3890", CramMd5Error::DigestNotLowercaseHex),
+            (
+                b"timb913a602c7eda7a495b4e6e7334d3890",
+                CramMd5Error::MissingSpace,
+            ),
+            (
+                b" b913a602c7eda7a495b4e6e7334d3890",
+                CramMd5Error::EmptyUsername,
+            ),
+            (
+                b"tim B913A602C7EDA7A495B4E6E7334D3890",
+                CramMd5Error::DigestNotLowercaseHex,
+            ),
             (b"tim b913a602", CramMd5Error::DigestNotLowercaseHex),
         ];
         for (input, expected) in cases {
             let store = MemoryStore::new().with_plain("tim", "tanstaaftanstaaf");
-            let mut server =
-                CramMd5Server::with_challenge(&ctx(store), RFC2195_CHALLENGE.to_vec());
+            let mut server = CramMd5Server::with_challenge(&ctx(store), RFC2195_CHALLENGE.to_vec());
             let _ = server.step(None);
             assert_eq!(server.step(Some(input)), ServerStep::Failure(err(expected)));
         }

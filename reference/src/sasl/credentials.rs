@@ -304,8 +304,12 @@ c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j";
         assert_eq!(Sha1::digest(&client_key).to_vec(), stored);
 
         let salt = b64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").expect("salt");
-        let stored =
-            scram_stored_key(crate::sasl::scram::ScramHash::Sha256, b"pencil", &salt, 4096);
+        let stored = scram_stored_key(
+            crate::sasl::scram::ScramHash::Sha256,
+            b"pencil",
+            &salt,
+            4096,
+        );
         let auth_message = "n=user,r=rOprNGfwEbeRWgbNEkqO,\
 r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,\
 c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";

@@ -97,9 +97,7 @@ impl ServerMechanism for ExternalServer {
                 self.state = ServerState::AwaitAuthzid;
                 ServerStep::Challenge(Vec::new())
             }
-            (ServerState::Start | ServerState::AwaitAuthzid, Some(message)) => {
-                self.accept(message)
-            }
+            (ServerState::Start | ServerState::AwaitAuthzid, Some(message)) => self.accept(message),
             (ServerState::AwaitAuthzid, None) => {
                 self.state = ServerState::Done;
                 ServerStep::Failure(err(ExternalError::MissingResponse))

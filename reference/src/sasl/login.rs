@@ -20,8 +20,8 @@
 
 use super::credentials::{resolve_user, verify_dummy, verify_plaintext};
 use super::{
-    Authenticated, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret,
-    ServerContext, ServerMechanism, ServerStep,
+    Authenticated, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret, ServerContext,
+    ServerMechanism, ServerStep,
 };
 
 /// The prompts the reference server sends, as Postfix/Cyrus and Dovecot do.

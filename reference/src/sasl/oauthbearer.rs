@@ -23,8 +23,8 @@
 
 use super::credentials::{resolve_user, verify_dummy, verify_plaintext};
 use super::{
-    Authenticated, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret,
-    ServerContext, ServerMechanism, ServerStep,
+    Authenticated, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret, ServerContext,
+    ServerMechanism, ServerStep,
 };
 
 /// RFC 7628 §3.2.2: what the reference server sends when the token does not verify.
@@ -427,7 +427,10 @@ impl OAuthBearerClient {
     /// token was issued for, as in RFC 7628 §4.1).
     pub fn new(creds: &ClientCredentials) -> Self {
         OAuthBearerClient {
-            authzid: creds.authzid.clone().unwrap_or_else(|| creds.authcid.clone()),
+            authzid: creds
+                .authzid
+                .clone()
+                .unwrap_or_else(|| creds.authcid.clone()),
             host: creds.host.clone(),
             port: creds.port,
             token: creds.password.clone(),
@@ -513,14 +516,20 @@ mod tests {
             (b"", MalformedGs2Header),
             (b"x,,\x01auth=Bearer t\x01\x01", MalformedGs2Header),
             (b"F,n,,\x01auth=Bearer t\x01\x01", MalformedGs2Header),
-            (b"p=tls-unique,,\x01auth=Bearer t\x01\x01", ChannelBindingNotSupported),
+            (
+                b"p=tls-unique,,\x01auth=Bearer t\x01\x01",
+                ChannelBindingNotSupported,
+            ),
             (b"n,a=us=2Xer,\x01auth=Bearer t\x01\x01", BadSaslnameEscape),
             (b"n,,auth=Bearer t\x01\x01", MissingKvsep),
             (b"n,,\x01auth=Bearer t\x01", MissingTerminator),
             (b"n,,\x01auth=Bearer t\x01\x01x", TrailingData),
             (b"n,,\x01au th=Bearer t\x01\x01", MalformedKvpair),
             (b"n,,\x01auth=Bearer t\x00\x01\x01", BadValueCharacter),
-            (b"n,,\x01auth=Bearer t\x01auth=Bearer t\x01\x01", DuplicateKey),
+            (
+                b"n,,\x01auth=Bearer t\x01auth=Bearer t\x01\x01",
+                DuplicateKey,
+            ),
             (b"n,,\x01host=h\x01\x01", MissingAuth),
             (b"n,,\x01auth=Basic dDp0\x01\x01", NotBearerScheme),
             (b"n,,\x01port=99999\x01auth=Bearer t\x01\x01", BadPort),

@@ -28,10 +28,10 @@
 //!   the file and line, not a line silently skipped. A trailing CR is stripped, as
 //!   Dovecot's line reader does.
 
-use super::credentials::{CredentialStore, StoredCredential};
-use super::cram_md5::{cram_md5_context, hex_decode, hex_lower};
-use super::scram::ScramHash;
 use super::Secret;
+use super::cram_md5::{cram_md5_context, hex_decode, hex_lower};
+use super::credentials::{CredentialStore, StoredCredential};
+use super::scram::ScramHash;
 use base64::Engine;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -226,7 +226,9 @@ pub fn parse_secret(field: &str) -> Result<StoredCredential, PasswdFileRule> {
         "PLAIN" | "CLEAR" => {
             let bytes = match encoding {
                 None => secret.as_bytes().to_vec(),
-                Some("HEX") => hex_decode(secret.as_bytes(), false).ok_or(PasswdFileRule::BadHex)?,
+                Some("HEX") => {
+                    hex_decode(secret.as_bytes(), false).ok_or(PasswdFileRule::BadHex)?
+                }
                 Some(_) => b64(secret)?,
             };
             if bytes.is_empty() {
@@ -334,11 +336,15 @@ mod tests {
         assert_eq!(rule("a:x\nb:y\na:z"), (3, DuplicateUser("a".into())));
         assert_eq!(rule("a:{SCRAM-SHA-1}4096,c2FsdA=="), (1, BadScramFormat));
         assert_eq!(
-            rule("a:{SCRAM-SHA-1}4095,c2FsdA==,AAAAAAAAAAAAAAAAAAAAAAAAAAA=,AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            rule(
+                "a:{SCRAM-SHA-1}4095,c2FsdA==,AAAAAAAAAAAAAAAAAAAAAAAAAAA=,AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+            ),
             (1, ScramIterationsOutOfRange)
         );
         assert_eq!(
-            rule("a:{SCRAM-SHA-256}4096,c2FsdA==,AAAAAAAAAAAAAAAAAAAAAAAAAAA=,AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            rule(
+                "a:{SCRAM-SHA-256}4096,c2FsdA==,AAAAAAAAAAAAAAAAAAAAAAAAAAA=,AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+            ),
             (1, BadScramKeyLength)
         );
         assert_eq!(

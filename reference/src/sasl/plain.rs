@@ -21,8 +21,8 @@
 
 use super::credentials::{resolve_user, verify_dummy, verify_plaintext};
 use super::{
-    Authenticated, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret,
-    ServerContext, ServerMechanism, ServerStep,
+    Authenticated, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret, ServerContext,
+    ServerMechanism, ServerStep,
 };
 
 /// RFC 4616 §2: every field is at most this long for the reference.
@@ -294,9 +294,18 @@ mod tests {
             (b"\0tim\0".to_vec(), PlainError::EmptyPassword),
             (b"\0tim\0\xff\xfe".to_vec(), PlainError::InvalidUtf8),
             (b"\0\xc3\0pw".to_vec(), PlainError::InvalidUtf8),
-            (format!("{long}\0tim\0pw").into_bytes(), PlainError::AuthzidTooLong),
-            (format!("\0{long}\0pw").into_bytes(), PlainError::AuthcidTooLong),
-            (format!("\0tim\0{long}").into_bytes(), PlainError::PasswordTooLong),
+            (
+                format!("{long}\0tim\0pw").into_bytes(),
+                PlainError::AuthzidTooLong,
+            ),
+            (
+                format!("\0{long}\0pw").into_bytes(),
+                PlainError::AuthcidTooLong,
+            ),
+            (
+                format!("\0tim\0{long}").into_bytes(),
+                PlainError::PasswordTooLong,
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(parse(&input), Err(expected), "{input:?}");

@@ -16,8 +16,8 @@
 use super::credentials::{resolve_user, verify_dummy, verify_plaintext};
 use super::oauthbearer::{BearerProblem, OAuthErrorReport, bearer_token, parse_error_challenge};
 use super::{
-    Authenticated, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret,
-    ServerContext, ServerMechanism, ServerStep,
+    Authenticated, ClientCredentials, ClientMechanism, Mechanism, SaslError, Secret, ServerContext,
+    ServerMechanism, ServerStep,
 };
 
 /// Google's error challenge, sent when the token does not verify.
@@ -276,8 +276,11 @@ mod tests {
 
     #[test]
     fn google_example_shape() {
-        let msg = encode("someuser@example.com", b"ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg")
-            .expect("valid");
+        let msg = encode(
+            "someuser@example.com",
+            b"ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
+        )
+        .expect("valid");
         assert_eq!(
             msg,
             b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01"
