@@ -792,3 +792,45 @@ proptest! {
         );
     }
 }
+
+fn fuzz_input() -> impl Strategy<Value = Vec<u8>> {
+    // Random bytes, and random bytes after a valid-looking prefix, so the parsers get
+    // past their first checks.
+    let prefix = proptest::sample::select(vec![
+        &b""[..],
+        b"\x00\x00user\x00",
+        b"\x01\xffuser\xff",
+        b"\x00user=user\x01auth=Bearer ",
+        b"\x00n,a=user,\x01auth=Bearer ",
+        b"\x00n,a=user,\x01host=",
+        b"{\"status\":",
+        b"alice:{CRAM-MD5}",
+        b"alice:{SCRAM-SHA-256}4096,",
+    ]);
+    (prefix, proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(p, rest)| {
+        let mut v = p.to_vec();
+        v.extend(rest);
+        v
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The fuzz entry points' invariants hold on random input (the fuzz targets run
+    /// the same functions for much longer).
+    #[test]
+    fn fuzz_entry_points_hold(data in fuzz_input()) {
+        use authspec_reference::fuzzing::mech;
+        mech::server_plain(&data);
+        mech::server_login(&data);
+        mech::server_cram_md5(&data);
+        mech::server_xoauth2(&data);
+        mech::server_oauthbearer(&data);
+        mech::server_anonymous(&data);
+        mech::server_external(&data);
+        mech::client_xoauth2(&data);
+        mech::client_oauthbearer(&data);
+        mech::passwd_file(&data);
+    }
+}

@@ -13,7 +13,7 @@ use std::fmt;
 pub enum StoredCredential {
     /// The password itself (`{PLAIN}`, `{CLEAR}`, `{PLAIN.B64}` or no scheme).
     Plain(Secret),
-    /// Dovecot's `{CRAM-MD5}`: the HMAC-MD5 inner and outer MD5 states after the
+    /// Dovecot's `{CRAM-MD5}`: the HMAC-MD5 outer then inner MD5 states after the
     /// padded key block, as 32 octets (RFC 2195 §2, RFC 2104 precomputation).
     CramMd5(Secret),
     /// RFC 5802 §3 stored keys, as Dovecot's `{SCRAM-SHA-1}`/`{SCRAM-SHA-256}` hold them.
