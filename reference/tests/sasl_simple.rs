@@ -373,6 +373,52 @@ fn doveadm_cram_md5_output() {
     );
 }
 
+/// Lines printed by `doveadm pw -s <scheme> -p <password>` (Dovecot 2.3.19.1) on the
+/// project's peer machine, pasted as they are.
+#[test]
+fn doveadm_pw_output_loads_and_verifies() {
+    let text = "\
+scram256:{SCRAM-SHA-256}4096,sfF6en3metOnKjYFyNo0/Q==,GEtedFUcIH6UkCzqI5w9Xdqc92QfWDeXEyDdR3b/kZc=,gG27BXkVglKhgDjlnIv9ZKkJARIG/f2dH18+vjpZ3Ak=
+scram1:{SCRAM-SHA-1}4096,zvP13ymPzmQ75PvFaTAF0A==,/nNizXQNi/oK8WJfPzGh65uOi/g=,asS0oMPFQqIIWp77rsGMn2Tbyvg=
+alice:{CRAM-MD5}721a2df79bd8bf7cff39c4914f8c49b8979ad5122813c64e75f91b8a6a09b88a
+";
+    let file = passwd_file::parse(text, "users").expect("doveadm output loads as is");
+    // ServerKey (RFC 5802 §3) derived independently from the password matches too.
+    use hmac::{Hmac, Mac};
+    let Some(StoredCredential::Scram {
+        salt, server_key, ..
+    }) = file.lookup("scram256")
+    else {
+        panic!("SCRAM entry expected")
+    };
+    let salted = pbkdf2::pbkdf2_hmac_array::<sha2::Sha256, 32>(b"pencil", &salt, 4096);
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&salted).expect("key");
+    mac.update(b"Server Key");
+    assert!(server_key.ct_eq(&mac.finalize().into_bytes()));
+
+    let ctx = ctx_with(file, None);
+    for (user, password) in [("scram256", "pencil"), ("scram1", "pencil")] {
+        assert!(run(Mechanism::Plain, &ctx, &creds(user, password), false).is_ok());
+        assert_eq!(
+            run(Mechanism::Login, &ctx, &creds(user, "pencul"), false),
+            Err(SaslError::InvalidCredentials)
+        );
+    }
+    assert!(
+        run(
+            Mechanism::CramMd5,
+            &ctx,
+            &creds("alice", "wonderland"),
+            false
+        )
+        .is_ok()
+    );
+    assert_eq!(
+        format_cram_md5(b"wonderland"),
+        "{CRAM-MD5}721a2df79bd8bf7cff39c4914f8c49b8979ad5122813c64e75f91b8a6a09b88a"
+    );
+}
+
 #[test]
 fn cram_md5_cannot_use_a_scram_entry() {
     let file = passwd_file::parse(
