@@ -2,5 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cli_support;
 pub mod conn;
 pub mod probe;
+pub mod runner;
