@@ -283,7 +283,8 @@ fn expect_needs_a_condition() {
 
 #[test]
 fn other_rules() {
-    let cases: &[(&str, fn(&ValidationError) -> bool)] = &[
+    type Case = (&'static str, fn(&ValidationError) -> bool);
+    let cases: &[Case] = &[
         ("  - sasl: {}\n", |v| {
             matches!(v, ValidationError::SaslForm { .. })
         }),

@@ -79,7 +79,7 @@ pub enum ValidationError {
     /// A `${…}` with bad syntax or an unknown filter.
     BadVariable {
         step: Option<usize>,
-        error: VarError,
+        error: Box<VarError>,
     },
     /// A mechanism name that RFC 4422 §3.1 does not allow (1–20 of `A-Z 0-9 - _`).
     BadMechanism { step: usize, name: String },
@@ -346,7 +346,10 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
             LoadError::invalid(
                 path,
                 key_line(text, "vars"),
-                ValidationError::BadVariable { step: None, error },
+                ValidationError::BadVariable {
+                    step: None,
+                    error: Box::new(error),
+                },
             )
         })?;
     }
@@ -500,7 +503,7 @@ fn validate_step(step: &Step, n: usize, role: Role) -> Result<(), ValidationErro
     });
     result.map_err(|error| ValidationError::BadVariable {
         step: Some(n),
-        error,
+        error: Box::new(error),
     })
 }
 

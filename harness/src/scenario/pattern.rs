@@ -108,11 +108,7 @@ impl Glob {
                         next[j + 1] = prev[j] && self.char_eq(text[j], c);
                     }
                 }
-                Token::One => {
-                    for j in 0..n {
-                        next[j + 1] = prev[j];
-                    }
-                }
+                Token::One => next[1..=n].copy_from_slice(&prev[..n]),
                 Token::Any => {
                     let mut reach = false;
                     for j in 0..=n {
