@@ -193,6 +193,11 @@ impl Endpoint {
     }
 }
 
+async fn preflight_ehlo(conn: &mut Conn) -> Result<authspec_reference::smtp::reply::Reply, ConnError> {
+    conn.send(b"EHLO preflight.authspec.invalid\r\n").await?;
+    conn.read_reply("the EHLO reply").await
+}
+
 /// One session up to the EHLO reply (after STARTTLS in `StartTls` mode): what the
 /// target offers. A target that does not greet or answer EHLO fails here.
 pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
@@ -206,14 +211,7 @@ pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
             String::from_utf8_lossy(&greet.format()).trim_end()
         ));
     }
-    let ehlo = |conn: &mut Conn| {
-        let fut = async move {
-            conn.send(b"EHLO preflight.authspec.invalid\r\n").await?;
-            conn.read_reply("the EHLO reply").await
-        };
-        fut
-    };
-    let r = ehlo(&mut conn).await.map_err(what)?;
+    let r = preflight_ehlo(&mut conn).await.map_err(what)?;
     if r.code != 250 {
         return Err(format!("{}: EHLO was answered {}", ep.addr, r.code));
     }
@@ -234,7 +232,7 @@ pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
                 .await
             {
                 Ok(()) => {
-                    let r = ehlo(&mut conn).await.map_err(what)?;
+                    let r = preflight_ehlo(&mut conn).await.map_err(what)?;
                     offer.after_tls = reply::parse_ehlo(&r).ok();
                 }
                 Err(e) if ep.tls == TlsMode::StartTls => return Err(what(e)),
