@@ -354,7 +354,10 @@ impl Shared {
 async fn run_one(sc: &Scenario, shared: &Shared, index: u64) -> ScenarioResult {
     let started = Instant::now();
     let vars = shared.cfg.vars.with_defaults(&sc.vars);
-    let seed = shared.cfg.seed.wrapping_add(index.wrapping_mul(0x9e37_79b9));
+    // Derived from the id, not the position, so adding a scenario does not change the
+    // nonces (and snapshots) of the others.
+    let _ = index;
+    let seed = shared.cfg.seed ^ fnv1a(sc.id.as_bytes());
     let mut result = match sc.role {
         Role::Client => match &shared.remote {
             Some((ep, offer)) => {
@@ -375,4 +378,11 @@ async fn run_one(sc: &Scenario, shared: &Shared, index: u64) -> ScenarioResult {
     }
     result.duration = started.elapsed();
     result
+}
+
+/// FNV-1a: a stable, dependency-free hash for seeds.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
