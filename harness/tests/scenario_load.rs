@@ -436,3 +436,41 @@ fn schema_describes_the_format() {
     assert_eq!(kinds, scenario::STEP_KINDS);
     assert!(schema["definitions"]["Clause"]["pattern"].is_string());
 }
+
+/// Every complete scenario shown in `scenarios/README.md` loads (README examples are
+/// tests, so the documentation cannot drift from the format).
+#[test]
+fn readme_examples_load() {
+    let readme = std::fs::read_to_string(scenarios_dir().join("README.md")).unwrap();
+    let mut loaded = 0;
+    for block in readme.split("```yaml\n").skip(1) {
+        let Some(end) = block.find("```") else {
+            continue;
+        };
+        let yaml = &block[..end];
+        if !yaml.lines().any(|l| l.starts_with("id: ")) {
+            continue;
+        }
+        scenario::load_str(yaml, "README.md").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        loaded += 1;
+    }
+    assert!(loaded >= 4, "only {loaded} README examples found");
+    // The expectations example parses too.
+    let start = readme.find("# expectations/postfix-3.7.yaml").unwrap();
+    let text = &readme[start..];
+    let text = &text[..text.find("```").unwrap()];
+    let e = authspec::report::Expectations::load_str(text).unwrap();
+    assert_eq!(e.deviations.len(), 2);
+    assert_eq!(e.skip.len(), 1);
+}
+
+#[test]
+fn schema_accepts_both_forms_of_send() {
+    let schema = scenario::json_schema();
+    let send = &schema["definitions"]["Send"]["anyOf"];
+    assert_eq!(send[0]["type"], "string");
+    assert_eq!(send[1]["$ref"], "#/definitions/SendOptions");
+    let options = &schema["definitions"]["SendOptions"];
+    assert_eq!(options["additionalProperties"], serde_json::json!(false));
+    assert_eq!(options["required"], serde_json::json!(["line"]));
+}
