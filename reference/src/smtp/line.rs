@@ -114,11 +114,9 @@ pub fn scan_deviations(content: &[u8], ends_line: bool, out: &mut Vec<Deviation>
             continue;
         }
         match b {
-            b'\r' if !cr => {
-                if ends_line || offset + 1 < content.len() {
-                    cr = true;
-                    out.push(Deviation::BareCr { offset });
-                }
+            b'\r' if !cr && (ends_line || offset + 1 < content.len()) => {
+                cr = true;
+                out.push(Deviation::BareCr { offset });
             }
             // A LF can be inside content only if a caller passes unframed bytes.
             b'\n' if !ctl => {
@@ -288,7 +286,11 @@ impl LineReader {
         let mut line = self.next_line(COMMAND_LINE_LIMIT + MAIL_AUTH_EXTRA)?;
         let limit = command_limit(&line.bytes);
         let too_long = line.too_long();
-        let terminator = if line.has(DeviationKind::BareLf) { 1 } else { 2 };
+        let terminator = if line.has(DeviationKind::BareLf) {
+            1
+        } else {
+            2
+        };
         let length = if too_long {
             COMMAND_LINE_LIMIT + MAIL_AUTH_EXTRA + 1
         } else {
@@ -303,7 +305,8 @@ impl LineReader {
                     offset: line.bytes.len(),
                 });
             }
-            line.deviations.push(Deviation::LineTooLong { limit, length });
+            line.deviations
+                .push(Deviation::LineTooLong { limit, length });
         }
         Some(line)
     }
