@@ -94,7 +94,7 @@ fn mail_param() -> impl Strategy<Value = Param> {
         Just(Param::SmtpUtf8),
         Just(Param::Auth(MailAuth::Unknown)),
         // `AUTH=` needs a value (esmtp-value = 1*...), so the identity is never empty.
-        any::<String>()
+        prop_oneof![Just("<>".to_string()), any::<String>()]
             .prop_filter("non-empty", |s| !s.is_empty())
             .prop_map(|s| Param::Auth(MailAuth::Mailbox(s))),
         other_param(),

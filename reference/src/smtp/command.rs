@@ -1095,7 +1095,12 @@ fn format_params(out: &mut Vec<u8>, params: &[Param]) {
             Param::Auth(MailAuth::Unknown) => out.extend_from_slice(b"AUTH=<>"),
             Param::Auth(MailAuth::Mailbox(m)) => {
                 out.extend_from_slice(b"AUTH=");
-                out.extend_from_slice(xtext::encode(m.as_bytes()).as_bytes());
+                // An identity that is literally "<>" must not read as `AUTH=<>`.
+                if m == "<>" {
+                    out.extend_from_slice(b"+3C+3E");
+                } else {
+                    out.extend_from_slice(xtext::encode(m.as_bytes()).as_bytes());
+                }
             }
             Param::Other { keyword, value } => {
                 out.extend_from_slice(keyword.as_bytes());
