@@ -83,7 +83,10 @@ fn mail_auth_identity_spelled_like_the_null_marker_keeps_its_escapes() {
     let cmd = ok("MAIL FROM:<> AUTH=+3C+3E");
     assert_eq!(cmd.mail_auth(), Some(&MailAuth::Mailbox("<>".into())));
     assert_eq!(cmd.format(), b"MAIL FROM:<> AUTH=+3C+3E");
-    assert_eq!(ok("MAIL FROM:<> AUTH=<>").mail_auth(), Some(&MailAuth::Unknown));
+    assert_eq!(
+        ok("MAIL FROM:<> AUTH=<>").mail_auth(),
+        Some(&MailAuth::Unknown)
+    );
 }
 
 #[test]
