@@ -358,7 +358,8 @@ proptest! {
 #[test]
 fn fuzz_seed_corpus_passes() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-    let targets: [(&str, fn(&[u8])); 5] = [
+    type Target = fn(&[u8]);
+    let targets: [(&str, Target); 5] = [
         ("command", fuzzing::command),
         ("reply", fuzzing::reply),
         ("line_framer", fuzzing::line_framer),

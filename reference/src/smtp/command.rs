@@ -12,7 +12,8 @@
 //! negotiated is the session's business.
 //!
 //! Source routes (`<@a,@b:user@c>`, RFC 5321 §4.1.2 `A-d-l`) are parsed and dropped:
-//! RFC 5321 Appendix C says servers MUST accept the syntax and MAY ignore the route.
+//! the ABNF comment there says the form "MUST BE accepted, SHOULD NOT be generated,
+//! and SHOULD be ignored" (see also Appendix C).
 
 use super::xtext::{self, XtextError};
 use std::fmt;
@@ -630,7 +631,7 @@ fn dot_string(line: &[u8], start: usize) -> Result<usize, usize> {
 fn path(line: &[u8], start: usize) -> Res<(usize, usize, usize)> {
     let mut pos = start + 1;
     if line.get(pos) == Some(&b'@') {
-        // A-d-l ":" — validated, then dropped (RFC 5321 Appendix C).
+        // A-d-l ":" — validated, then dropped (RFC 5321 §4.1.2: "SHOULD be ignored").
         loop {
             if line.get(pos) != Some(&b'@') {
                 return Err(CommandError::InvalidSourceRoute { offset: pos });
