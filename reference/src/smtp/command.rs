@@ -269,6 +269,7 @@ const VALUE: u8 = 8; // esmtp-value: %d33-60 / %d62-126
 const B64: u8 = 16; // base64-char
 const MECH: u8 = 32; // mech-char
 const DCONTENT: u8 = 64; // dcontent: %d33-90 / %d94-126
+const LDH: u8 = 128; // Let-dig / "-", the octets of a label
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -279,7 +280,10 @@ const fn class_table() -> [u8; 256] {
         let alpha = b.is_ascii_alphabetic();
         let digit = b.is_ascii_digit();
         if alpha || digit {
-            c |= LETDIG | ATEXT;
+            c |= LETDIG | ATEXT | LDH;
+        }
+        if b == b'-' {
+            c |= LDH;
         }
         if matches!(
             b,
@@ -322,7 +326,7 @@ const fn class_table() -> [u8; 256] {
         // RFC 6531 §3.3: UTF8-non-ascii extends atext, qtextSMTP, esmtp-value and
         // sub-domain; the octets are checked as UTF-8 when the element is copied.
         if b >= 0x80 {
-            c |= ATEXT | QTEXT | VALUE | LETDIG;
+            c |= ATEXT | QTEXT | VALUE | LETDIG | LDH;
         }
         t[i] = c;
         i += 1;
@@ -339,11 +343,14 @@ fn is(b: u8, class: u8) -> bool {
 
 /// Position of the first octet at or after `pos` that is not in `class`.
 #[inline(always)]
-fn span(line: &[u8], mut pos: usize, class: u8) -> usize {
-    while pos < line.len() && is(line[pos], class) {
-        pos += 1;
+fn span(line: &[u8], pos: usize, class: u8) -> usize {
+    match line.get(pos..) {
+        Some(rest) => rest
+            .iter()
+            .position(|&b| !is(b, class))
+            .map_or(line.len(), |n| pos + n),
+        None => pos,
     }
-    pos
 }
 
 #[inline(always)]
@@ -507,9 +514,7 @@ fn domain(line: &[u8], start: usize) -> Res<usize> {
             return Err(CommandError::InvalidDomain { offset: pos });
         }
         // Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig: hyphens inside only.
-        while pos < line.len() && (is(line[pos], LETDIG) || line[pos] == b'-') {
-            pos += 1;
-        }
+        pos = span(line, pos, LDH);
         if line[pos - 1] == b'-' {
             return Err(CommandError::InvalidDomain { offset: pos - 1 });
         }
