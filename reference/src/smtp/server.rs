@@ -413,7 +413,16 @@ impl ServerSession {
             }
             return;
         }
-        match command::parse(&line.bytes) {
+        let parsed = match command::parse(&line.bytes) {
+            // RFC 4422 §3.1 spells mechanism names in upper case, but Postfix, Cyrus and
+            // Dovecot match them case-insensitively and clients send `auth plain`. The
+            // codec reports it; the server tolerates it, as they do.
+            Err(command::CommandError::MechanismNameNotUpperCase { .. }) => {
+                command::parse(&upper_mechanism(&line.bytes))
+            }
+            other => other,
+        };
+        match parsed {
             Ok(cmd) => self.command(cmd),
             Err(e) => {
                 if matches!(e, command::CommandError::UnknownVerb) {
@@ -968,6 +977,18 @@ impl ServerSession {
         }
         self.mode = Mode::Data { buf, too_big };
     }
+}
+
+/// `auth plain xyz` → `auth PLAIN xyz`: only the mechanism token changes.
+fn upper_mechanism(line: &[u8]) -> Vec<u8> {
+    let mut out = line.to_vec();
+    let start = out.iter().position(|b| *b == b' ').map_or(out.len(), |p| p + 1);
+    let end = out[start..]
+        .iter()
+        .position(|b| *b == b' ')
+        .map_or(out.len(), |p| start + p);
+    out[start..end].make_ascii_uppercase();
+    out
 }
 
 fn deviation_reply(dev: Deviation) -> (u16, &'static str) {
