@@ -163,6 +163,7 @@ pub struct ServerSession {
     authenticated: Option<(Authenticated, Mechanism)>,
     transaction: Option<Transaction>,
     errors: u32,
+    lines: u64,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -207,6 +208,7 @@ impl ServerSession {
             authenticated: None,
             transaction: None,
             errors: 0,
+            lines: 0,
         };
         let banner = s.config.banner.clone();
         s.reply_raw(220, &[&banner]);
@@ -257,6 +259,12 @@ impl ServerSession {
     /// above the largest line, so memory per session stays bounded.
     pub fn buffered(&self) -> usize {
         self.reader.buffered()
+    }
+
+    /// Complete lines consumed so far. The driver restarts its `smtpd_timeout` clock
+    /// only when this moves, so partial lines do not keep a session alive.
+    pub fn lines_seen(&self) -> u64 {
+        self.lines
     }
 
     /// Feed bytes from the network.
@@ -341,6 +349,7 @@ impl ServerSession {
             let Some(line) = self.reader.next_line(limit) else {
                 return;
             };
+            self.lines += 1;
             match std::mem::replace(&mut self.mode, Mode::Command) {
                 Mode::Command => self.command_line(line),
                 Mode::Auth(ex) => self.auth_response(ex, line),
