@@ -198,6 +198,18 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let mut deadline = tokio::time::Instant::now() + timeout;
     let mut lines = session.lines_seen();
     loop {
+        let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+        // Pauses come before the output they precede (error replies, 535).
+        let pause: Duration = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Pause(d) => Some(*d),
+                _ => None,
+            })
+            .sum();
+        if !pause.is_zero() {
+            tokio::time::sleep(pause.min(timeout)).await;
+        }
         let out = session.take_output();
         if !out.is_empty() {
             tokio::time::timeout(timeout, stream.write_all(&out))
@@ -205,8 +217,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))??;
         }
         let mut upgrade = false;
-        while let Some(ev) = session.poll_event() {
+        for ev in events {
             match ev {
+                Event::Pause(_) => {}
                 Event::StartTls => upgrade = true,
                 Event::Close => {}
                 Event::Message(m) => {

@@ -43,6 +43,10 @@ pub enum Event {
     Message(Message),
     /// Something worth a log line, in Postfix's terms. Never holds a secret.
     Log(LogRecord),
+    /// Wait this long before writing the pending output: `smtpd_error_sleep_time`
+    /// beyond `smtpd_soft_error_limit`, and `authspec_auth_failure_delay` before a
+    /// `535`. The session reads no clock; the driver sleeps.
+    Pause(std::time::Duration),
 }
 
 /// An accepted message, as the driver delivers it.
@@ -369,6 +373,18 @@ impl ServerSession {
     /// A reply; 4xx and 5xx count towards `smtpd_hard_error_limit`, and reaching it
     /// ends the session with `421` (Postfix's behaviour).
     fn reply(&mut self, code: u16, text: &str) {
+        if code >= 400 {
+            // Postfix: past smtpd_soft_error_limit, sleep before each error reply, to
+            // slow down brute force and broken clients.
+            let sleep = self.config.error_sleep_time;
+            if self.errors >= self.config.soft_error_limit && !sleep.is_zero() {
+                self.events.push_back(Event::Pause(sleep));
+            }
+            if code == 535 && !self.config.auth_failure_delay.is_zero() {
+                self.events
+                    .push_back(Event::Pause(self.config.auth_failure_delay));
+            }
+        }
         self.reply_raw(code, &[text]);
         if code >= 400 {
             self.errors = self.errors.saturating_add(1);
