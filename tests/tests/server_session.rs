@@ -377,3 +377,28 @@ fn timeout_answers_421_and_closes() {
     assert_eq!(r, "421 4.4.2 mx.authspec.test Error: timeout exceeded\r\n");
     assert!(s.is_closed());
 }
+
+#[test]
+fn initial_response_to_server_first_mechanism_carries_5_7_0() {
+    // RFC 4954 §4: 501, and servers with enhanced status codes SHOULD use 5.7.0.
+    let mut s = server(&[]);
+    s.take_output();
+    ehlo(&mut s);
+    let r = exchange(&mut s, "AUTH DIGEST-MD5 dGVzdA==\r\n");
+    assert_eq!(r, "501 5.7.0 Initial response not allowed for this mechanism\r\n");
+}
+
+#[test]
+fn auth_command_line_over_the_buffer_gives_500_5_5_6() {
+    // RFC 4954 §4: an initial response that overflows the authentication buffer is
+    // the same failure as an over-long response line: 500 5.5.6, not the generic
+    // 500 5.5.2 for command lines; the truncated line is never parsed.
+    let mut s = server(&[]);
+    s.take_output();
+    ehlo(&mut s);
+    let ir = "QUFB".repeat(3_070);
+    let r = exchange(&mut s, &format!("AUTH PLAIN {ir}\r\n"));
+    assert_eq!(r, "500 5.5.6 Authentication Exchange line is too long\r\n");
+    assert!(!s.is_authenticated());
+    assert_eq!(exchange(&mut s, "NOOP\r\n"), "250 2.0.0 Ok\r\n");
+}
