@@ -464,7 +464,12 @@ pub async fn play(sc: &Scenario, ep: &Endpoint, vars: &Vars, seed: u64) -> Scena
         for s in sc.steps() {
             if !skipped_greeting {
                 if let Step::Expect(e) = s {
-                    if e.code.as_ref().is_some_and(|c| c.matches(220)) {
+                    // `code: 220`, or a transcript's `S: 220 …` (compiled to
+                    // `reply_lines` without a code).
+                    let greeting = e.code.as_ref().is_some_and(|c| c.matches(220))
+                        || (e.code.is_none()
+                            && e.reply_lines.first().is_some_and(|l| l.starts_with("220")));
+                    if greeting {
                         skipped_greeting = true;
                         continue;
                     }
