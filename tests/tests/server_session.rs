@@ -402,3 +402,21 @@ fn auth_command_line_over_the_buffer_gives_500_5_5_6() {
     assert!(!s.is_authenticated());
     assert_eq!(exchange(&mut s, "NOOP\r\n"), "250 2.0.0 Ok\r\n");
 }
+
+#[test]
+fn anonymous_login_does_not_satisfy_permit_sasl_authenticated() {
+    // RFC 4505 §3: ANONYMOUS establishes no identity; Postfix's
+    // permit_sasl_authenticated does not match it (seen on the :2526 peer).
+    let mut s = server(&[
+        ("smtpd_sasl_security_options", "noplaintext"),
+        ("mynetworks", ""),
+        ("smtpd_relay_restrictions", "permit_sasl_authenticated, reject"),
+    ]);
+    s.take_output();
+    ehlo(&mut s);
+    let r = exchange(&mut s, &format!("AUTH ANONYMOUS {}\r\n", b64(b"trace")));
+    assert!(r.starts_with("235 "), "{r}");
+    assert!(exchange(&mut s, "MAIL FROM:<a@example.com>\r\n").starts_with("250 "));
+    let r = exchange(&mut s, "RCPT TO:<b@elsewhere.example.net>\r\n");
+    assert!(r.starts_with("554 5.7.1 "), "{r}");
+}

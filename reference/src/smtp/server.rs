@@ -886,7 +886,12 @@ impl ServerSession {
         let decision = self.config.check_rcpt(&RestrictionContext {
             client_ip: self.peer.ip,
             client_name: None,
-            authenticated: self.authenticated.is_some(),
+            // permit_sasl_authenticated does not match an ANONYMOUS login: it proves
+            // no identity (RFC 4505 §3), and Postfix does not let it relay either.
+            authenticated: self
+                .authenticated
+                .as_ref()
+                .is_some_and(|(_, m)| *m != Mechanism::Anonymous),
             recipient: &rcpt,
         });
         match decision {
