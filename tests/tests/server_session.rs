@@ -385,7 +385,10 @@ fn initial_response_to_server_first_mechanism_carries_5_7_0() {
     s.take_output();
     ehlo(&mut s);
     let r = exchange(&mut s, "AUTH DIGEST-MD5 dGVzdA==\r\n");
-    assert_eq!(r, "501 5.7.0 Initial response not allowed for this mechanism\r\n");
+    assert_eq!(
+        r,
+        "501 5.7.0 Initial response not allowed for this mechanism\r\n"
+    );
 }
 
 #[test]
@@ -410,7 +413,10 @@ fn anonymous_login_does_not_satisfy_permit_sasl_authenticated() {
     let mut s = server(&[
         ("smtpd_sasl_security_options", "noplaintext"),
         ("mynetworks", ""),
-        ("smtpd_relay_restrictions", "permit_sasl_authenticated, reject"),
+        (
+            "smtpd_relay_restrictions",
+            "permit_sasl_authenticated, reject",
+        ),
     ]);
     s.take_output();
     ehlo(&mut s);
