@@ -871,7 +871,12 @@ impl ServerSession {
         let decision = self.config.check_rcpt(&RestrictionContext {
             client_ip: self.peer.ip,
             client_name: None,
-            authenticated: self.authenticated.is_some(),
+            // RFC 4505 §2: an ANONYMOUS client is not identified, so it gets nothing an
+            // identified user gets (Postfix's permit_sasl_authenticated skips it too).
+            authenticated: self
+                .authenticated
+                .as_ref()
+                .is_some_and(|(_, m)| *m != Mechanism::Anonymous),
             recipient: &rcpt,
         });
         match decision {
