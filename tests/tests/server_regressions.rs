@@ -11,7 +11,10 @@ fn anonymous_login_does_not_permit_relaying() {
     let mut s = server(&[
         ("mynetworks", ""),
         ("smtpd_sasl_security_options", "noplaintext"),
-        ("smtpd_relay_restrictions", "permit_sasl_authenticated, reject"),
+        (
+            "smtpd_relay_restrictions",
+            "permit_sasl_authenticated, reject",
+        ),
     ]);
     s.take_output();
     exchange(&mut s, "EHLO client.example.com\r\n");
@@ -20,7 +23,10 @@ fn anonymous_login_does_not_permit_relaying() {
         "235 2.7.0 Authentication successful\r\n"
     );
     assert!(s.is_authenticated());
-    assert_eq!(exchange(&mut s, "MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+    assert_eq!(
+        exchange(&mut s, "MAIL FROM:<a@example.com>\r\n"),
+        "250 2.1.0 Ok\r\n"
+    );
     assert_eq!(
         exchange(&mut s, "RCPT TO:<b@elsewhere.example>\r\n"),
         "554 5.7.1 <b@elsewhere.example>: Recipient address rejected: Access denied\r\n"
@@ -31,7 +37,10 @@ fn anonymous_login_does_not_permit_relaying() {
 fn identified_login_still_permits_relaying() {
     let mut s = server(&[
         ("mynetworks", ""),
-        ("smtpd_relay_restrictions", "permit_sasl_authenticated, reject"),
+        (
+            "smtpd_relay_restrictions",
+            "permit_sasl_authenticated, reject",
+        ),
     ]);
     s.take_output();
     exchange(&mut s, "EHLO client.example.com\r\n");
