@@ -2,7 +2,7 @@
 # port, read a process's RSS and CPU time, take medians. Source it; do not run it.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/authspec-bench.XXXXXX")
+BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/authspec-loadbench.XXXXXX")
 SERVE_PID=""
 
 bench_cleanup() {
@@ -27,6 +27,9 @@ build_release() {
 # alice/wonderland and sets SERVE_PID and SERVE_ADDR.
 start_serve() {
   printf 'alice:{PLAIN}wonderland\n' >"$BENCH_TMP/users"
+  # The background job opens its own redirections: create the file first so the
+  # polling below never races it.
+  : >"$BENCH_TMP/serve.out"
   "$AUTHSPEC_BIN" serve --listen 127.0.0.1:0 --users "$BENCH_TMP/users" "$@" \
     >"$BENCH_TMP/serve.out" 2>"$BENCH_TMP/serve.err" &
   SERVE_PID=$!
@@ -53,4 +56,34 @@ machine() {
   printf '%s cores (nproc %s), %s\n' \
     "$(grep -c ^processor /proc/cpuinfo)" "$(nproc)" \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+}
+
+# tree_cpu_ticks PID...: CPU ticks (user + system) of every live process below and
+# including the given roots, plus what the roots have collected from children they
+# reaped (cutime + cstime). Take the difference of two readings: processes that exit
+# in between are counted through their parent's cutime, so the difference is the
+# work done in between, give or take the earlier lifetime of those that exited.
+tree_cpu_ticks() {
+  local roots=" $* "
+  # Processes come and go while the glob expands: cat skips the ones that vanished.
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$roots" '
+    {
+      pid = $1
+      line = $0
+      sub(/^.*\) /, "", line)
+      n = split(line, f, " ")
+      ppid[pid] = f[2]; own[pid] = f[12] + f[13]; reaped[pid] = f[14] + f[15]
+    }
+    END {
+      total = 0
+      for (p in ppid) {
+        q = p; hops = 0
+        while (q != "" && q != "0" && index(roots, " " q " ") == 0 && hops < 64) { q = ppid[q]; hops++ }
+        if (q != "" && q != "0" && index(roots, " " q " ") > 0) {
+          total += own[p]
+          if (index(roots, " " p " ") > 0) total += reaped[p]
+        }
+      }
+      print total
+    }'
 }

@@ -62,8 +62,8 @@ exec 9>&-
 wait "$HOLD_PID" || true
 
 per=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.2f", (a - b) / n }')
-jq -r --arg label unloaded '"\($label): \(.sessions_per_second | floor) sessions/s, p99 \(.latency.p99_ms) ms, \(.sessions_failed) failed"' "$BENCH_TMP/unloaded.json"
-jq -r --arg label "loaded ($IDLE idle held)" '"\($label): \(.sessions_per_second | floor) sessions/s, p99 \(.latency.p99_ms) ms, \(.sessions_failed) failed"' "$BENCH_TMP/loaded.json"
+jq -r --arg what unloaded '"\($what): \(.sessions_per_second | floor) sessions/s, p99 \(.latency.p99_ms) ms, \(.sessions_failed) failed"' "$BENCH_TMP/unloaded.json"
+jq -r --arg what "loaded ($IDLE idle held)" '"\($what): \(.sessions_per_second | floor) sessions/s, p99 \(.latency.p99_ms) ms, \(.sessions_failed) failed"' "$BENCH_TMP/loaded.json"
 echo "holder: $held"
 echo "server VmRSS: before $before KiB, with $IDLE idle sessions $after KiB"
 echo "per idle session: $per KiB (goal <= 20 KiB: $(awk -v p="$per" 'BEGIN { print (p <= 20 ? "met" : "MISSED") }'))"
