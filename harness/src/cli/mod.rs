@@ -2,6 +2,7 @@
 //! ("Exit codes") and on each subcommand's `--help`.
 
 mod common;
+mod load;
 mod probe;
 mod run;
 mod send;
@@ -35,6 +36,8 @@ pub enum Command {
     Send(send::SendArgs),
     /// Report what a server offers for AUTH, before and after TLS, and what looks wrong.
     Probe(probe::ProbeArgs),
+    /// Measure sessions/s, latency and errors of a server under AUTH load (loopback only by default).
+    Load(load::LoadArgs),
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
 }
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
             Command::Send(a) => send::run(a, cli.verbose).await,
             Command::Probe(a) => probe::run(a).await,
             Command::Run(a) => run::run(a).await,
+            Command::Load(a) => load::run(a).await,
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {
