@@ -2,6 +2,7 @@
 //! ("Exit codes") and on each subcommand's `--help`.
 
 mod common;
+mod coverage;
 mod probe;
 mod run;
 mod send;
@@ -37,6 +38,8 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
+    /// Map the RFC requirements to the scenarios that check them; show the gaps.
+    Coverage(coverage::CoverageArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
             Command::Send(a) => send::run(a, cli.verbose).await,
             Command::Probe(a) => probe::run(a).await,
             Command::Run(a) => run::run(a).await,
+            Command::Coverage(a) => coverage::run(a),
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {
