@@ -54,7 +54,7 @@ pub struct Rfc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// Stable id: lower-case letters, digits and `-`, such as `rfc4954-4-cancel-501`.
+    /// Stable id: lower-case letters, digits, `-` and `.`, such as `rfc4954-4-cancel-501`.
     pub id: String,
     /// Where the statement is and its level: `RFC4954 §4 MUST`.
     pub clause: Clause,
@@ -89,7 +89,7 @@ pub enum CatalogError {
     Io(String),
     /// YAML syntax, a misspelt key, a wrong type or a malformed clause, with the line.
     Yaml { line: Option<usize>, message: String },
-    /// An id that is not lower-case letters, digits and `-`.
+    /// An id that is not lower-case letters, digits, `-` and `.`.
     BadId { id: String },
     /// Two entries with the same id.
     DuplicateId { id: String },
@@ -113,7 +113,7 @@ impl fmt::Display for CatalogError {
             },
             CatalogError::BadId { id } => write!(
                 f,
-                "entry {id:?}: an id is lower-case letters, digits and '-' (rfc4954-4-cancel-501)"
+                "entry {id:?}: an id is lower-case letters, digits, '-' and '.' (rfc4954-4-cancel-501)"
             ),
             CatalogError::DuplicateId { id } => write!(f, "entry {id:?} appears twice"),
             CatalogError::DuplicateRfc { rfc } => write!(f, "{rfc} is listed twice in rfcs"),
@@ -136,7 +136,7 @@ fn id_ok(id: &str) -> bool {
         && !id.starts_with('-')
         && id
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 impl Catalog {
