@@ -88,7 +88,10 @@ pub enum CatalogError {
     /// The file could not be read, or is too large.
     Io(String),
     /// YAML syntax, a misspelt key, a wrong type or a malformed clause, with the line.
-    Yaml { line: Option<usize>, message: String },
+    Yaml {
+        line: Option<usize>,
+        message: String,
+    },
     /// An id that is not lower-case letters, digits, `-` and `.`.
     BadId { id: String },
     /// Two entries with the same id.

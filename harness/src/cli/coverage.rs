@@ -17,13 +17,15 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Exit codes: 0 done (or the table is up to date), 1 --check found \
+#[command(
+    after_help = "Exit codes: 0 done (or the table is up to date), 1 --check found \
 the table stale, 2 bad arguments, a bad catalog or scenario file, or a catalog entry naming \
 a scenario that does not exist (unless --allow-unknown).\n\n\
 Examples:\n  authspec coverage                         # the table, bundled catalog and scenarios\n  \
 authspec coverage --check scenarios/README.md\n  \
 authspec coverage --write scenarios/README.md\n  \
-authspec coverage --format summary")]
+authspec coverage --format summary"
+)]
 pub struct CoverageArgs {
     /// Scenario files or folders; by default the bundled library.
     pub paths: Vec<PathBuf>,
