@@ -381,12 +381,22 @@ fn spaced(rfc: &str) -> String {
     }
 }
 
-/// Text for a Markdown table cell: no line breaks, pipes escaped.
+/// Text for a Markdown table cell: one line, and the characters Markdown would take
+/// as markup escaped, so `"*"` stays a star and `<host>` is not read as an HTML tag.
 fn cell(s: &str) -> String {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace('|', "\\|")
+    let mut out = String::with_capacity(s.len());
+    for (i, word) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            if matches!(c, '\\' | '|' | '*' | '_' | '<' | '`') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Coverage {
@@ -616,7 +626,11 @@ mod tests {
     }
 
     #[test]
-    fn cells_escape_pipes_and_fold_lines() {
+    fn cells_escape_markup_and_fold_lines() {
         assert_eq!(cell("a | b\n  c"), "a \\| b c");
+        assert_eq!(
+            cell(r#"a "*" <host> x_y `z` \"#),
+            r#"a "\*" \<host> x\_y \`z\` \\"#
+        );
     }
 }
