@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cli_support;
 pub mod conn;
 pub mod load;
+pub mod coverage;
 pub mod probe;
 pub mod report;
 pub mod runner;

@@ -3,6 +3,7 @@
 
 mod common;
 mod load;
+mod coverage;
 mod probe;
 mod run;
 mod send;
@@ -40,6 +41,8 @@ pub enum Command {
     Load(load::LoadArgs),
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
+    /// Map the RFC requirements to the scenarios that check them; show the gaps.
+    Coverage(coverage::CoverageArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
             Command::Probe(a) => probe::run(a).await,
             Command::Run(a) => run::run(a).await,
             Command::Load(a) => load::run(a).await,
+            Command::Coverage(a) => coverage::run(a),
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {
