@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cli_support;
 pub mod conn;
 pub mod probe;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;

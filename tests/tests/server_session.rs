@@ -383,6 +383,9 @@ fn lower_case_mechanism_name_is_tolerated_like_postfix() {
     let mut s = server(&[]);
     s.take_output();
     ehlo(&mut s);
-    let r = exchange(&mut s, &format!("auth plain {}\r\n", b64(b"\0alice\0wonderland")));
+    let r = exchange(
+        &mut s,
+        &format!("auth plain {}\r\n", b64(b"\0alice\0wonderland")),
+    );
     assert_eq!(r, "235 2.7.0 Authentication successful\r\n");
 }

@@ -3,6 +3,7 @@
 
 mod common;
 mod probe;
+mod record;
 mod run;
 mod send;
 mod serve;
@@ -35,6 +36,8 @@ pub enum Command {
     Send(send::SendArgs),
     /// Report what a server offers for AUTH, before and after TLS, and what looks wrong.
     Probe(probe::ProbeArgs),
+    /// Record real sessions through a proxy as client-role and server-role scenarios.
+    Record(record::RecordArgs),
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
 }
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
             Command::Send(a) => send::run(a, cli.verbose).await,
             Command::Probe(a) => probe::run(a).await,
             Command::Run(a) => run::run(a).await,
+            Command::Record(a) => record::run(a).await,
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {

@@ -982,7 +982,10 @@ impl ServerSession {
 /// `auth plain xyz` → `auth PLAIN xyz`: only the mechanism token changes.
 fn upper_mechanism(line: &[u8]) -> Vec<u8> {
     let mut out = line.to_vec();
-    let start = out.iter().position(|b| *b == b' ').map_or(out.len(), |p| p + 1);
+    let start = out
+        .iter()
+        .position(|b| *b == b' ')
+        .map_or(out.len(), |p| p + 1);
     let end = out[start..]
         .iter()
         .position(|b| *b == b' ')
