@@ -78,7 +78,6 @@ fn print_report(r: &SessionReport) {
     }
     for p in &r.problems {
         let _ = writeln!(out, "session {}: {p}", r.number);
-        eprintln!("authspec record: session {}: {p}", r.number);
     }
     if r.files.is_empty() && r.problems.is_empty() {
         let _ = writeln!(out, "session {}: nothing recorded", r.number);

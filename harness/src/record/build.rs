@@ -371,16 +371,14 @@ fn learn_hosts(events: &[Event]) -> Hosts {
     h
 }
 
-fn reply_line_text(l: &smtp_reply::ReplyLine) -> Vec<u8> {
-    let sep: &[u8] = match l.sep {
-        Separator::Hyphen => b"-",
-        Separator::Space => b" ",
-        Separator::None => b"",
+/// `250-`, `250 ` or `250`: what precedes a reply line's text.
+fn reply_line_prefix(l: &smtp_reply::ReplyLine) -> Vec<u8> {
+    let sep = match l.sep {
+        Separator::Hyphen => "-",
+        Separator::Space => " ",
+        Separator::None => "",
     };
-    let mut out = format!("{}", l.code).into_bytes();
-    out.extend_from_slice(sep);
-    out.extend_from_slice(&l.text);
-    out
+    format!("{}{sep}", l.code).into_bytes()
 }
 
 /// The steps of both roles, built side by side.
@@ -404,6 +402,8 @@ struct Builder<'a> {
     tags: Vec<String>,
     vars: BTreeMap<String, String>,
     starttls: bool,
+    /// Why the server-role scenario ends before the session did, for its title.
+    server_cut: Option<&'static str>,
 }
 
 impl Builder<'_> {
@@ -532,7 +532,11 @@ impl Builder<'_> {
             let lines: Vec<String> = r
                 .lines
                 .iter()
-                .map(|l| self.rw.bytes(&reply_line_text(l)).plain())
+                .map(|l| {
+                    let mut p = Pieces::literal(&reply_line_prefix(l));
+                    p.0.extend(self.rw.bytes(&l.text).0);
+                    p.plain()
+                })
                 .collect();
             return Step::Reply(Reply::Text(lines.join("\n")));
         }
@@ -570,6 +574,9 @@ impl Builder<'_> {
                         raw: true,
                         crlf: None,
                     })));
+                    if !self.server_done {
+                        self.server_cut = Some("stops at BDAT");
+                    }
                     self.end_server(
                         "a BDAT chunk (RFC 3030) cannot be judged by a scripted server; \
                          the server-role recording ends here",
@@ -699,22 +706,22 @@ impl Builder<'_> {
             return j + 1;
         }
         self.client_step(Step::Starttls(Starttls::default()));
+        let mut k = j + 1;
+        while let Some(Event::Note(n)) = self.events.get(k) {
+            notes.push(n.clone());
+            k += 1;
+        }
         for n in &notes {
             self.note(n);
+            if n.starts_with("interception failed") {
+                self.tags.push("interception-failed".into());
+            }
         }
+        self.server_cut = Some("stops at STARTTLS: a scripted server cannot play TLS");
         self.end_server(
             "the client started TLS (RFC 3207); a scripted server cannot play TLS, so the \
              server-role recording ends here",
         );
-        let mut k = j + 1;
-        while let Some(Event::Note(n)) = self.events.get(k) {
-            let n = n.clone();
-            self.note(&n);
-            if n.starts_with("interception failed") {
-                self.tags.push("interception-failed".into());
-            }
-            k += 1;
-        }
         match self.events.get(k) {
             Some(Event::Tls) => k + 1,
             Some(Event::TlsPassthrough) => {
@@ -1057,6 +1064,7 @@ pub fn build(events: &[Event], info: &SessionInfo, opts: &Options) -> Recording 
         tags: Vec::new(),
         vars: BTreeMap::new(),
         starttls: false,
+        server_cut: None,
     };
     b.run();
     if opts.redact && !learned.authzids.is_empty() {
@@ -1106,7 +1114,12 @@ pub fn build(events: &[Event], info: &SessionInfo, opts: &Options) -> Recording 
             requires: Default::default(),
             profile: BTreeMap::new(),
             role,
-            vars: b.vars.clone(),
+            // Only the client role replays a refused exchange with a wrong password.
+            vars: if role == Role::Client {
+                b.vars.clone()
+            } else {
+                BTreeMap::new()
+            },
             steps: Some(steps),
             transcript: None,
         })
@@ -1169,4 +1182,238 @@ pub fn render(
     }
     out.push_str(&yaml);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::events::{Limits, Recorder};
+    use base64::Engine as _;
+
+    fn b64(s: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    /// Plays a dialog through a recorder: `C:` lines from the client, `S:` from the
+    /// server (each with CRLF unless it ends in `\n` already).
+    fn record(script: &[(&str, &[u8])]) -> Vec<Event> {
+        let mut r = Recorder::new(Limits::default(), true);
+        for (who, bytes) in script {
+            let mut b = bytes.to_vec();
+            if !b.ends_with(b"\n") {
+                b.extend_from_slice(b"\r\n");
+            }
+            match *who {
+                "C" => {
+                    r.client_data(&b);
+                }
+                "S" => {
+                    r.server_data(&b);
+                }
+                _ => unreachable!(),
+            }
+        }
+        r.server_closed();
+        r.finish()
+    }
+
+    fn info() -> SessionInfo {
+        SessionInfo {
+            number: 7,
+            stamp: "20250113T101500Z".into(),
+            client: "127.0.0.1:5000".into(),
+            target: "127.0.0.1:25".into(),
+        }
+    }
+
+    fn yaml(rec: &Recording, role: Role, redact: bool) -> String {
+        let (file, notes) = match role {
+            Role::Client => (rec.client.as_ref().unwrap(), &rec.client_notes),
+            Role::Server => (rec.server.as_ref().unwrap(), &rec.server_notes),
+        };
+        let text = render(file, &info(), notes, redact).unwrap();
+        let sc = crate::scenario::load_str(&text, "recorded.yaml")
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(sc.role, role);
+        text
+    }
+
+    fn assert_no_secret(text: &str, secrets: &[&[u8]]) {
+        for s in secrets {
+            for form in crate::record::text::secret_forms(s) {
+                assert!(!text.contains(&form), "{form:?} in\n{text}");
+            }
+        }
+    }
+
+    fn greeting_and_ehlo() -> Vec<(&'static str, &'static [u8])> {
+        vec![
+            ("S", b"220 mx.example.org ESMTP ready"),
+            ("C", b"EHLO client.example.com"),
+            ("S", b"250-mx.example.org\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN CRAM-MD5 NTLM\r\n"),
+        ]
+    }
+
+    #[test]
+    fn plain_with_initial_response_becomes_auth_and_expect_auth() {
+        let ir = format!("AUTH PLAIN {}", b64(b"\0alice\0wonderland"));
+        let mut s = greeting_and_ehlo();
+        s.push(("C", ir.as_bytes()));
+        s.push(("S", b"235 2.7.0 Authentication successful"));
+        s.push(("C", b"QUIT"));
+        s.push(("S", b"221 2.0.0 Bye"));
+        let rec = build(&record(&s), &info(), &Options::default());
+        assert_eq!(rec.secrets, vec![b"wonderland".to_vec()]);
+        let c = yaml(&rec, Role::Client, false);
+        assert!(c.contains("mechanism: PLAIN"), "{c}");
+        assert!(c.contains("initial_response: true"), "{c}");
+        assert!(c.contains("password: ${password}"), "{c}");
+        assert!(c.contains("enhanced: 2.7.0"), "{c}");
+        assert!(c.contains("id: recorded/20250113T101500Z-007-client"), "{c}");
+        assert!(c.contains("- expect_close: {}"), "{c}");
+        let srv = yaml(&rec, Role::Server, false);
+        assert!(srv.contains("expect_auth:"), "{srv}");
+        assert!(srv.contains("reply: 235 2.7.0 Authentication successful"), "{srv}");
+        for t in [&c, &srv] {
+            assert_no_secret(t, &[b"wonderland", b"\0alice\0wonderland"]);
+        }
+    }
+
+    #[test]
+    fn login_with_initial_response_is_written_with_variables() {
+        let ir = format!("AUTH LOGIN {}", b64(b"alice"));
+        let pw = b64(b"wonderland");
+        let mut s = greeting_and_ehlo();
+        s.push(("C", ir.as_bytes()));
+        s.push(("S", b"334 UGFzc3dvcmQ6"));
+        s.push(("C", pw.as_bytes()));
+        s.push(("S", b"235 2.7.0 Authentication successful"));
+        let rec = build(&record(&s), &info(), &Options::default());
+        let c = yaml(&rec, Role::Client, false);
+        assert!(c.contains("send: AUTH LOGIN ${user|base64}"), "{c}");
+        assert!(c.contains("base64_of: ${password}"), "{c}");
+        assert_no_secret(&c, &[b"wonderland"]);
+        let srv = yaml(&rec, Role::Server, false);
+        assert!(srv.contains("mechanism: LOGIN"), "{srv}");
+        assert_no_secret(&srv, &[b"wonderland"]);
+    }
+
+    #[test]
+    fn refused_cram_md5_replays_with_a_wrong_password_and_recorded_challenge() {
+        let challenge = b64(b"<1896.697170952@mx.example.org>");
+        let resp = b64(b"alice b913a602c7eda7a495b4e6e7334d3890");
+        let mut s = greeting_and_ehlo();
+        s.push(("C", b"AUTH CRAM-MD5"));
+        let line = format!("334 {challenge}");
+        s.push(("S", line.as_bytes()));
+        s.push(("C", resp.as_bytes()));
+        s.push(("S", b"535 5.7.8 Error: authentication failed"));
+        let rec = build(&record(&s), &info(), &Options::default());
+        let c = yaml(&rec, Role::Client, false);
+        assert!(c.contains("password: ${wrong_password}"), "{c}");
+        assert!(c.contains("initial_response: false"), "{c}");
+        assert!(c.contains("code: 535"), "{c}");
+        assert!(!c.contains(&resp), "{c}");
+        let srv = yaml(&rec, Role::Server, false);
+        assert!(srv.contains(&format!("challenge: {challenge}")), "{srv}");
+        assert!(srv.contains("base64: '*'"), "{srv}");
+        assert!(!srv.contains(&resp), "{srv}");
+        assert!(!srv.contains("wrong_password"), "{srv}");
+    }
+
+    #[test]
+    fn unknown_mechanism_is_verbatim_and_non_portable() {
+        let mut s = greeting_and_ehlo();
+        s.push(("C", b"AUTH NTLM TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA="));
+        s.push(("S", b"334 TlRMTVNTUAACAAAADAAMADAAAAA1AoEAq2zJn5kTrmc="));
+        s.push(("C", b"TlRMTVNTUAADAAAAGAAYAEgAAAAYABgAYAAAAA=="));
+        s.push(("S", b"235 2.7.0 Authentication successful"));
+        let rec = build(&record(&s), &info(), &Options::default());
+        let c = yaml(&rec, Role::Client, false);
+        assert!(c.contains("- non-portable"), "{c}");
+        assert!(c.contains("[non-portable: NTLM"), "{c}");
+        assert!(c.contains("send: AUTH NTLM TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA="), "{c}");
+        assert!(c.contains("send: TlRMTVNTUAADAAAAGAAYAEgAAAAYABgAYAAAAA=="), "{c}");
+        let srv = yaml(&rec, Role::Server, false);
+        assert!(srv.contains("auth_mechanism: NTLM"), "{srv}");
+        assert!(srv.contains("challenge: TlRMTVNTUAACAAAADAAMADAAAAA1AoEAq2zJn5kTrmc="), "{srv}");
+    }
+
+    #[test]
+    fn bad_line_endings_are_kept_byte_for_byte() {
+        let s: Vec<(&str, &[u8])> = vec![
+            ("S", b"220 mx ESMTP"),
+            ("C", b"EHLO a\n"),
+            ("S", b"250 mx"),
+            ("C", b"NOOP\r\r\n"),
+            ("S", b"250 2.0.0 Ok"),
+        ];
+        let rec = build(&record(&s), &info(), &Options::default());
+        let c = yaml(&rec, Role::Client, false);
+        assert!(c.contains(r"line: EHLO a\n"), "{c}");
+        assert!(c.contains(r"line: NOOP\r\r\n"), "{c}");
+        let sc = crate::scenario::load_str(&c, "x").unwrap();
+        let sends: Vec<Vec<u8>> = sc
+            .steps()
+            .iter()
+            .filter_map(|s| match s {
+                Step::Send(s) => s.bytes().ok(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sends, vec![b"EHLO a\n".to_vec(), b"NOOP\r\r\n".to_vec()]);
+    }
+
+    #[test]
+    fn secrets_elsewhere_become_variables_and_dollars_stay_literal() {
+        let ir = format!("AUTH PLAIN {}", b64(b"\0alice\0s3cr3t-pw"));
+        let mut s = greeting_and_ehlo();
+        s.push(("C", ir.as_bytes()));
+        s.push(("S", b"235 2.7.0 Authentication successful"));
+        s.push(("C", b"MAIL FROM:<s3cr3t-pw@x.example> ${user} $5"));
+        s.push(("S", b"250 2.1.0 Ok"));
+        let rec = build(&record(&s), &info(), &Options::default());
+        let c = yaml(&rec, Role::Client, false);
+        assert!(c.contains("send: MAIL FROM:<${password}@x.example> $${user} $$5"), "{c}");
+        assert_no_secret(&c, &[b"s3cr3t-pw"]);
+        let srv = yaml(&rec, Role::Server, false);
+        assert_no_secret(&srv, &[b"s3cr3t-pw"]);
+    }
+
+    #[test]
+    fn redact_replaces_user_and_host_names() {
+        let ir = format!("AUTH PLAIN {}", b64(b"\0alice\0wonderland"));
+        let mut s = greeting_and_ehlo();
+        s.push(("C", ir.as_bytes()));
+        s.push(("S", b"235 2.7.0 Authentication successful"));
+        s.push(("C", b"MAIL FROM:<alice@client.example.com>"));
+        s.push(("S", b"250 2.1.0 Ok"));
+        let rec = build(&record(&s), &info(), &Options { redact: true });
+        let c = yaml(&rec, Role::Client, true);
+        assert!(!c.contains("alice"), "{c}");
+        assert!(!c.contains("mx.example.org"), "{c}");
+        assert!(!c.contains("127.0.0.1"), "{c}");
+        assert!(c.contains("send: EHLO client.example.com"), "{c}");
+        assert!(c.contains("MAIL FROM:<${user}@client.example.com>"), "{c}");
+        let srv = yaml(&rec, Role::Server, true);
+        assert!(!srv.contains("alice"), "{srv}");
+        assert!(!srv.contains("mx.example.org"), "{srv}");
+        assert!(srv.contains("220 mx.example.net ESMTP ready"), "{srv}");
+        assert!(srv.contains("line: EHLO *"), "{srv}");
+    }
+
+    #[test]
+    fn cancelled_exchange_records_the_cancel_not_the_payloads() {
+        let mut s = greeting_and_ehlo();
+        s.push(("C", b"AUTH LOGIN"));
+        s.push(("S", b"334 VXNlcm5hbWU6"));
+        s.push(("C", b"*"));
+        s.push(("S", b"501 5.7.0 Authentication aborted"));
+        let rec = build(&record(&s), &info(), &Options::default());
+        let c = yaml(&rec, Role::Client, false);
+        assert!(c.contains("cancel: true"), "{c}");
+        assert!(c.contains("code: 501"), "{c}");
+        let srv = yaml(&rec, Role::Server, false);
+        assert!(srv.contains("cancel: true"), "{srv}");
+    }
 }

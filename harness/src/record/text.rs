@@ -135,7 +135,7 @@ impl Pieces {
 }
 
 fn word_edge(b: Option<u8>) -> bool {
-    b.is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    b.is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// Whether a word of reply text looks like per-session data: it has a digit (queue
@@ -225,8 +225,10 @@ mod tests {
             Piece::Lit(b"@x*$y>\r\n".to_vec()),
         ]);
         assert_eq!(p.raw(), r"MAIL FROM:<${user}@x*$$y>\r\n");
-        assert_eq!(p.pattern(), r"MAIL FROM:<${user}@x\*$$y>");
         assert!(!p.is_plain_text());
+        let p = Pieces(vec![Piece::Lit(b"<".to_vec()), Piece::Var("user"), Piece::Lit(b"@x*$y?".to_vec())]);
+        assert_eq!(p.pattern(), r"<${user}@x\*$$y\?");
+        assert!(p.is_plain_text());
         let q = Pieces(vec![
             Piece::Lit(b"EHLO ".to_vec()),
             Piece::Placeholder("client.example"),
@@ -237,9 +239,9 @@ mod tests {
 
     #[test]
     fn replace_respects_words() {
-        let mut p = Pieces::literal(b"al ALL alice al-x <al@b>");
+        let mut p = Pieces::literal(b"al ALL alice al_x <al@b> 250-al");
         p.replace(b"al", &Piece::Var("user"), true);
-        assert_eq!(p.plain(), "${user} ALL alice al-x <${user}@b>");
+        assert_eq!(p.plain(), "${user} ALL alice al_x <${user}@b> 250-${user}");
     }
 
     #[test]
