@@ -1250,7 +1250,10 @@ mod tests {
         vec![
             ("S", b"220 mx.example.org ESMTP ready"),
             ("C", b"EHLO client.example.com"),
-            ("S", b"250-mx.example.org\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN CRAM-MD5 NTLM\r\n"),
+            (
+                "S",
+                b"250-mx.example.org\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN CRAM-MD5 NTLM\r\n",
+            ),
         ]
     }
 
@@ -1269,11 +1272,17 @@ mod tests {
         assert!(c.contains("initial_response: true"), "{c}");
         assert!(c.contains("password: ${password}"), "{c}");
         assert!(c.contains("enhanced: 2.7.0"), "{c}");
-        assert!(c.contains("id: recorded/20250113T101500Z-007-client"), "{c}");
+        assert!(
+            c.contains("id: recorded/20250113T101500Z-007-client"),
+            "{c}"
+        );
         assert!(c.contains("- expect_close: {}"), "{c}");
         let srv = yaml(&rec, Role::Server, false);
         assert!(srv.contains("expect_auth:"), "{srv}");
-        assert!(srv.contains("reply: 235 2.7.0 Authentication successful"), "{srv}");
+        assert!(
+            srv.contains("reply: 235 2.7.0 Authentication successful"),
+            "{srv}"
+        );
         for t in [&c, &srv] {
             assert_no_secret(t, &[b"wonderland", b"\0alice\0wonderland"]);
         }
@@ -1324,7 +1333,10 @@ mod tests {
     #[test]
     fn unknown_mechanism_is_verbatim_and_non_portable() {
         let mut s = greeting_and_ehlo();
-        s.push(("C", b"AUTH NTLM TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA="));
+        s.push((
+            "C",
+            b"AUTH NTLM TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA=",
+        ));
         s.push(("S", b"334 TlRMTVNTUAACAAAADAAMADAAAAA1AoEAq2zJn5kTrmc="));
         s.push(("C", b"TlRMTVNTUAADAAAAGAAYAEgAAAAYABgAYAAAAA=="));
         s.push(("S", b"235 2.7.0 Authentication successful"));
@@ -1332,11 +1344,20 @@ mod tests {
         let c = yaml(&rec, Role::Client, false);
         assert!(c.contains("- non-portable"), "{c}");
         assert!(c.contains("[non-portable: NTLM"), "{c}");
-        assert!(c.contains("send: AUTH NTLM TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA="), "{c}");
-        assert!(c.contains("send: TlRMTVNTUAADAAAAGAAYAEgAAAAYABgAYAAAAA=="), "{c}");
+        assert!(
+            c.contains("send: AUTH NTLM TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA="),
+            "{c}"
+        );
+        assert!(
+            c.contains("send: TlRMTVNTUAADAAAAGAAYAEgAAAAYABgAYAAAAA=="),
+            "{c}"
+        );
         let srv = yaml(&rec, Role::Server, false);
         assert!(srv.contains("auth_mechanism: NTLM"), "{srv}");
-        assert!(srv.contains("challenge: TlRMTVNTUAACAAAADAAMADAAAAA1AoEAq2zJn5kTrmc="), "{srv}");
+        assert!(
+            srv.contains("challenge: TlRMTVNTUAACAAAADAAMADAAAAA1AoEAq2zJn5kTrmc="),
+            "{srv}"
+        );
     }
 
     #[test]
@@ -1374,7 +1395,10 @@ mod tests {
         s.push(("S", b"250 2.1.0 Ok"));
         let rec = build(&record(&s), &info(), &Options::default());
         let c = yaml(&rec, Role::Client, false);
-        assert!(c.contains("send: MAIL FROM:<${password}@x.example> $${user} $$5"), "{c}");
+        assert!(
+            c.contains("send: MAIL FROM:<${password}@x.example> $${user} $$5"),
+            "{c}"
+        );
         assert_no_secret(&c, &[b"s3cr3t-pw"]);
         let srv = yaml(&rec, Role::Server, false);
         assert_no_secret(&srv, &[b"s3cr3t-pw"]);

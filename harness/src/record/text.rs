@@ -226,7 +226,11 @@ mod tests {
         ]);
         assert_eq!(p.raw(), r"MAIL FROM:<${user}@x*$$y>\r\n");
         assert!(!p.is_plain_text());
-        let p = Pieces(vec![Piece::Lit(b"<".to_vec()), Piece::Var("user"), Piece::Lit(b"@x*$y?".to_vec())]);
+        let p = Pieces(vec![
+            Piece::Lit(b"<".to_vec()),
+            Piece::Var("user"),
+            Piece::Lit(b"@x*$y?".to_vec()),
+        ]);
         assert_eq!(p.pattern(), r"<${user}@x\*$$y\?");
         assert!(p.is_plain_text());
         let q = Pieces(vec![
