@@ -48,7 +48,7 @@ impl SessionInfo {
 }
 
 /// The two scenarios of one session, with their notes (written as comments).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Recording {
     pub client: Option<ScenarioFile>,
     pub server: Option<ScenarioFile>,
@@ -59,6 +59,16 @@ pub struct Recording {
     pub secrets: Vec<Vec<u8>>,
 }
 
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("client", &self.client.as_ref().map(|c| &c.id))
+            .field("server", &self.server.as_ref().map(|s| &s.id))
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A stand-in for the server's host name in replies a scripted server sends.
 const SERVER_HOST_PLACEHOLDER: &str = "mx.example.net";
 /// A stand-in for the client's EHLO name in lines a replaying client sends.
@@ -67,8 +77,8 @@ const CLIENT_HOST_PLACEHOLDER: &str = "client.example.com";
 /// wrong password may be a near miss of the real one, so it is not kept.
 const WRONG_PASSWORD: &str = "authspec-recorded-wrong-password";
 
-/// One SASL exchange as it went.
-#[derive(Debug, Default)]
+/// One SASL exchange as it went. No `Debug`: the initial response may hold a password.
+#[derive(Default)]
 struct Exchange {
     mech_name: String,
     mechanism: Option<Mechanism>,
@@ -150,8 +160,8 @@ fn field<'a>(payload: &'a [u8], key: &[u8], end: u8) -> Option<&'a [u8]> {
 }
 
 /// What an exchange reveals: passwords and tokens (never to be written) and the
-/// names used (replaced under `--redact`).
-#[derive(Debug, Default)]
+/// names used (replaced under `--redact`). No `Debug`: it holds passwords.
+#[derive(Default)]
 struct Learned {
     secrets: Vec<Vec<u8>>,
     users: Vec<Vec<u8>>,
@@ -262,8 +272,9 @@ impl Learned {
     }
 }
 
-/// Builds the text replacements that apply to everything recorded.
-#[derive(Debug, Default)]
+/// Builds the text replacements that apply to everything recorded. No `Debug`: its
+/// rules hold passwords.
+#[derive(Default)]
 struct Rewrites {
     /// (needle, replacement, whole word), longest needles first.
     rules: Vec<(Vec<u8>, Piece, bool)>,
@@ -292,7 +303,7 @@ impl Rewrites {
             }
         }
         // Longest first, so a password that contains the user name is replaced whole.
-        rules.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         let cores = learned
             .secrets
             .iter()

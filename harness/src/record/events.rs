@@ -31,10 +31,22 @@ impl Ending {
 }
 
 /// One line from the client, without its line end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientLine {
     pub bytes: Vec<u8>,
     pub ending: Ending,
+}
+
+/// A client line may be a SASL response carrying a password: `Debug` shows its verb
+/// and length only.
+impl std::fmt::Debug for ClientLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientLine")
+            .field("verb", &self.verb())
+            .field("octets", &self.bytes.len())
+            .field("ending", &self.ending)
+            .finish()
+    }
 }
 
 impl ClientLine {
@@ -136,7 +148,6 @@ pub struct ServerFeed {
 }
 
 /// Follows one session.
-#[derive(Debug)]
 pub struct Recorder {
     limits: Limits,
     intercept: bool,
@@ -148,6 +159,17 @@ pub struct Recorder {
     server_buf: Vec<u8>,
     client: ClientState,
     waiting: VecDeque<Waiting>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("recording", &self.recording)
+            .field("events", &self.events.len())
+            .field("lines", &self.lines)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Recorder {
