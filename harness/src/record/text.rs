@@ -82,7 +82,15 @@ impl Pieces {
         for p in &self.0 {
             match p {
                 Piece::Lit(b) => {
-                    out.push_str(&dollars(&pattern::escape(&String::from_utf8_lossy(b))));
+                    // YAML cannot carry control characters even escaped, so each
+                    // matches as `?`, any one character.
+                    for c in String::from_utf8_lossy(b).chars() {
+                        if c.is_control() && c != '\t' {
+                            out.push('?');
+                        } else {
+                            out.push_str(&dollars(&pattern::escape(c.encode_utf8(&mut [0; 4]))));
+                        }
+                    }
                 }
                 Piece::Var(v) => out.push_str(&format!("${{{v}}}")),
                 Piece::Wild | Piece::Placeholder(_) => {
@@ -94,7 +102,23 @@ impl Pieces {
         }
         out
     }
+}
 
+/// Text for titles and comments: control characters (which YAML cannot carry)
+/// shown as `?`, at most `max` characters.
+pub fn printable(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+impl Pieces {
     /// Replaces every occurrence of `needle` in the literals with `with`. Occurrences
     /// inside a word are left alone when `whole_word` is set (a user name `al` must not
     /// rewrite `ALL` or `alice`).
