@@ -11,6 +11,7 @@ pub mod conn;
 pub mod load;
 pub mod coverage;
 pub mod probe;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -5,6 +5,7 @@ mod common;
 mod load;
 mod coverage;
 mod probe;
+mod record;
 mod run;
 mod send;
 mod serve;
@@ -39,6 +40,8 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Measure sessions/s, latency and errors of a server under AUTH load (loopback only by default).
     Load(load::LoadArgs),
+    /// Record real sessions through a proxy as client-role and server-role scenarios.
+    Record(record::RecordArgs),
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
     /// Map the RFC requirements to the scenarios that check them; show the gaps.
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
             Command::Run(a) => run::run(a).await,
             Command::Load(a) => load::run(a).await,
             Command::Coverage(a) => coverage::run(a),
+            Command::Record(a) => record::run(a).await,
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {
