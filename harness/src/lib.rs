@@ -8,8 +8,8 @@
 pub mod cli;
 pub mod cli_support;
 pub mod conn;
-pub mod load;
 pub mod coverage;
+pub mod load;
 pub mod probe;
 pub mod record;
 pub mod report;

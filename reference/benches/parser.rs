@@ -202,7 +202,10 @@ fn main() {
     println!("parser only (framed lines):");
     println!("  authspec   command::parse   {:>12.0} lines/s", pa);
     println!("  smtp-proto Request::parse   {:>12.0} lines/s", ps);
-    println!("  ratio authspec / smtp-proto: {:.2} (goal >= 1.0)", pa / ps);
+    println!(
+        "  ratio authspec / smtp-proto: {:.2} (goal >= 1.0)",
+        pa / ps
+    );
     println!("stream (framing + parsing from {CHUNK}-octet reads):");
     let ta = median_round(authspec, &input);
     let ts = median_round(smtp_proto, &input);

@@ -2,8 +2,8 @@
 //! ("Exit codes") and on each subcommand's `--help`.
 
 mod common;
-mod load;
 mod coverage;
+mod load;
 mod probe;
 mod record;
 mod run;
