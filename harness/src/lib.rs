@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod cli_support;
 pub mod conn;
+pub mod netfuzz;
 pub mod probe;
 pub mod report;
 pub mod runner;

@@ -2,6 +2,7 @@
 //! ("Exit codes") and on each subcommand's `--help`.
 
 mod common;
+mod fuzz;
 mod probe;
 mod run;
 mod send;
@@ -35,6 +36,8 @@ pub enum Command {
     Send(send::SendArgs),
     /// Report what a server offers for AUTH, before and after TLS, and what looks wrong.
     Probe(probe::ProbeArgs),
+    /// Fuzz a live SMTP AUTH server with mutated sessions; write findings as scenarios.
+    Fuzz(fuzz::FuzzArgs),
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
 }
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
             Command::Send(a) => send::run(a, cli.verbose).await,
             Command::Probe(a) => probe::run(a).await,
             Command::Run(a) => run::run(a).await,
+            Command::Fuzz(a) => fuzz::run(a).await,
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {
