@@ -341,8 +341,12 @@ fn last_mechanism(session: &Session, upto: usize) -> String {
                     if let Some(v) = l.verb() {
                         if v.eq_ignore_ascii_case(b"AUTH") {
                             let text = concrete_all(&l.segs, b"");
-                            if let Some(m) = text.split(|b| *b == b' ').nth(1) {
-                                mech = String::from_utf8_lossy(m).to_ascii_uppercase();
+                            if let Some(m) = text
+                                .split(|b| *b == b' ')
+                                .nth(1)
+                                .and_then(Mechanism::from_name)
+                            {
+                                mech = m.name().to_owned();
                             }
                         }
                     }
@@ -357,6 +361,20 @@ fn last_mechanism(session: &Session, upto: usize) -> String {
 
 /// Plays `session` from connect to its last action or its first finding.
 pub async fn play(session: &Session, target: &Target, id: &Identity, seed: u64) -> Played {
+    let started = std::time::Instant::now();
+    let played = play_inner(session, target, id, seed).await;
+    tracing::debug!(
+        "session from {} took {} ms: codes {:?}, end {:?}, finding {:?}",
+        session.origin,
+        started.elapsed().as_millis(),
+        played.codes,
+        played.end,
+        played.finding.as_ref().map(|c| &c.signature)
+    );
+    played
+}
+
+async fn play_inner(session: &Session, target: &Target, id: &Identity, seed: u64) -> Played {
     let mut conn = match target.ep.connect().await {
         Ok(c) => c,
         Err(e) => {

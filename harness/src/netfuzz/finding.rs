@@ -242,7 +242,7 @@ pub fn render(
     if origin.tls_insecure {
         replay.push_str(" --tls-insecure");
     }
-    replay.push_str(" --var user=… --var password-env=VAR");
+    replay.push_str(" --var password-env=VAR");
     let mut header = format!(
         "# Found by `authspec fuzz --seed {}` (session {}) against {}.\n\
          # {kind}: {}\n\

@@ -159,6 +159,9 @@ impl FuzzReport {
             self.queue,
             self.seeds
         );
+        for (why, count) in &self.ends {
+            s.push_str(&format!("  {count} sessions ended early: {why}\n"));
+        }
         if self.findings.is_empty() {
             s.push_str("no findings\n");
             return s;
@@ -293,7 +296,9 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
     let target = Arc::new(Target {
         ep: cfg.endpoint.clone(),
         timeout: cfg.timeout,
-        settle: (cfg.timeout / 100).clamp(Duration::from_millis(20), Duration::from_millis(250)),
+        // Above the 40 ms a delayed ACK holds back a second small reply from a server
+        // that leaves Nagle's algorithm on.
+        settle: (cfg.timeout / 25).clamp(Duration::from_millis(100), Duration::from_millis(400)),
     });
     let origin_of = |n: u64| finding::Origin {
         target: cfg.endpoint.addr.clone(),
@@ -354,6 +359,7 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
             let session_seed = cfg.seed ^ (n + k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             set.spawn(async move { (k, exec::play(&s, &target, &id, session_seed).await) });
         }
+        let batch_started = Instant::now();
         let mut results: Vec<(usize, Played)> = Vec::with_capacity(batch);
         while let Some(r) = set.join_next().await {
             if let Ok(r) = r {
@@ -361,6 +367,10 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
             }
         }
         results.sort_by_key(|(k, _)| *k);
+        tracing::debug!(
+            "batch of {batch} from session {n} took {} ms",
+            batch_started.elapsed().as_millis()
+        );
         for (k, played) in results {
             let number = n + k as u64;
             report.sessions += 1;
@@ -417,6 +427,15 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                     }
                     let (small, small_played, small_cand) =
                         shrink(session, played, cand.clone(), &target, &id, cfg.seed).await;
+                    // Shrunk, two signatures may turn out to be one bug.
+                    if let Some(f) = report
+                        .findings
+                        .iter_mut()
+                        .find(|f| f.signature == small_cand.signature)
+                    {
+                        f.hits += 1;
+                        continue;
+                    }
                     let file = if written.len() >= MAX_FILES {
                         Err(format!("more than {MAX_FILES} findings"))
                     } else {
@@ -435,9 +454,9 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                         written.push(report.findings.len());
                     }
                     report.findings.push(FoundBug {
-                        kind: cand.kind,
-                        signature: cand.signature.clone(),
-                        detail: cand.detail.clone(),
+                        kind: small_cand.kind,
+                        signature: small_cand.signature.clone(),
+                        detail: small_cand.detail.clone(),
                         hits: 1,
                         file,
                     });
@@ -470,6 +489,17 @@ fn write_file(dir: &std::path::Path, name: &str, text: &str) -> Result<PathBuf, 
     Ok(path)
 }
 
+fn is_greeting_command(a: &session::Action) -> bool {
+    match a {
+        session::Action::Write { lines, .. } => lines.iter().all(|l| {
+            l.verb().is_some_and(|v| {
+                v.eq_ignore_ascii_case(b"EHLO") || v.eq_ignore_ascii_case(b"HELO")
+            })
+        }),
+        _ => false,
+    }
+}
+
 /// Drops actions, one at a time from the end, while the same kind of finding still
 /// happens: a shorter file is a clearer report. Bounded in runs.
 async fn shrink(
@@ -492,6 +522,11 @@ async fn shrink(
         i -= 1;
         if best.0.actions.len() <= 1 {
             break;
+        }
+        if is_greeting_command(&best.0.actions[i]) {
+            // A lenient target may not need EHLO, but a conforming one does (RFC 4954
+            // §4: AUTH is an ESMTP extension): keeping it lets the file pass there.
+            continue;
         }
         let mut trial = best.0.clone();
         trial.actions.remove(i);

@@ -15,7 +15,7 @@
 
 use super::seeds::{Identity, auth_actions, plain_payload};
 use super::session::{
-    Action, Creds, Line, LineKind, MAX_CHUNKS, Seg, Session, Split, concrete_all,
+    Action, Creds, Line, LineKind, Seg, Session, Split, concrete_all,
 };
 use authspec_reference::sasl::{Mechanism, RandomSource, SeededRandom};
 
@@ -523,12 +523,9 @@ fn split_write(s: &mut Session, rng: &mut Rng) {
     let Some(&i) = rng.pick(&writes) else { return };
     let every = *rng.pick(&[1usize, 2, 3, 7, 16, 64]).unwrap_or(&1);
     let pause_ms = *rng.pick(&[0u16, 0, 1, 5, 20]).unwrap_or(&0);
-    if let Action::Write { lines, split } = &mut s.actions[i] {
-        let len: usize = lines.iter().map(|l| l.wire_len(b"")).sum();
-        *split = Some(Split {
-            every: every.max(len / MAX_CHUNKS + 1),
-            pause_ms,
-        });
+    if let Action::Write { split, .. } = &mut s.actions[i] {
+        // `session::chunks` bounds the number of chunks.
+        *split = Some(Split { every, pause_ms });
     }
 }
 

@@ -18,6 +18,8 @@ pub const MAX_LINES_PER_WRITE: usize = 32;
 pub const MAX_SESSION_BYTES: usize = 128 * 1024;
 /// Chunks one write may be split into.
 pub const MAX_CHUNKS: usize = 256;
+/// Chunks when there is a pause between them.
+pub const MAX_PAUSED_CHUNKS: usize = 16;
 
 /// A piece of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,7 +309,21 @@ pub fn chunks(atoms: &[Atom], split: Option<Split>) -> Vec<Vec<Atom>> {
     let Some(split) = split else {
         return vec![atoms.to_vec()];
     };
-    let every = split.every.max(1);
+    // Bounded in chunks, and more tightly when pausing, so a session's pauses add up
+    // to well under a second.
+    let literal: usize = atoms
+        .iter()
+        .map(|a| match a {
+            Atom::Lit(b) => b.len(),
+            _ => 0,
+        })
+        .sum();
+    let max_chunks = if split.pause_ms > 0 {
+        MAX_PAUSED_CHUNKS
+    } else {
+        MAX_CHUNKS
+    };
+    let every = split.every.max(literal / max_chunks + 1);
     let mut out: Vec<Vec<Atom>> = Vec::new();
     let mut cur: Vec<Atom> = Vec::new();
     let mut room = every;
