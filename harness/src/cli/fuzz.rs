@@ -13,13 +13,15 @@ use std::time::Duration;
 const MAX_DURATION_SECS: u64 = 3600;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Sessions start from the bundled scenarios' client lines and are \
+#[command(
+    after_help = "Sessions start from the bundled scenarios' client lines and are \
 mutated (commands, SASL messages, line ends, pipelining, timing). Findings: no greeting, \
 no reply (hang), connection closed without a reply, malformed replies, and 235 after \
 wrong credentials. Each is written to --out as a scenario that `authspec run FILE \
 --target HOST:PORT` replays.\n\n\
 Exit codes: 0 no findings, 1 findings, 2 bad arguments, 3 the target is unusable.\n\n\
-Secrets: give the password with --var password-env=VAR; finding files say ${password}.")]
+Secrets: give the password with --var password-env=VAR; finding files say ${password}."
+)]
 pub struct FuzzArgs {
     /// The server, HOST:PORT. Only loopback unless --allow-remote.
     #[arg(long)]

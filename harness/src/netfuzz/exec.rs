@@ -197,8 +197,12 @@ impl Player<'_> {
             }
             Err(ConnError::Malformed(m)) => {
                 let rule = rule_of(&m);
-                self.played
-                    .find(FindingKind::MalformedReply, at, format!("malformed reply: {m}"), rule);
+                self.played.find(
+                    FindingKind::MalformedReply,
+                    at,
+                    format!("malformed reply: {m}"),
+                    rule,
+                );
                 Read::Stop
             }
             Err(e) => {
@@ -432,7 +436,9 @@ async fn prelude(conn: &mut Conn, target: &Target) -> Result<(), String> {
     conn.read_reply("the EHLO reply")
         .await
         .map_err(|e| e.to_string())?;
-    conn.send(b"STARTTLS\r\n").await.map_err(|e| e.to_string())?;
+    conn.send(b"STARTTLS\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
     let r = conn
         .read_reply("the STARTTLS reply")
         .await

@@ -10,8 +10,7 @@ use super::exec::Played;
 use super::session::{Action, Atom, Seg, Session, atoms, chunks, concrete_all};
 use super::{Candidate, FindingKind};
 use crate::scenario::{
-    Auth, Clause, CodeSpec, Expect, Role, Sasl, ScenarioFile, Send, SendOptions, Step,
-    WaitDuration,
+    Auth, Clause, CodeSpec, Expect, Role, Sasl, ScenarioFile, Send, SendOptions, Step, WaitDuration,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -169,9 +168,9 @@ pub fn render(
                         chunk_steps(piece, &mut steps);
                         if let Some(s) = split {
                             if s.pause_ms > 0 && ci + 1 < n {
-                                if let Ok(w) = WaitDuration::new(Duration::from_millis(
-                                    u64::from(s.pause_ms),
-                                )) {
+                                if let Ok(w) =
+                                    WaitDuration::new(Duration::from_millis(u64::from(s.pause_ms)))
+                                {
                                     steps.push(Step::Wait(w));
                                 }
                             }

@@ -243,7 +243,8 @@ impl Corpus {
             }
             let victim = self.seeds + rng.below(evictable);
             self.queue.swap_remove(victim);
-            self.recent.retain(|i| *i != victim && *i < self.queue.len());
+            self.recent
+                .retain(|i| *i != victim && *i < self.queue.len());
         }
         self.queue.push(s);
         self.recent.push(self.queue.len() - 1);
@@ -279,7 +280,12 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
         .before_tls
         .iter()
         .chain(offer.after_tls.iter())
-        .flat_map(|c| c.auth.clone().or_else(|| c.auth_eq.clone()).unwrap_or_default())
+        .flat_map(|c| {
+            c.auth
+                .clone()
+                .or_else(|| c.auth_eq.clone())
+                .unwrap_or_default()
+        })
         .collect();
     let mechanisms = exec::computed_mechanisms(&offered);
     let ctx = Ctx {
@@ -334,7 +340,10 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
     let mut successes = 0u64;
     'outer: while n < cfg.sessions && Instant::now() < deadline {
         // A batch: the seeds as they are first, then mutants.
-        let batch = cfg.jobs.max(1).min(usize::try_from(cfg.sessions - n).unwrap_or(1));
+        let batch = cfg
+            .jobs
+            .max(1)
+            .min(usize::try_from(cfg.sessions - n).unwrap_or(1));
         let mut sessions = Vec::with_capacity(batch);
         for _ in 0..batch {
             if seed_cursor < seeds.len() {
@@ -342,7 +351,9 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                 seed_cursor += 1;
                 continue;
             }
-            let Some(parent) = corpus.pick(&mut rng) else { break };
+            let Some(parent) = corpus.pick(&mut rng) else {
+                break;
+            };
             let mut child = parent.clone();
             let donor = corpus.pick(&mut rng).cloned();
             mutate::mutate(&mut child, &mut rng, &ctx, donor.as_ref());
@@ -383,7 +394,10 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                 }
                 // The target went away mid-run: likely the last sessions crashed it.
                 tracing::warn!("target stopped accepting connections: {e}");
-                *report.ends.entry("connect failed (target down)".into()).or_default() += 1;
+                *report
+                    .ends
+                    .entry("connect failed (target down)".into())
+                    .or_default() += 1;
                 break 'outer;
             }
             successes += 1;
@@ -414,15 +428,16 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                         continue;
                     }
                     let confirmed = if cand.kind.needs_confirmation() {
-                        let again =
-                            exec::play(session, &target, &id, cfg.seed ^ number).await;
+                        let again = exec::play(session, &target, &id, cfg.seed ^ number).await;
                         again.finding.as_ref().map(|c| c.kind) == Some(cand.kind)
                     } else {
                         true
                     };
                     if !confirmed {
-                        *report.ends.entry("unconfirmed timing finding".into()).or_default() +=
-                            1;
+                        *report
+                            .ends
+                            .entry("unconfirmed timing finding".into())
+                            .or_default() += 1;
                         continue;
                     }
                     let (small, small_played, small_cand) =
@@ -492,9 +507,8 @@ fn write_file(dir: &std::path::Path, name: &str, text: &str) -> Result<PathBuf, 
 fn is_greeting_command(a: &session::Action) -> bool {
     match a {
         session::Action::Write { lines, .. } => lines.iter().all(|l| {
-            l.verb().is_some_and(|v| {
-                v.eq_ignore_ascii_case(b"EHLO") || v.eq_ignore_ascii_case(b"HELO")
-            })
+            l.verb()
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"EHLO") || v.eq_ignore_ascii_case(b"HELO"))
         }),
         _ => false,
     }

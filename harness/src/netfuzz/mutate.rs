@@ -14,9 +14,7 @@
 //! - timing: writes cut into chunks with pauses, waits between writes.
 
 use super::seeds::{Identity, auth_actions, plain_payload};
-use super::session::{
-    Action, Creds, Line, LineKind, Seg, Session, Split, concrete_all,
-};
+use super::session::{Action, Creds, Line, LineKind, Seg, Session, Split, concrete_all};
 use authspec_reference::sasl::{Mechanism, RandomSource, SeededRandom};
 
 /// The random source of a run.
@@ -33,7 +31,7 @@ impl Rng {
         Rng(SeededRandom::from_seed(seed))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
 
@@ -42,11 +40,11 @@ impl Rng {
         if n == 0 {
             return 0;
         }
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
+        usize::try_from(self.next_u64() % n as u64).unwrap_or(0)
     }
 
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.next_u64() % 100 < percent
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
@@ -65,8 +63,7 @@ pub struct Ctx {
 /// Total line lengths (CRLF included) around the limits: RFC 5321 §4.5.3.1.4 (512),
 /// §4.5.3.1.6 (1000), RFC 4954 §4 (12288), and beyond.
 const LENGTHS: &[usize] = &[
-    510, 511, 512, 513, 998, 999, 1000, 1001, 1002, 4096, 12286, 12287, 12288, 12289, 12290,
-    20000,
+    510, 511, 512, 513, 998, 999, 1000, 1001, 1002, 4096, 12286, 12287, 12288, 12289, 12290, 20000,
 ];
 
 const PARAMS: &[&str] = &[
@@ -104,11 +101,26 @@ const COMMANDS: &[&str] = &[
 ];
 
 const BAD_BASE64: &[&str] = &[
-    "!!!!", "YWxpY2U", "YWxp Y2U=", "====", "YW=xpY2U=", "A", "AAAA=", "YWxpY2U=\t", "-_-_",
+    "!!!!",
+    "YWxpY2U",
+    "YWxp Y2U=",
+    "====",
+    "YW=xpY2U=",
+    "A",
+    "AAAA=",
+    "YWxpY2U=\t",
+    "-_-_",
 ];
 
 const ENDINGS: &[&[u8]] = &[
-    b"\n", b"\r", b"\r\r\n", b"\n\r", b"", b"\r\n\r\n", b"\r\n ", b"\r\0\n",
+    b"\n",
+    b"\r",
+    b"\r\r\n",
+    b"\n\r",
+    b"",
+    b"\r\n\r\n",
+    b"\r\n ",
+    b"\r\0\n",
 ];
 
 /// A password that is certainly not the right one, possibly built around it (`x` appended,
@@ -204,7 +216,9 @@ fn first_lit(l: &mut Line) -> Option<&mut Vec<u8>> {
 /// RFC 5321 §2.4: verbs are case-insensitive; a server must accept any case.
 fn verb_case(s: &mut Session, rng: &mut Rng) {
     let targets = lines_where(s, |l| l.verb().is_some_and(|v| !v.is_empty()));
-    let Some(&at) = rng.pick(&targets) else { return };
+    let Some(&at) = rng.pick(&targets) else {
+        return;
+    };
     let style = rng.below(3);
     let flips: Vec<bool> = (0..16).map(|_| rng.chance(50)).collect();
     if let Some(b) = line_mut(s, at).and_then(first_lit) {
@@ -221,7 +235,9 @@ fn verb_case(s: &mut Session, rng: &mut Rng) {
 
 fn spaces(s: &mut Session, rng: &mut Rng) {
     let targets = lines_where(s, |l| l.kind == LineKind::Command);
-    let Some(&at) = rng.pick(&targets) else { return };
+    let Some(&at) = rng.pick(&targets) else {
+        return;
+    };
     let how = rng.below(5);
     let Some(line) = line_mut(s, at) else { return };
     if how == 4 {
@@ -248,7 +264,9 @@ fn params(s: &mut Session, rng: &mut Rng) {
     let targets = lines_where(s, |l| {
         l.kind == LineKind::Command && !l.pinned() && matches!(l.segs.last(), Some(Seg::Lit(_)))
     });
-    let Some(&at) = rng.pick(&targets) else { return };
+    let Some(&at) = rng.pick(&targets) else {
+        return;
+    };
     let p = *rng.pick(PARAMS).unwrap_or(&" X=1");
     let times = 1 + rng.below(3);
     if let Some(Seg::Lit(b)) = line_mut(s, at).and_then(|l| l.segs.last_mut()) {
@@ -316,17 +334,34 @@ fn sasl_payload(s: &mut Session, rng: &mut Rng, ctx: &Ctx) {
             // authzid, an empty authcid, a trailing NUL. The password stays right, so
             // acceptance proves nothing about credentials: Unknown.
             let variants: [Vec<Seg>; 5] = [
-                vec![Seg::Lit(format!("\0{user}\0").into_bytes()), Seg::Password, Seg::lit("\0extra")],
+                vec![
+                    Seg::Lit(format!("\0{user}\0").into_bytes()),
+                    Seg::Password,
+                    Seg::lit("\0extra"),
+                ],
                 vec![Seg::Lit(user.clone().into_bytes()), Seg::Password],
-                vec![Seg::Lit(format!("bob\0{user}\0").into_bytes()), Seg::Password],
+                vec![
+                    Seg::Lit(format!("bob\0{user}\0").into_bytes()),
+                    Seg::Password,
+                ],
                 vec![Seg::lit("\0\0"), Seg::Password],
-                vec![Seg::Lit(format!("{user}\0{user}\0").into_bytes()), Seg::Password, Seg::lit("\0")],
+                vec![
+                    Seg::Lit(format!("{user}\0{user}\0").into_bytes()),
+                    Seg::Password,
+                    Seg::lit("\0"),
+                ],
             ];
             let v = variants[rng.below(variants.len())].clone();
             (Seg::B64(v), Creds::Unknown)
         }
-        1 => (Seg::B64(plain_payload(&user, wrong_password(rng, &ctx.id.password))), Creds::Wrong),
-        2 => (Seg::lit(*rng.pick(BAD_BASE64).unwrap_or(&"!!!!")), Creds::None),
+        1 => (
+            Seg::B64(plain_payload(&user, wrong_password(rng, &ctx.id.password))),
+            Creds::Wrong,
+        ),
+        2 => (
+            Seg::lit(*rng.pick(BAD_BASE64).unwrap_or(&"!!!!")),
+            Creds::None,
+        ),
         3 => (Seg::lit("="), Creds::None),
         4 => (Seg::lit("*"), Creds::None),
         5 => (Seg::lit(""), Creds::None),
@@ -432,7 +467,9 @@ fn wrong_credentials(s: &mut Session, rng: &mut Rng, ctx: &Ctx) {
 
 fn line_ending(s: &mut Session, rng: &mut Rng) {
     let targets = lines_where(s, |l| !l.pinned());
-    let Some(&at) = rng.pick(&targets) else { return };
+    let Some(&at) = rng.pick(&targets) else {
+        return;
+    };
     let ending = rng.pick(ENDINGS).copied().unwrap_or(b"\n");
     if let Some(l) = line_mut(s, at) {
         l.ending = ending.to_vec();
@@ -508,7 +545,9 @@ fn auth_in_pipeline(s: &mut Session, rng: &mut Rng, ctx: &Ctx) {
                 lines.push(Line::command("NOOP"));
             }
         }
-        None => s.actions.push(Action::write(vec![auth, Line::command("NOOP")])),
+        None => s
+            .actions
+            .push(Action::write(vec![auth, Line::command("NOOP")])),
     }
 }
 
@@ -551,7 +590,8 @@ fn structural(s: &mut Session, rng: &mut Rng) {
 fn insert_command(s: &mut Session, rng: &mut Rng) {
     let text = *rng.pick(COMMANDS).unwrap_or(&"NOOP");
     let at = rng.below(s.actions.len() + 1);
-    s.actions.insert(at, Action::write(vec![Line::command(text)]));
+    s.actions
+        .insert(at, Action::write(vec![Line::command(text)]));
 }
 
 /// An action from another queued session, or a computed exchange the target offers.
@@ -635,8 +675,9 @@ mod tests {
                         // well-formed PLAIN message.
                         if l.creds == Creds::Wrong {
                             let wire = concrete_all(&l.segs, b"wonderland");
-                            let right =
-                                authspec_reference::smtp::sasl_frame::encode_strict(b"\0alice\0wonderland");
+                            let right = authspec_reference::smtp::sasl_frame::encode_strict(
+                                b"\0alice\0wonderland",
+                            );
                             assert!(
                                 super::super::session::find(&wire, right.as_bytes()).is_none(),
                                 "seed {seed}"

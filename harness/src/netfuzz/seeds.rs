@@ -279,6 +279,9 @@ mod tests {
             concrete_all(&pw_line.segs, b"wonderland"),
             b"d29uZGVybGFuZA==".to_vec()
         );
-        assert!(s.iter().any(|s| s.actions.iter().any(|a| matches!(a, Action::Auth { .. }))));
+        assert!(
+            s.iter()
+                .any(|s| s.actions.iter().any(|a| matches!(a, Action::Auth { .. })))
+        );
     }
 }

@@ -159,7 +159,10 @@ pub struct Split {
 pub enum Action {
     /// Lines written at once (pipelined when there are several, RFC 2920), or in
     /// chunks; then the replies are read.
-    Write { lines: Vec<Line>, split: Option<Split> },
+    Write {
+        lines: Vec<Line>,
+        split: Option<Split>,
+    },
     /// A SASL exchange whose responses are computed from the server's challenges
     /// (CRAM-MD5, SCRAM, DIGEST-MD5); `password` is symbolic like a line.
     Auth {
@@ -168,7 +171,9 @@ pub enum Action {
         password: Vec<Seg>,
         creds: Creds,
     },
-    Wait { ms: u16 },
+    Wait {
+        ms: u16,
+    },
 }
 
 impl Action {
@@ -432,7 +437,11 @@ mod tests {
     fn classify_finds_the_password_in_every_form() {
         let pw = b"wonderland";
         let plain = sasl_frame::encode_strict(b"\0alice\0wonderland");
-        let l = classify(format!("AUTH PLAIN {plain}").as_bytes(), pw, LineKind::Command);
+        let l = classify(
+            format!("AUTH PLAIN {plain}").as_bytes(),
+            pw,
+            LineKind::Command,
+        );
         assert_eq!(l.creds, Creds::Right);
         assert!(l.pinned());
         assert_eq!(
@@ -449,7 +458,10 @@ mod tests {
 
     #[test]
     fn chunks_never_cut_the_password_or_a_sasl_line() {
-        let line = Line::sasl(vec![Seg::B64(vec![Seg::lit("\0a\0"), Seg::Password])], Creds::Right);
+        let line = Line::sasl(
+            vec![Seg::B64(vec![Seg::lit("\0a\0"), Seg::Password])],
+            Creds::Right,
+        );
         let cmd = Line::command("AUTH PLAIN");
         let (a, leaky) = atoms(&[cmd, line], b"pw");
         assert!(!leaky);
@@ -470,6 +482,9 @@ mod tests {
         expected.extend_from_slice(sasl_frame::encode_strict(b"\0a\0pw").as_bytes());
         expected.extend_from_slice(b"\r\n");
         assert_eq!(wire, expected);
-        assert!(c.iter().any(|ch| matches!(ch.as_slice(), [Atom::SaslLine(_)])));
+        assert!(
+            c.iter()
+                .any(|ch| matches!(ch.as_slice(), [Atom::SaslLine(_)]))
+        );
     }
 }

@@ -193,7 +193,9 @@ impl Endpoint {
     }
 }
 
-async fn preflight_ehlo(conn: &mut Conn) -> Result<authspec_reference::smtp::reply::Reply, ConnError> {
+async fn preflight_ehlo(
+    conn: &mut Conn,
+) -> Result<authspec_reference::smtp::reply::Reply, ConnError> {
     conn.send(b"EHLO preflight.authspec.invalid\r\n").await?;
     conn.read_reply("the EHLO reply").await
 }
@@ -337,9 +339,9 @@ impl Shared {
                 };
                 // A dead target stops the whole run here, in one timeout, instead of
                 // timing out scenario by scenario.
-                let offer = preflight(&ep).await.map_err(|e| {
-                    RunError(format!("target unusable, no scenario run: {e}"))
-                })?;
+                let offer = preflight(&ep)
+                    .await
+                    .map_err(|e| RunError(format!("target unusable, no scenario run: {e}")))?;
                 Some((ep, offer))
             }
         };
