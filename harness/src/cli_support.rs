@@ -6,9 +6,7 @@ pub fn host_of(addr: &str) -> String {
         Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
         _ => addr,
     };
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string()
+    host.trim_start_matches('[').trim_end_matches(']').to_string()
 }
 
 pub fn port_of(addr: &str) -> Option<u16> {

@@ -22,21 +22,12 @@ fn run_all() -> RunReport {
 
 fn render(report: &RunReport, r: &authspec::report::ScenarioResult) -> String {
     let mut out = String::new();
-    out.push_str(&format!(
-        "# {}\n# {}\n# verdict: {}\n",
-        r.id,
-        r.title,
-        r.verdict.kind()
-    ));
+    out.push_str(&format!("# {}\n# {}\n# verdict: {}\n", r.id, r.title, r.verdict.kind()));
     if let Some(reason) = r.verdict.reason() {
         out.push_str(&format!("# note: {}\n", report.mask(reason)));
     }
     for line in &r.transcript {
-        out.push_str(&format!(
-            "{}: {}\n",
-            line.dir.prefix(),
-            report.mask(&line.text)
-        ));
+        out.push_str(&format!("{}: {}\n", line.dir.prefix(), report.mask(&line.text)));
     }
     out
 }

@@ -19,13 +19,11 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Exit codes: 0 nothing failed or errored (known deviations and \
+#[command(after_help = "Exit codes: 0 nothing failed or errored (known deviations and \
 non-strict results do not fail a run), 1 failures or errors, 2 bad arguments or scenario \
 files, 3 the target is unusable (no greeting, no EHLO reply).\n\n\
 Secrets: give passwords with --var password-env=VAR, --var-file, or AUTHSPEC_VAR_PASSWORD, \
-not on the command line. Reports mask them."
-)]
+not on the command line. Reports mask them.")]
 pub struct RunArgs {
     /// Scenario files or folders; by default the bundled library.
     pub paths: Vec<PathBuf>,
@@ -127,15 +125,11 @@ fn render_load_errors(errs: Vec<scenario::LoadError>) -> String {
 
 fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
     let env = |k: &str| std::env::var(k).ok();
-    let mut v = if embedded {
-        default_vars()
-    } else {
-        Vars::new()
-    };
+    let mut v = if embedded { default_vars() } else { Vars::new() };
     v.extend(&Vars::from_env(std::env::vars()));
     if let Some(f) = &args.var_file {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
         let mut fv = Vars::new();
         fv.parse_file(&text, &env)
             .map_err(|e| format!("{}: {e}", f.display()))?;

@@ -71,10 +71,8 @@ impl Play<'_> {
             } else {
                 None
             };
-            self.transcript.push(TranscriptLine::server(format!(
-                "{l}{}",
-                decoded.unwrap_or_default()
-            )));
+            self.transcript
+                .push(TranscriptLine::server(format!("{l}{}", decoded.unwrap_or_default())));
         }
         for d in &r.deviations {
             self.transcript
@@ -367,7 +365,8 @@ impl Play<'_> {
                             expected: "close after 221".into(),
                             actual: "connection left open".into(),
                         },
-                        "RFC 5321 §4.1.1.10: the server MUST close after replying to QUIT".into(),
+                        "RFC 5321 §4.1.1.10: the server MUST close after replying to QUIT"
+                            .into(),
                     ),
                 }
             }

@@ -193,9 +193,7 @@ impl Endpoint {
     }
 }
 
-async fn preflight_ehlo(
-    conn: &mut Conn,
-) -> Result<authspec_reference::smtp::reply::Reply, ConnError> {
+async fn preflight_ehlo(conn: &mut Conn) -> Result<authspec_reference::smtp::reply::Reply, ConnError> {
     conn.send(b"EHLO preflight.authspec.invalid\r\n").await?;
     conn.read_reply("the EHLO reply").await
 }
@@ -339,9 +337,9 @@ impl Shared {
                 };
                 // A dead target stops the whole run here, in one timeout, instead of
                 // timing out scenario by scenario.
-                let offer = preflight(&ep)
-                    .await
-                    .map_err(|e| RunError(format!("target unusable, no scenario run: {e}")))?;
+                let offer = preflight(&ep).await.map_err(|e| {
+                    RunError(format!("target unusable, no scenario run: {e}"))
+                })?;
                 Some((ep, offer))
             }
         };

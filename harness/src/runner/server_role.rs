@@ -30,12 +30,7 @@ struct Judge {
     rng: SeededRandom,
 }
 
-fn fail(
-    index: usize,
-    expected: impl Into<String>,
-    actual: impl Into<String>,
-    reason: impl Into<String>,
-) -> StepEnd {
+fn fail(index: usize, expected: impl Into<String>, actual: impl Into<String>, reason: impl Into<String>) -> StepEnd {
     StepEnd::Fail(
         FailedStep {
             index,
@@ -109,12 +104,7 @@ impl Judge {
         let mech_name = parts.next().unwrap_or("");
         let ir = parts.next();
         if !verb.eq_ignore_ascii_case("AUTH") {
-            return fail(
-                index,
-                format!("AUTH {}", a.mechanism),
-                line,
-                "expected an AUTH command",
-            );
+            return fail(index, format!("AUTH {}", a.mechanism), line, "expected an AUTH command");
         }
         if !mech_name.eq_ignore_ascii_case(&a.mechanism) {
             return fail(
@@ -181,10 +171,7 @@ impl Judge {
                         }
                     }
                 }
-                ServerStep::Success {
-                    identity,
-                    additional,
-                } => {
+                ServerStep::Success { identity, additional } => {
                     if let Some(extra) = additional {
                         let text = sasl_frame::encode_challenge(&extra);
                         if let Err(e) = self.send(format!("334 {text}\r\n").as_bytes()).await {
@@ -264,12 +251,7 @@ impl Judge {
                                 let _ = self.send(b"221 2.0.0 Bye\r\n").await;
                                 continue;
                             }
-                            return fail(
-                                index,
-                                "the client closes (or QUITs)",
-                                text,
-                                "the client went on",
-                            );
+                            return fail(index, "the client closes (or QUITs)", text, "the client went on");
                         }
                         Err(ConnError::Closed { .. }) | Err(ConnError::Io(_)) => {
                             self.transcript
@@ -277,33 +259,18 @@ impl Judge {
                             return StepEnd::Ok;
                         }
                         Err(e) => {
-                            return fail(
-                                index,
-                                "the client closes",
-                                e.to_string(),
-                                "the client did not close",
-                            );
+                            return fail(index, "the client closes", e.to_string(), "the client did not close");
                         }
                     }
                 }
-                fail(
-                    index,
-                    "the client closes",
-                    "more commands",
-                    "the client did not close",
-                )
+                fail(index, "the client closes", "more commands", "the client did not close")
             }
             Step::ExpectNoCommand(d) => match self.conn.read_available(d.duration()).await {
                 Ok(b) if b.is_empty() => StepEnd::Ok,
                 Ok(b) => {
                     let text = crate::scenario::display_bytes(&b);
                     self.transcript.push(TranscriptLine::client(text.clone()));
-                    fail(
-                        index,
-                        format!("silence for {d}"),
-                        text,
-                        "the client sent something it must not",
-                    )
+                    fail(index, format!("silence for {d}"), text, "the client sent something it must not")
                 }
                 Err(ConnError::Closed { .. }) => {
                     self.transcript
@@ -361,9 +328,7 @@ fn spawn_embedded_client(
         }
     }
     let config = ClientConfig::from_main_cf(&cf).map_err(|e| format!("profile: {e}"))?;
-    let forced = vars
-        .get("mechanism")
-        .and_then(|m| Mechanism::from_name(m.as_bytes()));
+    let forced = vars.get("mechanism").and_then(|m| Mechanism::from_name(m.as_bytes()));
     let starttls = match config.tls_security_level {
         ClientTlsLevel::None => StartTlsPolicy::Never,
         ClientTlsLevel::May => StartTlsPolicy::Opportunistic,
