@@ -57,8 +57,8 @@ pub struct FuzzArgs {
     /// Per-read timeout in seconds: silence this long after a complete line is a hang.
     #[arg(long, default_value_t = 5.0)]
     pub timeout: f64,
-    /// Sessions played at once.
-    #[arg(long, default_value_t = 4)]
+    /// Sessions played at once (Postfix allows 50 connections per client by default).
+    #[arg(long, default_value_t = 8)]
     pub jobs: usize,
 }
 
@@ -128,6 +128,7 @@ pub async fn run(a: FuzzArgs) -> u8 {
         vars,
         out: a.out.clone(),
         progress: std::io::stderr().is_terminal(),
+        tls_insecure: a.tls_insecure,
     };
     match netfuzz::run(&cfg, &scenarios).await {
         Ok(report) => {

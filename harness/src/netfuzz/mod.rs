@@ -33,7 +33,7 @@ use exec::{End, Played, Target};
 use mutate::{Ctx, Rng};
 use seeds::Identity;
 use session::Session;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,6 +107,8 @@ pub struct FuzzConfig {
     pub vars: Vars,
     pub out: PathBuf,
     pub progress: bool,
+    /// For the replay command written into findings.
+    pub tls_insecure: bool,
 }
 
 /// One distinct finding.
@@ -304,12 +306,12 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
         timeout: cfg.timeout,
         // Above the 40 ms a delayed ACK holds back a second small reply from a server
         // that leaves Nagle's algorithm on.
-        settle: (cfg.timeout / 25).clamp(Duration::from_millis(100), Duration::from_millis(400)),
+        settle: (cfg.timeout / 50).clamp(Duration::from_millis(60), Duration::from_millis(250)),
     });
     let origin_of = |n: u64| finding::Origin {
         target: cfg.endpoint.addr.clone(),
         starttls: cfg.endpoint.tls == runner::TlsMode::StartTls,
-        tls_insecure: false,
+        tls_insecure: cfg.tls_insecure,
         seed: cfg.seed,
         session: n,
     };
@@ -335,55 +337,66 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
         pb
     });
     let deadline = started + cfg.duration;
-    let mut n: u64 = 0;
-    let mut seed_cursor = 0usize;
+    // Deterministic without a barrier: session `n` is made right after the result of
+    // session `n - lag` is taken in, results are taken in order, and up to `jobs`
+    // sessions run meanwhile. A slow session delays taking results in, not playing.
+    let jobs = cfg.jobs.max(1);
+    let lag = (jobs * 4) as u64;
+    let mut generator = Generator {
+        seeds: &seeds,
+        cursor: 0,
+    };
+    let mut pending: VecDeque<(u64, Session)> = VecDeque::new();
+    let mut generated: u64 = 0;
+    while generated < lag.min(cfg.sessions) {
+        pending.push_back((
+            generated,
+            generator.next(&corpus, &mut rng, &ctx, &password),
+        ));
+        generated += 1;
+    }
+    let mut inflight: HashMap<u64, Session> = HashMap::new();
+    let mut done: BTreeMap<u64, Played> = BTreeMap::new();
+    let mut next_result: u64 = 0;
+    let mut running = 0usize;
+    let mut set = tokio::task::JoinSet::new();
     let mut successes = 0u64;
-    'outer: while n < cfg.sessions && Instant::now() < deadline {
-        // A batch: the seeds as they are first, then mutants.
-        let batch = cfg
-            .jobs
-            .max(1)
-            .min(usize::try_from(cfg.sessions - n).unwrap_or(1));
-        let mut sessions = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            if seed_cursor < seeds.len() {
-                sessions.push(seeds[seed_cursor].clone());
-                seed_cursor += 1;
-                continue;
-            }
-            let Some(parent) = corpus.pick(&mut rng) else {
+    let mut stop = false;
+    loop {
+        while !stop && running < jobs && Instant::now() < deadline {
+            let Some((number, s)) = pending.pop_front() else {
                 break;
             };
-            let mut child = parent.clone();
-            let donor = corpus.pick(&mut rng).cloned();
-            mutate::mutate(&mut child, &mut rng, &ctx, donor.as_ref());
-            if !child.within_bounds(&password) || child.actions.is_empty() {
-                child = parent.clone();
-            }
-            sessions.push(child);
-        }
-        let mut set = tokio::task::JoinSet::new();
-        for (k, s) in sessions.iter().enumerate() {
-            let s = s.clone();
+            inflight.insert(number, s.clone());
             let target = Arc::clone(&target);
             let id = id.clone();
-            let session_seed = cfg.seed ^ (n + k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            set.spawn(async move { (k, exec::play(&s, &target, &id, session_seed).await) });
+            let session_seed = cfg.seed ^ number.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            set.spawn(async move { (number, exec::play(&s, &target, &id, session_seed).await) });
+            running += 1;
         }
-        let batch_started = Instant::now();
-        let mut results: Vec<(usize, Played)> = Vec::with_capacity(batch);
-        while let Some(r) = set.join_next().await {
-            if let Ok(r) = r {
-                results.push(r);
+        if running == 0 {
+            break;
+        }
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
+        running -= 1;
+        let Ok((finished, played)) = joined else {
+            // A session task failed: its result will never come, so stop taking new ones.
+            stop = true;
+            continue;
+        };
+        done.insert(finished, played);
+        'process: while let Some(played) = done.remove(&next_result) {
+            let number = next_result;
+            next_result += 1;
+            if !stop && generated < cfg.sessions {
+                pending.push_back((
+                    generated,
+                    generator.next(&corpus, &mut rng, &ctx, &password),
+                ));
+                generated += 1;
             }
-        }
-        results.sort_by_key(|(k, _)| *k);
-        tracing::debug!(
-            "batch of {batch} from session {n} took {} ms",
-            batch_started.elapsed().as_millis()
-        );
-        for (k, played) in results {
-            let number = n + k as u64;
             report.sessions += 1;
             if let Some(pb) = &progress {
                 pb.inc(1);
@@ -398,10 +411,14 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                     .ends
                     .entry("connect failed (target down)".into())
                     .or_default() += 1;
-                break 'outer;
+                stop = true;
+                break;
             }
             successes += 1;
-            let session = &sessions[k];
+            let Some(session) = inflight.remove(&number) else {
+                continue;
+            };
+            let session = &session;
             let is_seed = number < seeds.len() as u64;
             if corpus.observe(&played) > 0 && played.finding.is_none() && !is_seed {
                 corpus.add(session.clone(), &mut rng);
@@ -425,7 +442,7 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                         .find(|f| f.signature == cand.signature)
                     {
                         f.hits += 1;
-                        continue;
+                        continue 'process;
                     }
                     let confirmed = if cand.kind.needs_confirmation() {
                         let again = exec::play(session, &target, &id, cfg.seed ^ number).await;
@@ -438,7 +455,7 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                             .ends
                             .entry("unconfirmed timing finding".into())
                             .or_default() += 1;
-                        continue;
+                        continue 'process;
                     }
                     let (small, small_played, small_cand) =
                         shrink(session, played, cand.clone(), &target, &id, cfg.seed).await;
@@ -449,7 +466,7 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                         .find(|f| f.signature == small_cand.signature)
                     {
                         f.hits += 1;
-                        continue;
+                        continue 'process;
                     }
                     let file = if written.len() >= MAX_FILES {
                         Err(format!("more than {MAX_FILES} findings"))
@@ -478,7 +495,6 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
                 }
             }
         }
-        n += batch as u64;
         if let Some(pb) = &progress {
             pb.set_message(format!(
                 "states {} findings {}",
@@ -495,6 +511,31 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
     report.transitions = corpus.transitions.len();
     report.queue = corpus.queue.len();
     Ok(report)
+}
+
+/// Makes the sessions to play: the seeds as they are, then mutants of the queue.
+struct Generator<'a> {
+    seeds: &'a [Session],
+    cursor: usize,
+}
+
+impl Generator<'_> {
+    fn next(&mut self, corpus: &Corpus, rng: &mut Rng, ctx: &Ctx, password: &[u8]) -> Session {
+        if let Some(s) = self.seeds.get(self.cursor) {
+            self.cursor += 1;
+            return s.clone();
+        }
+        let Some(parent) = corpus.pick(rng) else {
+            return self.seeds[0].clone();
+        };
+        let mut child = parent.clone();
+        let donor = corpus.pick(rng).cloned();
+        mutate::mutate(&mut child, rng, ctx, donor.as_ref());
+        if !child.within_bounds(password) || child.actions.is_empty() {
+            child = parent.clone();
+        }
+        child
+    }
 }
 
 fn write_file(dir: &std::path::Path, name: &str, text: &str) -> Result<PathBuf, String> {

@@ -20,6 +20,8 @@ pub const MAX_SESSION_BYTES: usize = 128 * 1024;
 pub const MAX_CHUNKS: usize = 256;
 /// Chunks when there is a pause between them.
 pub const MAX_PAUSED_CHUNKS: usize = 16;
+/// Pauses in one write add up to about this many milliseconds at most.
+pub const MAX_PAUSE_PER_WRITE_MS: usize = 60;
 
 /// A piece of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,7 +326,7 @@ pub fn chunks(atoms: &[Atom], split: Option<Split>) -> Vec<Vec<Atom>> {
         })
         .sum();
     let max_chunks = if split.pause_ms > 0 {
-        MAX_PAUSED_CHUNKS
+        (MAX_PAUSE_PER_WRITE_MS / usize::from(split.pause_ms)).clamp(2, MAX_PAUSED_CHUNKS)
     } else {
         MAX_CHUNKS
     };
