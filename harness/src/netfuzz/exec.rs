@@ -263,21 +263,7 @@ impl Player<'_> {
                         return;
                     }
                 }
-                Read::Stop => {
-                    if self.played.finding.is_none() && self.played.end == End::Completed {
-                        tracing::trace!(
-                            "{got} replies to {line_ends} line ends of {}",
-                            crate::scenario::display_bytes(&super::finding::wire(
-                                &Session {
-                                    actions: vec![session.actions[i].clone()],
-                                    origin: String::new()
-                                },
-                                password
-                            ))
-                        );
-                    }
-                    return;
-                }
+                Read::Stop => return,
             }
         }
     }
