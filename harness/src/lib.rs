@@ -10,6 +10,7 @@ pub mod cli_support;
 pub mod conn;
 pub mod coverage;
 pub mod load;
+pub mod netfuzz;
 pub mod probe;
 pub mod record;
 pub mod report;

@@ -3,6 +3,7 @@
 
 mod common;
 mod coverage;
+mod fuzz;
 mod load;
 mod probe;
 mod record;
@@ -42,6 +43,8 @@ pub enum Command {
     Load(load::LoadArgs),
     /// Record real sessions through a proxy as client-role and server-role scenarios.
     Record(record::RecordArgs),
+    /// Fuzz a live SMTP AUTH server with mutated sessions; write findings as scenarios.
+    Fuzz(fuzz::FuzzArgs),
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
     /// Map the RFC requirements to the scenarios that check them; show the gaps.
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
             Command::Load(a) => load::run(a).await,
             Command::Coverage(a) => coverage::run(a),
             Command::Record(a) => record::run(a).await,
+            Command::Fuzz(a) => fuzz::run(a).await,
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {
