@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SOAK_SECONDS="${SOAK_SECONDS:-60}"
-RSS_BOUND_KIB="${RSS_BOUND_KIB:-262144}"   # 256 MiB for the whole server process
+RSS_BOUND_KIB="${RSS_BOUND_KIB:-65536}"   # 64 MiB for the whole server process (about 10 MiB seen)
 if [ "$SOAK_SECONDS" -lt 10 ] || [ "$SOAK_SECONDS" -gt 120 ]; then
   echo "SOAK_SECONDS must be between 10 and 120"; exit 2
 fi
