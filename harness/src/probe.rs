@@ -331,7 +331,14 @@ pub async fn probe(opts: &ProbeOptions) -> Result<ProbeReport, ConnError> {
         if let Ok((mut c, _, caps)) = open(&side_opts).await {
             let enhanced = caps.has("ENHANCEDSTATUSCODES");
             if c.send(b"AUTH PLAIN\r\n").await.is_ok() {
-                if let Ok(r) = c.read_reply("AUTH PLAIN reply").await {
+                let reply = c.read_reply("AUTH PLAIN reply").await;
+                if let Err(e) = &reply {
+                    anomalies.push(Anomaly {
+                        rule: "auth-probe-failed",
+                        detail: format!("`AUTH PLAIN` got no usable reply: {e}"),
+                    });
+                }
+                if let Ok(r) = reply {
                     if r.code == 334 && r.is_bare_334() {
                         anomalies.push(Anomaly {
                             rule: "bare-334",
@@ -366,7 +373,16 @@ pub async fn probe(opts: &ProbeOptions) -> Result<ProbeReport, ConnError> {
     if !offered_now.is_empty() {
         if let Ok((mut c, _, _)) = open(&side_opts).await {
             if c.send(b"AUTH X-AUTHSPEC-PROBE\r\n").await.is_ok() {
-                if let Ok(r) = c.read_reply("AUTH reply").await {
+                let reply = c.read_reply("AUTH reply").await;
+                if let Err(e) = &reply {
+                    anomalies.push(Anomaly {
+                        rule: "auth-probe-failed",
+                        detail: format!(
+                            "`AUTH` with an unknown mechanism got no usable reply: {e}"
+                        ),
+                    });
+                }
+                if let Ok(r) = reply {
                     if r.code != 504 {
                         anomalies.push(Anomaly {
                             rule: "unknown-mechanism-not-504",
