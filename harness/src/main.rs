@@ -1,5 +1,8 @@
+//! The `authspec` command line.
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("authspec {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    authspec::cli::main()
 }

@@ -98,22 +98,83 @@ fn auth_empty_initial_response_and_none() {
 #[test]
 fn verbs_are_case_insensitive_and_format_upper_case() {
     let cases: &[(&str, Command, &str)] = &[
-        ("ehlo Client.Example", Command::Ehlo { domain: "Client.Example".into() }, "EHLO Client.Example"),
+        (
+            "ehlo Client.Example",
+            Command::Ehlo {
+                domain: "Client.Example".into(),
+            },
+            "EHLO Client.Example",
+        ),
         ("HeLo x", Command::Helo { domain: "x".into() }, "HELO x"),
         ("data", Command::Data, "DATA"),
         ("Quit", Command::Quit, "QUIT"),
         ("rset", Command::Rset, "RSET"),
         ("starttls", Command::StartTls, "STARTTLS"),
         ("noop", Command::Noop { arg: None }, "NOOP"),
-        ("NOOP hello", Command::Noop { arg: Some("hello".into()) }, "NOOP hello"),
-        ("help \"a b\"", Command::Help { arg: Some("\"a b\"".into()) }, "HELP \"a b\""),
-        ("vrfy Smith", Command::Vrfy { arg: "Smith".into() }, "VRFY Smith"),
-        ("expn list", Command::Expn { arg: "list".into() }, "EXPN list"),
-        ("bdat 100 last", Command::Bdat { size: 100, last: true }, "BDAT 100 LAST"),
-        ("BDAT 0", Command::Bdat { size: 0, last: false }, "BDAT 0"),
-        ("EHLO [192.0.2.1]", Command::Ehlo { domain: "[192.0.2.1]".into() }, "EHLO [192.0.2.1]"),
-        ("EHLO [IPv6:2001:db8::1]", Command::Ehlo { domain: "[IPv6:2001:db8::1]".into() }, "EHLO [IPv6:2001:db8::1]"),
-        ("rcpt to:<Postmaster>", Command::Rcpt { to: ForwardPath::Postmaster, params: vec![] }, "RCPT TO:<Postmaster>"),
+        (
+            "NOOP hello",
+            Command::Noop {
+                arg: Some("hello".into()),
+            },
+            "NOOP hello",
+        ),
+        (
+            "help \"a b\"",
+            Command::Help {
+                arg: Some("\"a b\"".into()),
+            },
+            "HELP \"a b\"",
+        ),
+        (
+            "vrfy Smith",
+            Command::Vrfy {
+                arg: "Smith".into(),
+            },
+            "VRFY Smith",
+        ),
+        (
+            "expn list",
+            Command::Expn { arg: "list".into() },
+            "EXPN list",
+        ),
+        (
+            "bdat 100 last",
+            Command::Bdat {
+                size: 100,
+                last: true,
+            },
+            "BDAT 100 LAST",
+        ),
+        (
+            "BDAT 0",
+            Command::Bdat {
+                size: 0,
+                last: false,
+            },
+            "BDAT 0",
+        ),
+        (
+            "EHLO [192.0.2.1]",
+            Command::Ehlo {
+                domain: "[192.0.2.1]".into(),
+            },
+            "EHLO [192.0.2.1]",
+        ),
+        (
+            "EHLO [IPv6:2001:db8::1]",
+            Command::Ehlo {
+                domain: "[IPv6:2001:db8::1]".into(),
+            },
+            "EHLO [IPv6:2001:db8::1]",
+        ),
+        (
+            "rcpt to:<Postmaster>",
+            Command::Rcpt {
+                to: ForwardPath::Postmaster,
+                params: vec![],
+            },
+            "RCPT TO:<Postmaster>",
+        ),
     ];
     for (line, cmd, canonical) in cases {
         assert_eq!(&ok(line), cmd, "{line}");
@@ -123,7 +184,8 @@ fn verbs_are_case_insensitive_and_format_upper_case() {
 
 #[test]
 fn mail_parameters() {
-    let cmd = ok("MAIL FROM:<a.b@example.org> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x+2By");
+    let cmd =
+        ok("MAIL FROM:<a.b@example.org> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x+2By");
     assert_eq!(
         cmd,
         Command::Mail {
@@ -132,16 +194,28 @@ fn mail_parameters() {
                 Param::Size(1000),
                 Param::Body(Body::EightBitMime),
                 Param::SmtpUtf8,
-                Param::Other { keyword: "RET".into(), value: Some("HDRS".into()) },
-                Param::Other { keyword: "ENVID".into(), value: Some("x+2By".into()) },
+                Param::Other {
+                    keyword: "RET".into(),
+                    value: Some("HDRS".into())
+                },
+                Param::Other {
+                    keyword: "ENVID".into(),
+                    value: Some("x+2By".into())
+                },
             ],
         }
     );
-    assert_eq!(ok("MAIL FROM:<a@b> body=binarymime").format(), b"MAIL FROM:<a@b> BODY=BINARYMIME");
-    assert_eq!(ok("MAIL FROM:<a@b> BODY=7bit"), Command::Mail {
-        from: ReversePath::Mailbox("a@b".into()),
-        params: vec![Param::Body(Body::SevenBit)],
-    });
+    assert_eq!(
+        ok("MAIL FROM:<a@b> body=binarymime").format(),
+        b"MAIL FROM:<a@b> BODY=BINARYMIME"
+    );
+    assert_eq!(
+        ok("MAIL FROM:<a@b> BODY=7bit"),
+        Command::Mail {
+            from: ReversePath::Mailbox("a@b".into()),
+            params: vec![Param::Body(Body::SevenBit)],
+        }
+    );
 }
 
 #[test]
@@ -149,27 +223,42 @@ fn paths() {
     // Source routes are accepted and dropped (RFC 5321 Appendix C).
     assert_eq!(
         ok("MAIL FROM:<@a.example,@b.example:user@c.example>"),
-        Command::Mail { from: ReversePath::Mailbox("user@c.example".into()), params: vec![] }
+        Command::Mail {
+            from: ReversePath::Mailbox("user@c.example".into()),
+            params: vec![]
+        }
     );
     assert_eq!(
         ok("RCPT TO:<\"john smith\"@example.com>"),
-        Command::Rcpt { to: ForwardPath::Mailbox("\"john smith\"@example.com".into()), params: vec![] }
+        Command::Rcpt {
+            to: ForwardPath::Mailbox("\"john smith\"@example.com".into()),
+            params: vec![]
+        }
     );
     assert_eq!(
         ok("RCPT TO:<postmaster@example.com>"),
-        Command::Rcpt { to: ForwardPath::Mailbox("postmaster@example.com".into()), params: vec![] }
+        Command::Rcpt {
+            to: ForwardPath::Mailbox("postmaster@example.com".into()),
+            params: vec![]
+        }
     );
     assert_eq!(
         ok("RCPT TO:<u@[192.0.2.7]> NOTIFY=NEVER"),
         Command::Rcpt {
             to: ForwardPath::Mailbox("u@[192.0.2.7]".into()),
-            params: vec![Param::Other { keyword: "NOTIFY".into(), value: Some("NEVER".into()) }]
+            params: vec![Param::Other {
+                keyword: "NOTIFY".into(),
+                value: Some("NEVER".into())
+            }]
         }
     );
     // RFC 6531: UTF-8 in mailboxes.
     assert_eq!(
         ok("MAIL FROM:<用户@例子.广告> SMTPUTF8"),
-        Command::Mail { from: ReversePath::Mailbox("用户@例子.广告".into()), params: vec![Param::SmtpUtf8] }
+        Command::Mail {
+            from: ReversePath::Mailbox("用户@例子.广告".into()),
+            params: vec![Param::SmtpUtf8]
+        }
     );
 }
 
@@ -178,7 +267,11 @@ fn each_rule_has_its_error() {
     use CommandError::*;
     let long_local = format!("MAIL FROM:<{}@x>", "a".repeat(65));
     let long_domain = format!("EHLO {}", vec!["a".repeat(60); 5].join("."));
-    let long_path = format!("MAIL FROM:<{}@{}>", "a".repeat(60), vec!["b".repeat(60); 4].join("."));
+    let long_path = format!(
+        "MAIL FROM:<{}@{}>",
+        "a".repeat(60),
+        vec!["b".repeat(60); 4].join(".")
+    );
     let long_label = format!("EHLO {}", "a".repeat(64));
     let cases: Vec<(&[u8], CommandError)> = vec![
         (b"", EmptyLine),
@@ -237,21 +330,54 @@ fn each_rule_has_its_error() {
         (b"MAIL FROM:<a@b> X_Y=1", InvalidParamKeyword { offset: 17 }),
         (b"MAIL FROM:<a@b> X=", InvalidParamValue { offset: 18 }),
         (b"MAIL FROM:<a@b> X=a=b", InvalidParamValue { offset: 19 }),
-        (b"MAIL FROM:<a@b> SIZE", MissingParamValue { keyword: "SIZE" }),
-        (b"MAIL FROM:<a@b> BODY", MissingParamValue { keyword: "BODY" }),
-        (b"MAIL FROM:<a@b> AUTH", MissingParamValue { keyword: "AUTH" }),
-        (b"MAIL FROM:<a@b> SMTPUTF8=yes", UnexpectedParamValue { keyword: "SMTPUTF8" }),
-        (b"MAIL FROM:<a@b> SIZE=1 size=2", DuplicateParam { keyword: "SIZE".into() }),
-        (b"MAIL FROM:<a@b> X=1 x=2", DuplicateParam { keyword: "x".into() }),
+        (
+            b"MAIL FROM:<a@b> SIZE",
+            MissingParamValue { keyword: "SIZE" },
+        ),
+        (
+            b"MAIL FROM:<a@b> BODY",
+            MissingParamValue { keyword: "BODY" },
+        ),
+        (
+            b"MAIL FROM:<a@b> AUTH",
+            MissingParamValue { keyword: "AUTH" },
+        ),
+        (
+            b"MAIL FROM:<a@b> SMTPUTF8=yes",
+            UnexpectedParamValue {
+                keyword: "SMTPUTF8",
+            },
+        ),
+        (
+            b"MAIL FROM:<a@b> SIZE=1 size=2",
+            DuplicateParam {
+                keyword: "SIZE".into(),
+            },
+        ),
+        (
+            b"MAIL FROM:<a@b> X=1 x=2",
+            DuplicateParam {
+                keyword: "x".into(),
+            },
+        ),
         (b"MAIL FROM:<a@b> SIZE=1k", SizeNotNumeric { offset: 22 }),
         (b"MAIL FROM:<a@b> SIZE=18446744073709551616", SizeTooLarge),
         (b"MAIL FROM:<a@b> SIZE=000000000000000000001", SizeTooLarge),
         (b"MAIL FROM:<a@b> BODY=9BIT", UnknownBodyValue),
-        (b"MAIL FROM:<a@b> AUTH=a+2b", Xtext(XtextError::LowercaseHex { offset: 3 })),
-        (b"MAIL FROM:<a@b> AUTH=a+2", Xtext(XtextError::TruncatedEscape { offset: 1 })),
+        (
+            b"MAIL FROM:<a@b> AUTH=a+2b",
+            Xtext(XtextError::LowercaseHex { offset: 3 }),
+        ),
+        (
+            b"MAIL FROM:<a@b> AUTH=a+2",
+            Xtext(XtextError::TruncatedEscape { offset: 1 }),
+        ),
         (b"MAIL FROM:<a@b> AUTH=+FF", AuthParamNotUtf8),
         (b"AUTH PL@IN", InvalidMechanismName { offset: 7 }),
-        (b"AUTH ABCDEFGHIJKLMNOPQRSTU", InvalidMechanismName { offset: 25 }),
+        (
+            b"AUTH ABCDEFGHIJKLMNOPQRSTU",
+            InvalidMechanismName { offset: 25 },
+        ),
         (b"AUTH plain", MechanismNameNotUpperCase { offset: 5 }),
         (b"AUTH PL\xc3\x89IN", EightBitNotAllowed { offset: 7 }),
         (b"AUTH PLAIN a-b=", InvalidInitialResponse { offset: 12 }),
@@ -267,7 +393,10 @@ fn each_rule_has_its_error() {
         .filter_map(|(line, expected)| {
             let got = err(line);
             (got != expected).then(|| {
-                format!("{:?}: got {got:?}, expected {expected:?}", String::from_utf8_lossy(line))
+                format!(
+                    "{:?}: got {got:?}, expected {expected:?}",
+                    String::from_utf8_lossy(line)
+                )
             })
         })
         .collect();

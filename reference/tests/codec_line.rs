@@ -23,18 +23,37 @@ fn deviation_table() {
     let cases: Vec<(&[u8], Vec<Line>)> = vec![
         (b"QUIT\r\n", vec![line(b"QUIT", vec![])]),
         (b"QUIT\n", vec![line(b"QUIT", vec![BareLf { offset: 4 }])]),
-        (b"QU\rIT\r\n", vec![line(b"QU\rIT", vec![BareCr { offset: 2 }])]),
-        (b"QUIT\r\r\n", vec![line(b"QUIT\r", vec![BareCr { offset: 4 }])]),
-        (b"NO\0OP\r\n", vec![line(b"NO\0OP", vec![Nul { offset: 2 }])]),
-        (b"NOOP \xc3\xa9\r\n", vec![line(b"NOOP \xc3\xa9", vec![EightBit { offset: 5 }])]),
-        (b"NOOP \x01\r\n", vec![line(b"NOOP \x01", vec![Control { offset: 5 }])]),
+        (
+            b"QU\rIT\r\n",
+            vec![line(b"QU\rIT", vec![BareCr { offset: 2 }])],
+        ),
+        (
+            b"QUIT\r\r\n",
+            vec![line(b"QUIT\r", vec![BareCr { offset: 4 }])],
+        ),
+        (
+            b"NO\0OP\r\n",
+            vec![line(b"NO\0OP", vec![Nul { offset: 2 }])],
+        ),
+        (
+            b"NOOP \xc3\xa9\r\n",
+            vec![line(b"NOOP \xc3\xa9", vec![EightBit { offset: 5 }])],
+        ),
+        (
+            b"NOOP \x01\r\n",
+            vec![line(b"NOOP \x01", vec![Control { offset: 5 }])],
+        ),
         (b"A\tB\r\n", vec![line(b"A\tB", vec![])]),
         // Only the first occurrence of each kind is kept.
         (
             b"\0\0\x80\x81\r\r\n",
             vec![line(
                 b"\0\0\x80\x81\r",
-                vec![Nul { offset: 0 }, EightBit { offset: 2 }, BareCr { offset: 4 }],
+                vec![
+                    Nul { offset: 0 },
+                    EightBit { offset: 2 },
+                    BareCr { offset: 4 },
+                ],
             )],
         ),
         (b"\r\n", vec![line(b"", vec![])]),
@@ -110,7 +129,10 @@ fn limit_counts_the_crlf() {
     // 511 + bare LF = 512 octets: fits, with its BareLf.
     let mut bare = vec![b'x'; 511];
     bare.push(b'\n');
-    assert_eq!(lines(&bare, 512)[0].deviations, vec![Deviation::BareLf { offset: 511 }]);
+    assert_eq!(
+        lines(&bare, 512)[0].deviations,
+        vec![Deviation::BareLf { offset: 511 }]
+    );
 }
 
 #[test]

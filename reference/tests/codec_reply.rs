@@ -22,7 +22,10 @@ fn multiline_reply_and_consumed_count() {
     assert_eq!(r.code, 250);
     assert_eq!(r.lines.len(), 3);
     assert_eq!(r.lines[2].sep, Separator::Space);
-    assert_eq!(r.text(), "mail.example.com Hello\nAUTH PLAIN LOGIN\nSIZE 1000");
+    assert_eq!(
+        r.text(),
+        "mail.example.com Hello\nAUTH PLAIN LOGIN\nSIZE 1000"
+    );
     assert!(r.deviations.is_empty());
     assert_eq!(r.format(), &buf[..n]);
 }
@@ -53,7 +56,10 @@ fn rfc4954_cram_md5_challenge() {
     // RFC 4954 §6 (CRAM-MD5 example from RFC 2195).
     let r = one(b"334 PDI4OTkuMTU4MjU3MzNAc3lzdGVtLmV4YW1wbGUuY29tPg==\r\n");
     assert_eq!(r.code, 334);
-    assert_eq!(r.last_text(), b"PDI4OTkuMTU4MjU3MzNAc3lzdGVtLmV4YW1wbGUuY29tPg==");
+    assert_eq!(
+        r.last_text(),
+        b"PDI4OTkuMTU4MjU3MzNAc3lzdGVtLmV4YW1wbGUuY29tPg=="
+    );
 }
 
 #[test]
@@ -73,13 +79,28 @@ fn deviations_are_recorded_not_normalised() {
 #[test]
 fn structural_errors() {
     let l = ReplyLimits::default();
-    assert_eq!(parse_reply(b"25\r\n", &l), Err(ReplyError::InvalidCode { line: 0 }));
-    assert_eq!(parse_reply(b"650 x\r\n", &l), Err(ReplyError::InvalidCode { line: 0 }));
-    assert_eq!(parse_reply(b"260 x\r\n", &l), Err(ReplyError::InvalidCode { line: 0 }));
-    assert_eq!(parse_reply(b"2a0 x\r\n", &l), Err(ReplyError::InvalidCode { line: 0 }));
+    assert_eq!(
+        parse_reply(b"25\r\n", &l),
+        Err(ReplyError::InvalidCode { line: 0 })
+    );
+    assert_eq!(
+        parse_reply(b"650 x\r\n", &l),
+        Err(ReplyError::InvalidCode { line: 0 })
+    );
+    assert_eq!(
+        parse_reply(b"260 x\r\n", &l),
+        Err(ReplyError::InvalidCode { line: 0 })
+    );
+    assert_eq!(
+        parse_reply(b"2a0 x\r\n", &l),
+        Err(ReplyError::InvalidCode { line: 0 })
+    );
     assert_eq!(
         parse_reply(b"250_x\r\n", &l),
-        Err(ReplyError::InvalidSeparator { line: 0, byte: b'_' })
+        Err(ReplyError::InvalidSeparator {
+            line: 0,
+            byte: b'_'
+        })
     );
     assert_eq!(
         parse_reply(b"250-a\r\n251 b\r\n", &l),
@@ -109,8 +130,14 @@ fn enhanced_codes() {
     let r = one(b"535 5.7.8 Authentication credentials invalid\r\n");
     assert_eq!(r.enhanced(), Some(EnhancedCode::new(5, 7, 8)));
     assert_eq!(r.enhanced().unwrap().to_string(), "5.7.8");
-    assert_eq!("2.0.0".parse::<EnhancedCode>(), Ok(EnhancedCode::new(2, 0, 0)));
-    assert_eq!("4.123.999".parse::<EnhancedCode>(), Ok(EnhancedCode::new(4, 123, 999)));
+    assert_eq!(
+        "2.0.0".parse::<EnhancedCode>(),
+        Ok(EnhancedCode::new(2, 0, 0))
+    );
+    assert_eq!(
+        "4.123.999".parse::<EnhancedCode>(),
+        Ok(EnhancedCode::new(4, 123, 999))
+    );
     for bad in ["3.0.0", "5.7", "5.7.8x", "5..8", "5.1234.1", "5.7.8 "] {
         assert!(bad.parse::<EnhancedCode>().is_err(), "{bad}");
     }

@@ -13,7 +13,11 @@ pub fn command(data: &[u8]) {
     if let Ok(cmd) = command::parse(data) {
         let line = cmd.format();
         let again = command::parse(&line);
-        assert_eq!(again.as_ref(), Ok(&cmd), "format of {cmd:?} did not parse back");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&cmd),
+            "format of {cmd:?} did not parse back"
+        );
         assert_eq!(cmd.format(), line);
     }
     // The framer's view of the same bytes must not panic either.
@@ -124,7 +128,10 @@ pub fn xtext(data: &[u8]) {
 /// canonical encoding of what it decodes to.
 pub fn sasl_base64(data: &[u8]) {
     let encoded = sasl_frame::encode_strict(data);
-    assert_eq!(sasl_frame::decode_strict(encoded.as_bytes()).as_deref(), Ok(data));
+    assert_eq!(
+        sasl_frame::decode_strict(encoded.as_bytes()).as_deref(),
+        Ok(data)
+    );
     if let Ok(raw) = sasl_frame::decode_strict(data) {
         assert_eq!(sasl_frame::encode_strict(&raw).as_bytes(), data);
     }

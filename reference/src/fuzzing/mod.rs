@@ -4,6 +4,7 @@
 //! Not a stable API.
 
 pub mod codec;
+pub mod mech;
 pub mod mech_digest_scram;
 pub mod policy;
 

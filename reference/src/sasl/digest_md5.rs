@@ -647,7 +647,13 @@ impl DigestMd5Server {
         if serv_type != b"smtp" {
             return Err(DigestMd5Error::DigestUriServTypeNotSmtp);
         }
-        if !host.eq_ignore_ascii_case(self.ctx.hostname.as_bytes()) {
+        // The SHOULD is kept for names, but a client that connected by address (swaks
+        // and gsasl to 127.0.0.1) can only name the address; Cyrus accepts it too.
+        let by_address = std::str::from_utf8(host)
+            .ok()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .is_some_and(|h| h.parse::<std::net::IpAddr>().is_ok() || h == "localhost");
+        if !by_address && !host.eq_ignore_ascii_case(self.ctx.hostname.as_bytes()) {
             return Err(DigestMd5Error::DigestUriHostMismatch);
         }
         if let Some(name) = serv_name {

@@ -347,7 +347,12 @@ fn span(line: &[u8], mut pos: usize, class: u8) -> usize {
 
 #[inline(always)]
 fn lower4(line: &[u8]) -> u32 {
-    u32::from_le_bytes([line[0] | 0x20, line[1] | 0x20, line[2] | 0x20, line[3] | 0x20])
+    u32::from_le_bytes([
+        line[0] | 0x20,
+        line[1] | 0x20,
+        line[2] | 0x20,
+        line[3] | 0x20,
+    ])
 }
 
 const fn tag(s: &[u8; 4]) -> u32 {
@@ -978,7 +983,8 @@ fn parse_bdat(line: &[u8]) -> Res<Command> {
     if end == start || !line[start..end].iter().all(u8::is_ascii_digit) {
         return Err(CommandError::InvalidBdat { offset: start });
     }
-    let size = size_value(line, start, end).map_err(|_| CommandError::InvalidBdat { offset: start })?;
+    let size =
+        size_value(line, start, end).map_err(|_| CommandError::InvalidBdat { offset: start })?;
     if end == line.len() {
         return Ok(Command::Bdat { size, last: false });
     }

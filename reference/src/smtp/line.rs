@@ -288,7 +288,11 @@ impl LineReader {
         let mut line = self.next_line(COMMAND_LINE_LIMIT + MAIL_AUTH_EXTRA)?;
         let limit = command_limit(&line.bytes);
         let too_long = line.too_long();
-        let terminator = if line.has(DeviationKind::BareLf) { 1 } else { 2 };
+        let terminator = if line.has(DeviationKind::BareLf) {
+            1
+        } else {
+            2
+        };
         let length = if too_long {
             COMMAND_LINE_LIMIT + MAIL_AUTH_EXTRA + 1
         } else {
@@ -303,7 +307,8 @@ impl LineReader {
                     offset: line.bytes.len(),
                 });
             }
-            line.deviations.push(Deviation::LineTooLong { limit, length });
+            line.deviations
+                .push(Deviation::LineTooLong { limit, length });
         }
         Some(line)
     }

@@ -199,9 +199,9 @@ fn merge_deviation(all: &mut Vec<Deviation>, d: Deviation) {
 /// `Reply-code = %x32-35 %x30-35 %x30-39` (RFC 5321 §4.2).
 fn reply_code(content: &[u8]) -> Option<u16> {
     match content {
-        [a @ b'2'..=b'5', b @ b'0'..=b'5', c @ b'0'..=b'9', ..] => Some(
-            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'),
-        ),
+        [a @ b'2'..=b'5', b @ b'0'..=b'5', c @ b'0'..=b'9', ..] => {
+            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
         _ => None,
     }
 }
@@ -493,7 +493,9 @@ pub fn parse_ehlo(reply: &Reply) -> Result<Capabilities, EhloError> {
             continue;
         }
         let valid = keyword.first().is_some_and(u8::is_ascii_alphanumeric)
-            && keyword.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+            && keyword
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
         if !valid {
             return Err(EhloError::InvalidKeyword { line: index });
         }

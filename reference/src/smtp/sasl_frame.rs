@@ -47,7 +47,10 @@ impl fmt::Display for Base64Error {
                 write!(f, "base64: whitespace at {offset}")
             }
             Base64Error::CharacterNotInAlphabet { offset, byte } => {
-                write!(f, "base64: octet 0x{byte:02X} at {offset} is not in the alphabet")
+                write!(
+                    f,
+                    "base64: octet 0x{byte:02X} at {offset} is not in the alphabet"
+                )
             }
             Base64Error::PaddingNotAtEnd { offset } => {
                 write!(f, "base64: '=' at {offset} is not at the end")
@@ -218,7 +221,10 @@ mod tests {
             decode_initial_response(b"dGVzdAB0ZXN0ADEyMzQ=").unwrap(),
             b"test\0test\x001234"
         );
-        assert_eq!(encode_initial_response(b"test\0test\x001234"), "dGVzdAB0ZXN0ADEyMzQ=");
+        assert_eq!(
+            encode_initial_response(b"test\0test\x001234"),
+            "dGVzdAB0ZXN0ADEyMzQ="
+        );
     }
 
     #[test]
@@ -230,7 +236,10 @@ mod tests {
         );
         assert_eq!(encode_initial_response(b""), "=");
         assert_eq!(encode_response(b""), "");
-        assert_eq!(decode_response(b"").unwrap(), ClientMessage::Data(Vec::new()));
+        assert_eq!(
+            decode_response(b"").unwrap(),
+            ClientMessage::Data(Vec::new())
+        );
         assert_eq!(decode_response(b"*").unwrap(), ClientMessage::Cancel);
         assert_eq!(decode_challenge(b"").unwrap(), b"");
     }
@@ -238,8 +247,14 @@ mod tests {
     #[test]
     fn each_rule_is_named() {
         use Base64Error::*;
-        assert_eq!(decode_strict(b"QQ= ="), Err(WhitespaceNotAllowed { offset: 3 }));
-        assert_eq!(decode_strict(b"QU JD"), Err(WhitespaceNotAllowed { offset: 2 }));
+        assert_eq!(
+            decode_strict(b"QQ= ="),
+            Err(WhitespaceNotAllowed { offset: 3 })
+        );
+        assert_eq!(
+            decode_strict(b"QU JD"),
+            Err(WhitespaceNotAllowed { offset: 2 })
+        );
         assert_eq!(
             decode_strict(b"QQ-_"),
             Err(CharacterNotInAlphabet {
@@ -250,12 +265,27 @@ mod tests {
         assert_eq!(decode_strict(b"QQ=A"), Err(PaddingNotAtEnd { offset: 2 }));
         assert_eq!(decode_strict(b"Q==="), Err(TooMuchPadding { offset: 3 }));
         assert_eq!(decode_strict(b"===="), Err(TooMuchPadding { offset: 2 }));
-        assert_eq!(decode_strict(b"QQ"), Err(LengthNotMultipleOfFour { length: 2 }));
-        assert_eq!(decode_strict(b"QR=="), Err(NonZeroTrailingBits { offset: 1 }));
+        assert_eq!(
+            decode_strict(b"QQ"),
+            Err(LengthNotMultipleOfFour { length: 2 })
+        );
+        assert_eq!(
+            decode_strict(b"QR=="),
+            Err(NonZeroTrailingBits { offset: 1 })
+        );
         assert_eq!(decode_strict(b"QUJ="), Ok(b"AB".to_vec()));
-        assert_eq!(decode_strict(b"QUK="), Err(NonZeroTrailingBits { offset: 2 }));
-        assert_eq!(decode_strict(b"QUJD=="), Err(LengthNotMultipleOfFour { length: 6 }));
-        assert_eq!(decode_strict(b"QUJDR==="), Err(TooMuchPadding { offset: 7 }));
+        assert_eq!(
+            decode_strict(b"QUK="),
+            Err(NonZeroTrailingBits { offset: 2 })
+        );
+        assert_eq!(
+            decode_strict(b"QUJD=="),
+            Err(LengthNotMultipleOfFour { length: 6 })
+        );
+        assert_eq!(
+            decode_strict(b"QUJDR==="),
+            Err(TooMuchPadding { offset: 7 })
+        );
     }
 
     #[test]

@@ -35,7 +35,10 @@ impl fmt::Display for XtextError {
                 "xtext: octet 0x{byte:02X} at {offset} must be hex-encoded (RFC 3461 §4)"
             ),
             XtextError::TruncatedEscape { offset } => {
-                write!(f, "xtext: '+' at {offset} needs two hex digits (RFC 3461 §4)")
+                write!(
+                    f,
+                    "xtext: '+' at {offset} needs two hex digits (RFC 3461 §4)"
+                )
             }
             XtextError::LowercaseHex { offset } => write!(
                 f,
@@ -131,7 +134,10 @@ mod tests {
     #[test]
     fn rfc4954_example_decodes() {
         // RFC 4954 §5 example: AUTH=e+3Dmc2@example.com
-        assert_eq!(decode(b"e+3Dmc2@example.com").unwrap(), b"e=mc2@example.com");
+        assert_eq!(
+            decode(b"e+3Dmc2@example.com").unwrap(),
+            b"e=mc2@example.com"
+        );
         assert_eq!(encode(b"e=mc2@example.com"), "e+3Dmc2@example.com");
     }
 
@@ -157,7 +163,10 @@ mod tests {
                 byte: b' '
             })
         );
-        assert_eq!(decode(b"ab+2"), Err(XtextError::TruncatedEscape { offset: 2 }));
+        assert_eq!(
+            decode(b"ab+2"),
+            Err(XtextError::TruncatedEscape { offset: 2 })
+        );
         assert_eq!(decode(b"+"), Err(XtextError::TruncatedEscape { offset: 0 }));
         assert_eq!(decode(b"+2b"), Err(XtextError::LowercaseHex { offset: 2 }));
         assert_eq!(

@@ -1,0 +1,58 @@
+//! Command-line parsing and the subcommands. Exit codes are documented in the README
+//! ("Exit codes") and on each subcommand's `--help`.
+
+mod common;
+mod probe;
+mod send;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "authspec",
+    version,
+    about = "Prove that an SMTP server or client implements SMTP AUTH (RFC 4954) and its SASL mechanisms correctly",
+    long_about = None
+)]
+pub struct Cli {
+    /// Log verbosity: -v info, -vv debug, -vvv trace (logs go to stderr and never hold secrets).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the reference SMTP AUTH server (Postfix vocabulary).
+    Serve(serve::ServeArgs),
+    /// Send one message with the reference client, authenticating as Postfix's smtp client does.
+    Send(send::SendArgs),
+    /// Report what a server offers for AUTH, before and after TLS, and what looks wrong.
+    Probe(probe::ProbeArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::init_tracing(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("authspec: cannot start the async runtime: {e}");
+            return ExitCode::from(common::EXIT_USAGE);
+        }
+    };
+    let code = rt.block_on(async {
+        match cli.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Send(a) => send::run(a, cli.verbose).await,
+            Command::Probe(a) => probe::run(a).await,
+        }
+    });
+    ExitCode::from(code)
+}

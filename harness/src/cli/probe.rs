@@ -1,0 +1,78 @@
+//! `authspec probe HOST:PORT`.
+
+use super::common::{self, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
+use crate::probe::{ProbeOptions, ProbeTls, probe, render_human};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The server, HOST:PORT.
+    pub target: String,
+    /// Upgrade with STARTTLS (also done automatically when offered).
+    #[arg(long, conflicts_with = "tls")]
+    pub starttls: bool,
+    /// TLS from the first byte (port 465 style).
+    #[arg(long)]
+    pub tls: bool,
+    /// Verify the certificate against this CA file.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Verify certificates (by default probe accepts any, to report what is there).
+    #[arg(long)]
+    pub tls_verify: bool,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Per-read timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+    #[arg(long, default_value = "probe.authspec.invalid")]
+    pub helo: String,
+}
+
+pub async fn run(a: ProbeArgs) -> u8 {
+    let tls_config = match common::tls_client(!a.tls_verify, a.ca_file.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("authspec probe: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let opts = ProbeOptions {
+        server_name: common::host_of(&a.target),
+        target: a.target.clone(),
+        tls: if a.tls {
+            ProbeTls::Implicit
+        } else if a.starttls {
+            ProbeTls::StartTls
+        } else {
+            ProbeTls::None
+        },
+        tls_config,
+        helo: a.helo.clone(),
+        timeout: Duration::from_secs(a.timeout.max(1)),
+    };
+    match probe(&opts).await {
+        Ok(report) => {
+            match a.format {
+                Format::Human => print!("{}", render_human(&report)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("authspec probe: {}: {e}", a.target);
+            EXIT_NETWORK
+        }
+    }
+}

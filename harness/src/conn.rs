@@ -1,0 +1,260 @@
+//! A bounded, line-level SMTP connection for the runner, `probe`, `load` and `fuzz`:
+//! send exact bytes, read one reply at a time, upgrade to TLS. Every read has a
+//! timeout and every buffer a size bound, so a hostile or dead target ends in an error,
+//! never a hang.
+
+use authspec_reference::smtp::reply::{self, Reply, ReplyLimits};
+use rustls::pki_types::ServerName;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// Any byte stream the connection can run over (TCP, TLS over TCP).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Why a connection step failed. Each is a verdict the runner reports as is.
+#[derive(Debug)]
+pub enum ConnError {
+    Connect(io::Error),
+    /// No complete reply within the timeout; `partial` is what had arrived.
+    Timeout {
+        waiting_for: &'static str,
+        partial: usize,
+    },
+    /// The peer closed the connection.
+    Closed {
+        partial: usize,
+    },
+    /// The bytes did not form a reply (RFC 5321 §4.2), or a bound was exceeded.
+    Malformed(String),
+    Io(io::Error),
+    Tls(String),
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnError::Connect(e) => write!(f, "connect failed: {e}"),
+            ConnError::Timeout {
+                waiting_for,
+                partial,
+            } => write!(
+                f,
+                "timed out waiting for {waiting_for} ({partial} octets of an incomplete reply received)"
+            ),
+            ConnError::Closed { partial } => {
+                write!(f, "connection closed by peer ({partial} octets unread)")
+            }
+            ConnError::Malformed(e) => write!(f, "malformed reply: {e}"),
+            ConnError::Io(e) => write!(f, "IO error: {e}"),
+            ConnError::Tls(e) => write!(f, "TLS: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnError {}
+
+pub struct Conn {
+    io: Option<Box<dyn Io>>,
+    buf: Vec<u8>,
+    pub limits: ReplyLimits,
+    pub timeout: Duration,
+    /// Never buffer more than this while waiting for one reply.
+    pub max_buffer: usize,
+    pub tls: bool,
+    pub tls_info: Option<authspec_reference::net::tls::TlsInfo>,
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("buffered", &self.buf.len())
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Conn, ConnError> {
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Err(_) => {
+                return Err(ConnError::Timeout {
+                    waiting_for: "connect",
+                    partial: 0,
+                });
+            }
+            Ok(Err(e)) => return Err(ConnError::Connect(e)),
+            Ok(Ok(s)) => s,
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(Conn::from_io(Box::new(stream), timeout))
+    }
+
+    pub fn from_io(io: Box<dyn Io>, timeout: Duration) -> Conn {
+        Conn {
+            io: Some(io),
+            buf: Vec::new(),
+            limits: ReplyLimits::default(),
+            timeout,
+            max_buffer: 256 * 1024,
+            tls: false,
+            tls_info: None,
+        }
+    }
+
+    fn io(&mut self) -> Result<&mut Box<dyn Io>, ConnError> {
+        self.io.as_mut().ok_or(ConnError::Closed { partial: 0 })
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        let timeout = self.timeout;
+        let io = self.io()?;
+        match tokio::time::timeout(timeout, io.write_all(bytes)).await {
+            Err(_) => Err(ConnError::Timeout {
+                waiting_for: "write",
+                partial: 0,
+            }),
+            Ok(Err(e)) => Err(ConnError::Io(e)),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Read one complete reply.
+    pub async fn read_reply(&mut self, waiting_for: &'static str) -> Result<Reply, ConnError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            match reply::parse_reply(&self.buf, &self.limits) {
+                Ok(Some((r, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(r);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ConnError::Malformed(format!("{e:?}"))),
+            }
+            if self.buf.len() > self.max_buffer {
+                return Err(ConnError::Malformed(format!(
+                    "more than {} octets without a complete reply",
+                    self.max_buffer
+                )));
+            }
+            self.fill(deadline, waiting_for).await?;
+        }
+    }
+
+    async fn fill(
+        &mut self,
+        deadline: tokio::time::Instant,
+        waiting_for: &'static str,
+    ) -> Result<(), ConnError> {
+        let partial = self.buf.len();
+        let mut chunk = [0u8; 8192];
+        let io = self.io()?;
+        match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
+            Err(_) => Err(ConnError::Timeout {
+                waiting_for,
+                partial,
+            }),
+            Ok(Ok(0)) => Err(ConnError::Closed { partial }),
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                Err(ConnError::Closed { partial })
+            }
+            Ok(Err(e)) => Err(ConnError::Io(e)),
+        }
+    }
+
+    /// Wait for the peer to close. Replies that arrive first are returned, so a
+    /// `421` before the close can be checked.
+    pub async fn expect_close(&mut self, within: Duration) -> Result<Vec<Reply>, ConnError> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut replies = Vec::new();
+        loop {
+            if let Ok(Some((r, used))) = reply::parse_reply(&self.buf, &self.limits) {
+                self.buf.drain(..used);
+                replies.push(r);
+                continue;
+            }
+            if self.buf.len() > self.max_buffer {
+                return Err(ConnError::Malformed("flood while waiting for close".into()));
+            }
+            match self.fill(deadline, "connection close").await {
+                Ok(()) => {}
+                Err(ConnError::Closed { .. }) => {
+                    self.io = None;
+                    return Ok(replies);
+                }
+                Err(ConnError::Io(_)) => {
+                    self.io = None;
+                    return Ok(replies);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Wait `within` and report whatever arrived (a server must stay silent).
+    pub async fn read_available(&mut self, within: Duration) -> Result<Vec<u8>, ConnError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match self.fill(deadline, "silence").await {
+                Ok(()) if self.buf.len() <= self.max_buffer => continue,
+                Ok(()) => break,
+                Err(ConnError::Timeout { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(std::mem::take(&mut self.buf))
+    }
+
+    /// Octets received and not yet consumed by a reply. After a STARTTLS `220` these
+    /// are injected plaintext.
+    pub fn take_unread(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Run the TLS handshake over the current stream (after `220` to STARTTLS, or at
+    /// once for implicit TLS).
+    pub async fn upgrade(
+        &mut self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> Result<(), ConnError> {
+        let io = self.io.take().ok_or(ConnError::Closed { partial: 0 })?;
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|e| ConnError::Tls(format!("bad server name {server_name:?}: {e}")))?;
+        let tls =
+            match tokio::time::timeout(self.timeout, TlsConnector::from(config).connect(name, io))
+                .await
+            {
+                Err(_) => {
+                    return Err(ConnError::Timeout {
+                        waiting_for: "TLS handshake",
+                        partial: 0,
+                    });
+                }
+                Ok(Err(e)) => return Err(ConnError::Tls(e.to_string())),
+                Ok(Ok(s)) => s,
+            };
+        self.tls_info = Some(authspec_reference::net::tls::tls_info_from_client(
+            tls.get_ref().1,
+        ));
+        self.io = Some(Box::new(tls));
+        self.tls = true;
+        Ok(())
+    }
+
+    pub async fn shutdown(&mut self) {
+        if let Some(io) = self.io.as_mut() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), io.shutdown()).await;
+        }
+        self.io = None;
+    }
+}

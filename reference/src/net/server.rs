@@ -1,0 +1,376 @@
+//! The tokio driver for [`ServerSession`]: accepts connections, enforces
+//! `smtpd_client_connection_count_limit` and `smtpd_timeout`, runs STARTTLS and
+//! implicit TLS, and delivers accepted mail to a maildir.
+
+use crate::policy::server::ServerConfig;
+use crate::sasl::{CredentialStore, RandomSource, SeededRandom};
+use crate::smtp::server::{Event, LogRecord, Message, Peer, ServerSession};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+/// Everything a listener needs, shared by all its connections.
+#[derive(Debug)]
+pub struct ServerShared {
+    pub config: Arc<ServerConfig>,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where accepted mail goes, as a maildir (`tmp/`, `new/`, `cur/`).
+    pub maildir: Option<PathBuf>,
+    /// With a seed, session `n` draws its nonces from `seed + n`: reproducible runs.
+    pub seed: Option<u64>,
+    pub counters: Counters,
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// Totals since start, for tests and `load` reports.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sessions: AtomicU64,
+    pub auth_success: AtomicU64,
+    pub auth_failure: AtomicU64,
+    pub messages: AtomicU64,
+    pub refused_busy: AtomicU64,
+    pub injections_discarded: AtomicU64,
+}
+
+impl ServerShared {
+    pub fn new(
+        config: Arc<ServerConfig>,
+        credentials: Arc<dyn CredentialStore>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        maildir: Option<PathBuf>,
+        seed: Option<u64>,
+    ) -> ServerShared {
+        ServerShared {
+            config,
+            credentials,
+            tls,
+            maildir,
+            seed,
+            counters: Counters::default(),
+            per_ip: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn acquire(&self, ip: IpAddr) -> bool {
+        let limit = self.config.client_connection_count_limit;
+        let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Accept connections on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, shared: Arc<ServerShared>) -> io::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            handle_connection(stream, peer, shared).await;
+        });
+    }
+}
+
+/// Serve one connection to the end.
+pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<ServerShared>) {
+    let _ = stream.set_nodelay(true);
+    let ip = peer.ip();
+    if !shared.acquire(ip) {
+        shared.counters.refused_busy.fetch_add(1, Ordering::Relaxed);
+        let mut stream = stream;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            stream.write_all(&ServerSession::refuse_busy(&shared.config)),
+        )
+        .await;
+        tracing::info!(client = %ip, "connection refused: smtpd_client_connection_count_limit reached");
+        return;
+    }
+    let n = shared.counters.sessions.fetch_add(1, Ordering::Relaxed);
+    let rng: Box<dyn RandomSource> = match shared.seed {
+        Some(seed) => Box::new(SeededRandom::from_seed(seed.wrapping_add(n))),
+        None => Box::new(SeededRandom::from_entropy()),
+    };
+    let wrapper = shared.config.tls_wrappermode;
+    let result = if wrapper {
+        match &shared.tls {
+            Some(tls) => match TlsAcceptor::from(Arc::clone(tls)).accept(stream).await {
+                Ok(tls_stream) => {
+                    let session = ServerSession::new(
+                        Arc::clone(&shared.config),
+                        Arc::clone(&shared.credentials),
+                        rng,
+                        Peer { ip, tls: true },
+                    );
+                    run(tls_stream, session, &shared, ip).await.map(|_| ())
+                }
+                Err(e) => {
+                    tracing::info!(client = %ip, error = %e, "TLS handshake failed");
+                    Ok(())
+                }
+            },
+            None => Ok(()),
+        }
+    } else {
+        let session = ServerSession::new(
+            Arc::clone(&shared.config),
+            Arc::clone(&shared.credentials),
+            rng,
+            Peer { ip, tls: false },
+        );
+        match run(stream, session, &shared, ip).await {
+            Ok(Some((stream, mut session))) => match &shared.tls {
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(
+                        shared.config.timeout,
+                        TlsAcceptor::from(Arc::clone(tls)).accept(stream),
+                    )
+                    .await;
+                    match handshake {
+                        Ok(Ok(tls_stream)) => {
+                            session.tls_established(None);
+                            run(tls_stream, session, &shared, ip).await.map(|_| ())
+                        }
+                        Ok(Err(e)) => {
+                            tracing::info!(client = %ip, error = %e, "STARTTLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::info!(client = %ip, "STARTTLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+                None => Ok(()),
+            },
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(client = %ip, error = %e, "connection ended with an IO error");
+    }
+    shared.release(ip);
+}
+
+/// Drive `session` over `stream` until it closes (`Ok(None)`) or asks for STARTTLS
+/// (`Ok(Some(..))`, with the output flushed).
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    mut session: ServerSession,
+    shared: &ServerShared,
+    ip: IpAddr,
+) -> io::Result<Option<(S, ServerSession)>> {
+    let mut buf = vec![0u8; 4096];
+    let timeout = shared.config.timeout;
+    loop {
+        let out = session.take_output();
+        if !out.is_empty() {
+            tokio::time::timeout(timeout, stream.write_all(&out))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))??;
+        }
+        let mut upgrade = false;
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                Event::StartTls => upgrade = true,
+                Event::Close => {}
+                Event::Message(m) => {
+                    shared.counters.messages.fetch_add(1, Ordering::Relaxed);
+                    deliver(shared, ip, &m).await;
+                }
+                Event::Log(r) => log_record(shared, &r),
+            }
+        }
+        if session.is_closed() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+            return Ok(None);
+        }
+        if upgrade {
+            stream.flush().await?;
+            return Ok(Some((stream, session)));
+        }
+        match tokio::time::timeout(timeout, stream.read(&mut buf)).await {
+            Err(_) => session.timeout(),
+            Ok(Ok(0)) => session.eof(),
+            Ok(Ok(n)) => session.receive(&buf[..n]),
+            Ok(Err(e)) => {
+                session.eof();
+                if e.kind() != io::ErrorKind::ConnectionReset {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+fn log_record(shared: &ServerShared, r: &LogRecord) {
+    match r {
+        LogRecord::AuthSuccess {
+            client,
+            method,
+            username,
+        } => {
+            shared.counters.auth_success.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("client=[{client}], sasl_method={method}, sasl_username={username}");
+        }
+        LogRecord::AuthFailure {
+            client,
+            method,
+            reason,
+        } => {
+            shared.counters.auth_failure.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("warning: [{client}]: SASL {method} authentication failed: {reason}");
+        }
+        LogRecord::InjectionDiscarded { client, octets } => {
+            shared
+                .counters
+                .injections_discarded
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "warning: [{client}]: discarded {octets} octets of plaintext pipelined after STARTTLS (CVE-2011-0411 class)"
+            );
+        }
+        LogRecord::LineDeviation { client, deviation } => {
+            tracing::info!("[{client}]: line deviation {deviation:?}");
+        }
+        LogRecord::TooManyErrors { client, errors } => {
+            tracing::warn!("too many errors after {errors} from [{client}]");
+        }
+        LogRecord::Timeout { client } => tracing::info!("timeout from [{client}]"),
+    }
+}
+
+static DELIVERY_SEQ: AtomicU64 = AtomicU64::new(0);
+
+async fn deliver(shared: &ServerShared, ip: IpAddr, m: &Message) {
+    let Some(dir) = &shared.maildir else {
+        return;
+    };
+    let mut received = format!(
+        "Received: from {} ([{}])\r\n\tby {} (authspec) with {}",
+        m.helo.as_deref().unwrap_or("unknown"),
+        ip,
+        shared.config.myhostname,
+        match (m.tls, m.sasl_method.is_some()) {
+            (true, true) => "ESMTPSA",
+            (true, false) => "ESMTPS",
+            (false, true) => "ESMTPA",
+            (false, false) => "ESMTP",
+        }
+    );
+    // smtpd_sasl_authenticated_header: Postfix adds the SASL login to Received:.
+    if shared.config.sasl_authenticated_header {
+        if let Some(user) = &m.sasl_username {
+            received.push_str(&format!("\r\n\t(Authenticated sender: {user})"));
+        }
+    }
+    received.push_str(&format!(
+        "\r\n\tfor <{}>; {}\r\n",
+        m.rcpt_to.first().map(String::as_str).unwrap_or(""),
+        rfc5322_now()
+    ));
+    let mut content = format!("Return-Path: <{}>\r\n", m.mail_from).into_bytes();
+    content.extend_from_slice(received.as_bytes());
+    content.extend_from_slice(&m.data);
+    let seq = DELIVERY_SEQ.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let name = format!(
+        "{}.M{}P{}Q{}.authspec",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        seq
+    );
+    let result: io::Result<()> = async {
+        for sub in ["tmp", "new", "cur"] {
+            tokio::fs::create_dir_all(dir.join(sub)).await?;
+        }
+        let tmp = dir.join("tmp").join(&name);
+        tokio::fs::write(&tmp, &content).await?;
+        tokio::fs::rename(&tmp, dir.join("new").join(&name)).await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, dir = %dir.display(), "maildir delivery failed");
+    }
+}
+
+/// RFC 5322 date in UTC, computed without a calendar crate.
+fn rfc5322_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, mo, d) = civil_from_days(days as i64);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(mo - 1) as usize];
+    format!(
+        "{weekday}, {d} {month} {y} {:02}:{:02}:{:02} +0000",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_419), (2025, 11, 27));
+    }
+}

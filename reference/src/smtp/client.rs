@@ -1,0 +1,691 @@
+//! The client session state machine, modelled on Postfix's smtp client: greeting,
+//! EHLO, optional STARTTLS and a second EHLO, AUTH with the first mechanism in the
+//! server's list that the client's options allow, then an optional mail transaction,
+//! then QUIT.
+//!
+//! ```text
+//!  Greeting ─220─► Ehlo ─250─┬─(STARTTLS wanted)─► StartTls ─220─► [driver handshake] ─► Ehlo
+//!                            ├─(credentials)─────► Auth ─334…─► Auth ─235─┐
+//!                            └──────────────────────────────────────────────┴► Mail ► Rcpt… ► Data ► Body ► Quit ► Done
+//! ```
+
+use super::reply::{self, Capabilities, Reply, ReplyLimits};
+use super::sasl_frame;
+use crate::sasl::{self, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError};
+use std::collections::VecDeque;
+use std::fmt;
+
+/// Whether and how the client uses STARTTLS (`smtp_tls_security_level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartTlsPolicy {
+    /// Never (`none`, or the connection is already TLS).
+    Never,
+    /// When offered (`may`).
+    Opportunistic,
+    /// Required (`encrypt`/`verify`): a server without STARTTLS is an error.
+    Required,
+}
+
+/// How the client picks its mechanism, given what the server offers.
+pub trait MechanismChooser: Send + fmt::Debug {
+    /// `offered` is the server's list in its order; `tls` says whether TLS is active.
+    fn choose(&self, offered: &[String], tls: bool) -> Result<Mechanism, String>;
+}
+
+/// Always this mechanism, if the server offers it (`--mechanism M`).
+#[derive(Debug, Clone, Copy)]
+pub struct Forced(pub Mechanism);
+
+impl MechanismChooser for Forced {
+    fn choose(&self, offered: &[String], _tls: bool) -> Result<Mechanism, String> {
+        if offered
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(self.0.name()))
+        {
+            Ok(self.0)
+        } else {
+            Err(format!(
+                "server does not offer {}: it offers {}",
+                self.0,
+                offered.join(" ")
+            ))
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct AuthPlan {
+    pub credentials: ClientCredentials,
+    pub chooser: Box<dyn MechanismChooser>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailPlan {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The message, with CRLF line ends; dot-stuffing is done here.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct ClientPlan {
+    pub helo_name: String,
+    pub starttls: StartTlsPolicy,
+    pub auth: Option<AuthPlan>,
+    /// Fail when the server offers no AUTH (Postfix's client carries on without it
+    /// unless the password map has an entry; we fail when credentials were given).
+    pub auth_required: bool,
+    pub mail: Option<MailPlan>,
+}
+
+/// A line of the dialog, for `-v` output. SASL payloads are decoded and secrets masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TranscriptLine {
+    Client(String),
+    Server(String),
+    Note(String),
+}
+
+/// Why a client session failed, one variant per way a server can let it down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// The server's bytes did not form a reply (RFC 5321 §4.2).
+    MalformedReply(String),
+    /// A reply code the client cannot continue after, at `stage`.
+    UnexpectedReply { stage: &'static str, reply: String },
+    /// STARTTLS is required but not offered.
+    StartTlsNotOffered,
+    /// The server offers no AUTH, but the plan requires it.
+    AuthNotOffered,
+    /// No offered mechanism passes the client's options; the text says why.
+    NoMechanism(String),
+    /// The SASL exchange failed on the client side.
+    Sasl(SaslError),
+    /// The server rejected the credentials (`535`, `454`, …).
+    AuthRejected { reply: String },
+    /// The server closed the connection.
+    ConnectionClosed { stage: &'static str },
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::MalformedReply(e) => write!(f, "malformed reply: {e}"),
+            ClientError::UnexpectedReply { stage, reply } => {
+                write!(f, "unexpected reply after {stage}: {reply}")
+            }
+            ClientError::StartTlsNotOffered => {
+                f.write_str("STARTTLS required but the server does not offer it")
+            }
+            ClientError::AuthNotOffered => f.write_str("the server does not offer AUTH"),
+            ClientError::NoMechanism(why) => f.write_str(why),
+            ClientError::Sasl(e) => write!(f, "SASL: {e}"),
+            ClientError::AuthRejected { reply } => write!(f, "authentication failed: {reply}"),
+            ClientError::ConnectionClosed { stage } => {
+                write!(f, "connection closed by server during {stage}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// Flush output, run the TLS handshake, then call `tls_established`.
+    StartTls,
+    /// The session is over; flush output and close.
+    Done(Result<Outcome, ClientError>),
+}
+
+/// What a finished session achieved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outcome {
+    pub authenticated_with: Option<Mechanism>,
+    pub message_accepted: bool,
+    pub tls: bool,
+    /// Capabilities from the last EHLO.
+    pub capabilities: Option<Capabilities>,
+    /// Plaintext the server sent after its STARTTLS `220` and before the handshake;
+    /// discarded (the "NO STARTTLS" response-injection class) and reported.
+    pub injected_after_starttls: usize,
+    /// The server used `334` without the space RFC 4954 §4 requires.
+    pub bare_334_seen: bool,
+}
+
+#[derive(Debug)]
+enum State {
+    Greeting,
+    Ehlo,
+    StartTls,
+    TlsPending,
+    Auth {
+        mech: Box<dyn ClientMechanism>,
+        finished: bool,
+    },
+    Mail,
+    Rcpt(usize),
+    Data,
+    Body,
+    Quit,
+    Done,
+}
+
+pub struct ClientSession {
+    plan: ClientPlan,
+    rng: Box<dyn RandomSource>,
+    state: State,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    events: VecDeque<ClientEvent>,
+    transcript: Vec<TranscriptLine>,
+    tls: bool,
+    outcome: Outcome,
+    limits: ReplyLimits,
+    secrets: Vec<Vec<u8>>,
+    rcpt_ok: usize,
+}
+
+impl fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("state", &self.state)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most a server may send before the client gives up on a reply: bounds memory
+/// against a server that never ends a line or a multi-line reply.
+const MAX_INBUF: usize = 64 * 1024;
+
+impl ClientSession {
+    /// `tls` is true for implicit TLS (the driver already did the handshake).
+    pub fn new(plan: ClientPlan, rng: Box<dyn RandomSource>, tls: bool) -> ClientSession {
+        let mut secrets = Vec::new();
+        if let Some(a) = &plan.auth {
+            if !a.credentials.password.is_empty() {
+                secrets.push(a.credentials.password.expose().to_vec());
+            }
+        }
+        ClientSession {
+            plan,
+            rng,
+            state: State::Greeting,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            events: VecDeque::new(),
+            transcript: Vec::new(),
+            tls,
+            outcome: Outcome {
+                tls,
+                ..Outcome::default()
+            },
+            limits: ReplyLimits::default(),
+            secrets,
+            rcpt_ok: 0,
+        }
+    }
+
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn transcript(&self) -> &[TranscriptLine] {
+        &self.transcript
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    pub fn receive(&mut self, data: &[u8]) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        if matches!(self.state, State::TlsPending) {
+            // Bytes after the STARTTLS 220 and before the handshake: injected
+            // plaintext. Count and drop them.
+            self.outcome.injected_after_starttls += data.len();
+            return;
+        }
+        self.inbuf.extend_from_slice(data);
+        loop {
+            match reply::parse_reply(&self.inbuf, &self.limits) {
+                Ok(Some((reply, used))) => {
+                    self.inbuf.drain(..used);
+                    self.note_reply(&reply);
+                    self.on_reply(reply);
+                    if matches!(self.state, State::Done | State::TlsPending) {
+                        if matches!(self.state, State::TlsPending) {
+                            let n = self.inbuf.len();
+                            if n > 0 {
+                                self.outcome.injected_after_starttls += n;
+                                self.transcript.push(TranscriptLine::Note(format!(
+                                    "discarded {n} octets sent after the STARTTLS 220 (response injection)"
+                                )));
+                            }
+                            self.inbuf.clear();
+                        }
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    if self.inbuf.len() > MAX_INBUF {
+                        self.fail(ClientError::MalformedReply(format!(
+                            "reply longer than {MAX_INBUF} octets"
+                        )));
+                    }
+                    return;
+                }
+                Err(e) => {
+                    self.fail(ClientError::MalformedReply(format!("{e:?}")));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The server closed the connection.
+    pub fn eof(&mut self) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        let stage = self.stage();
+        self.fail(ClientError::ConnectionClosed { stage });
+    }
+
+    pub fn tls_established(&mut self) {
+        self.tls = true;
+        self.outcome.tls = true;
+        self.state = State::Ehlo;
+        let helo = self.plan.helo_name.clone();
+        self.send_line(format!("EHLO {helo}").as_bytes(), None);
+    }
+
+    fn stage(&self) -> &'static str {
+        match self.state {
+            State::Greeting => "greeting",
+            State::Ehlo => "EHLO",
+            State::StartTls | State::TlsPending => "STARTTLS",
+            State::Auth { .. } => "AUTH",
+            State::Mail => "MAIL",
+            State::Rcpt(_) => "RCPT",
+            State::Data | State::Body => "DATA",
+            State::Quit => "QUIT",
+            State::Done => "end",
+        }
+    }
+
+    fn note_reply(&mut self, reply: &Reply) {
+        for l in &reply.lines {
+            let sep = match l.sep {
+                reply::Separator::Hyphen => "-",
+                reply::Separator::Space => " ",
+                reply::Separator::None => "",
+            };
+            let mut text = format!("{}{}{}", l.code, sep, String::from_utf8_lossy(&l.text));
+            if l.code == 334 {
+                if let Ok(decoded) = sasl_frame::decode_challenge(&l.text) {
+                    text.push_str(&format!(
+                        "   [decoded: {}]",
+                        String::from_utf8_lossy(&decoded).escape_debug()
+                    ));
+                }
+            }
+            self.transcript.push(TranscriptLine::Server(text));
+        }
+    }
+
+    fn mask(&self, text: &str) -> String {
+        let mut t = text.to_string();
+        for s in &self.secrets {
+            let s = String::from_utf8_lossy(s);
+            if !s.is_empty() {
+                t = t.replace(s.as_ref(), "***");
+            }
+        }
+        t
+    }
+
+    /// Write a command line. `sasl` is the decoded payload, if this line carries one,
+    /// so the transcript shows it decoded and masked instead of the base64.
+    fn send_line(&mut self, line: &[u8], sasl: Option<&[u8]>) {
+        self.out.extend_from_slice(line);
+        self.out.extend_from_slice(b"\r\n");
+        let shown = match sasl {
+            Some(payload) => {
+                let decoded = String::from_utf8_lossy(payload).escape_debug().to_string();
+                let verb = line.split(|b| *b == b' ').next().unwrap_or(b"");
+                let prefix = if verb.eq_ignore_ascii_case(b"AUTH") {
+                    let mut parts = line.splitn(3, |b| *b == b' ');
+                    let a = parts.next().unwrap_or(b"");
+                    let m = parts.next().unwrap_or(b"");
+                    format!(
+                        "{} {} ",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(m)
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{prefix}[SASL {} octets: {}]",
+                    payload.len(),
+                    self.mask(&decoded)
+                )
+            }
+            None => self.mask(&String::from_utf8_lossy(line)),
+        };
+        self.transcript.push(TranscriptLine::Client(shown));
+    }
+
+    fn fail(&mut self, e: ClientError) {
+        self.transcript
+            .push(TranscriptLine::Note(format!("error: {e}")));
+        self.state = State::Done;
+        self.events.push_back(ClientEvent::Done(Err(e)));
+    }
+
+    fn finish(&mut self) {
+        self.state = State::Done;
+        self.events
+            .push_back(ClientEvent::Done(Ok(self.outcome.clone())));
+    }
+
+    fn unexpected(&mut self, stage: &'static str, reply: &Reply) {
+        let text = reply_text(reply);
+        // Be polite on the way out, as Postfix is: QUIT, then close.
+        self.out.extend_from_slice(b"QUIT\r\n");
+        self.transcript.push(TranscriptLine::Client("QUIT".into()));
+        self.fail(ClientError::UnexpectedReply { stage, reply: text });
+    }
+
+    fn on_reply(&mut self, reply: Reply) {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        match state {
+            State::Greeting => {
+                if reply.code != 220 {
+                    return self.unexpected("greeting", &reply);
+                }
+                self.state = State::Ehlo;
+                let helo = self.plan.helo_name.clone();
+                self.send_line(format!("EHLO {helo}").as_bytes(), None);
+            }
+            State::Ehlo => {
+                if reply.code != 250 {
+                    return self.unexpected("EHLO", &reply);
+                }
+                let caps = match reply::parse_ehlo(&reply) {
+                    Ok(c) => c,
+                    Err(e) => return self.fail(ClientError::MalformedReply(format!("{e:?}"))),
+                };
+                self.outcome.capabilities = Some(caps.clone());
+                let offers_tls = caps.has("STARTTLS");
+                if !self.tls {
+                    match self.plan.starttls {
+                        StartTlsPolicy::Required if !offers_tls => {
+                            self.out.extend_from_slice(b"QUIT\r\n");
+                            return self.fail(ClientError::StartTlsNotOffered);
+                        }
+                        StartTlsPolicy::Required | StartTlsPolicy::Opportunistic if offers_tls => {
+                            self.state = State::StartTls;
+                            self.send_line(b"STARTTLS", None);
+                            return;
+                        }
+                        _ => {}
+                    }
+                }
+                self.after_ehlo(&caps);
+            }
+            State::StartTls => {
+                if reply.code != 220 {
+                    if self.plan.starttls == StartTlsPolicy::Required {
+                        return self.unexpected("STARTTLS", &reply);
+                    }
+                    // Opportunistic: carry on in plaintext, as Postfix does with `may`.
+                    let caps = self.outcome.capabilities.clone().unwrap_or_default();
+                    self.after_ehlo(&caps);
+                    return;
+                }
+                self.state = State::TlsPending;
+                self.events.push_back(ClientEvent::StartTls);
+            }
+            State::TlsPending => self.state = State::TlsPending,
+            State::Auth { mut mech, finished } => match reply.code {
+                334 => {
+                    if reply.is_bare_334() {
+                        self.outcome.bare_334_seen = true;
+                    }
+                    if finished {
+                        // The server proved itself already; anything more is a
+                        // protocol error, which we answer with a cancel.
+                        self.send_line(b"*", None);
+                        self.state = State::Auth {
+                            mech,
+                            finished: true,
+                        };
+                        return;
+                    }
+                    let text = reply
+                        .lines
+                        .first()
+                        .map(|l| l.text.clone())
+                        .unwrap_or_default();
+                    let challenge = match sasl_frame::decode_challenge(&text) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            self.send_line(b"*", None);
+                            self.state = State::Auth {
+                                mech,
+                                finished: true,
+                            };
+                            self.transcript.push(TranscriptLine::Note(format!(
+                                "server challenge is not base64: {e:?}; cancelled"
+                            )));
+                            return;
+                        }
+                    };
+                    match mech.step(&challenge) {
+                        Ok(resp) => {
+                            let line = sasl_frame::encode_response(&resp);
+                            self.send_line(line.as_bytes(), Some(&resp));
+                            self.state = State::Auth {
+                                mech,
+                                finished: false,
+                            };
+                        }
+                        Err(e) => {
+                            // RFC 4954 §4: a client that cannot continue cancels with `*`.
+                            self.send_line(b"*", None);
+                            self.transcript
+                                .push(TranscriptLine::Note(format!("client error: {e}")));
+                            self.state = State::Auth {
+                                mech,
+                                finished: true,
+                            };
+                        }
+                    }
+                }
+                235 => {
+                    let additional = reply
+                        .lines
+                        .first()
+                        .and_then(|l| sasl_frame::decode_challenge(&l.text).ok())
+                        .filter(|d| !d.is_empty() && reply.enhanced().is_none());
+                    if let Err(e) = mech.verify_success(additional.as_deref()) {
+                        self.out.extend_from_slice(b"QUIT\r\n");
+                        return self.fail(ClientError::Sasl(e));
+                    }
+                    self.outcome.authenticated_with = Some(mech.mechanism());
+                    self.start_mail();
+                }
+                _ => {
+                    self.out.extend_from_slice(b"QUIT\r\n");
+                    self.transcript.push(TranscriptLine::Client("QUIT".into()));
+                    self.fail(ClientError::AuthRejected {
+                        reply: reply_text(&reply),
+                    });
+                }
+            },
+            State::Mail => {
+                if reply.code != 250 {
+                    return self.unexpected("MAIL", &reply);
+                }
+                self.next_rcpt(0);
+            }
+            State::Rcpt(i) => {
+                if reply.code == 250 || reply.code == 251 {
+                    self.rcpt_ok += 1;
+                }
+                self.next_rcpt(i + 1);
+            }
+            State::Data => {
+                if reply.code != 354 {
+                    return self.unexpected("DATA", &reply);
+                }
+                let body = self
+                    .plan
+                    .mail
+                    .as_ref()
+                    .map(|m| m.body.clone())
+                    .unwrap_or_default();
+                let stuffed = dot_stuff(&body);
+                self.out.extend_from_slice(&stuffed);
+                self.out.extend_from_slice(b".\r\n");
+                self.transcript.push(TranscriptLine::Client(format!(
+                    "[message body, {} octets]",
+                    stuffed.len()
+                )));
+                self.transcript.push(TranscriptLine::Client(".".into()));
+                self.state = State::Body;
+            }
+            State::Body => {
+                if reply.code != 250 {
+                    return self.unexpected("end of DATA", &reply);
+                }
+                self.outcome.message_accepted = true;
+                self.quit();
+            }
+            State::Quit => self.finish(),
+            State::Done => {}
+        }
+    }
+
+    fn after_ehlo(&mut self, caps: &Capabilities) {
+        let Some(plan) = self.plan.auth.as_ref() else {
+            return self.start_mail();
+        };
+        // Postfix's client also understands the non-standard `AUTH=` line
+        // (an `AUTH=`-only banner from an old server).
+        let offered: Vec<String> = caps
+            .auth
+            .clone()
+            .or_else(|| caps.auth_eq.clone())
+            .unwrap_or_default();
+        if caps.auth.is_none() && caps.auth_eq.is_some() {
+            self.transcript.push(TranscriptLine::Note(
+                "server advertises only the non-standard AUTH= line".into(),
+            ));
+        }
+        if offered.is_empty() {
+            if self.plan.auth_required {
+                self.out.extend_from_slice(b"QUIT\r\n");
+                return self.fail(ClientError::AuthNotOffered);
+            }
+            return self.start_mail();
+        }
+        let mechanism = match plan.chooser.choose(&offered, self.tls) {
+            Ok(m) => m,
+            Err(why) => {
+                self.out.extend_from_slice(b"QUIT\r\n");
+                return self.fail(ClientError::NoMechanism(why));
+            }
+        };
+        let mut mech = sasl::client(mechanism, &plan.credentials, self.rng.as_mut());
+        match mech.initial_response() {
+            Ok(Some(ir)) => {
+                let text = sasl_frame::encode_initial_response(&ir);
+                let line = format!("AUTH {} {}", mechanism.name(), text);
+                self.send_line(line.as_bytes(), Some(&ir));
+            }
+            Ok(None) => {
+                let line = format!("AUTH {}", mechanism.name());
+                self.send_line(line.as_bytes(), None);
+            }
+            Err(e) => {
+                self.out.extend_from_slice(b"QUIT\r\n");
+                return self.fail(ClientError::Sasl(e));
+            }
+        }
+        self.state = State::Auth {
+            mech,
+            finished: false,
+        };
+    }
+
+    fn start_mail(&mut self) {
+        match self.plan.mail.as_ref() {
+            None => self.quit(),
+            Some(m) => {
+                let line = format!("MAIL FROM:<{}>", m.from);
+                self.state = State::Mail;
+                self.send_line(line.as_bytes(), None);
+            }
+        }
+    }
+
+    fn next_rcpt(&mut self, i: usize) {
+        let to = self.plan.mail.as_ref().and_then(|m| m.to.get(i).cloned());
+        match to {
+            Some(rcpt) => {
+                self.state = State::Rcpt(i);
+                self.send_line(format!("RCPT TO:<{rcpt}>").as_bytes(), None);
+            }
+            None if self.rcpt_ok == 0 => {
+                self.out.extend_from_slice(b"QUIT\r\n");
+                self.fail(ClientError::UnexpectedReply {
+                    stage: "RCPT",
+                    reply: "no recipient accepted".into(),
+                });
+            }
+            None => {
+                self.state = State::Data;
+                self.send_line(b"DATA", None);
+            }
+        }
+    }
+
+    fn quit(&mut self) {
+        self.state = State::Quit;
+        self.send_line(b"QUIT", None);
+    }
+}
+
+fn reply_text(reply: &Reply) -> String {
+    String::from_utf8_lossy(&reply.format())
+        .trim_end()
+        .replace("\r\n", " / ")
+}
+
+/// RFC 5321 §4.5.2: a line that starts with "." gets another "."; the body is made to
+/// end with CRLF.
+pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 16);
+    let mut at_line_start = true;
+    for &b in body {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}

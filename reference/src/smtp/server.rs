@@ -1,0 +1,982 @@
+//! The server session state machine: bytes in, replies and events out.
+//!
+//! ```text
+//!              connect
+//!                 │  220 greeting
+//!                 ▼
+//!   ┌────────► Command ◄──────────────────────────┐
+//!   │   EHLO/HELO │ AUTH            │ MAIL..DATA    │
+//!   │             ▼                 ▼               │
+//!   │      AuthExchange ──235/5xx──►  Data ──.──────┘
+//!   │      (334 / response lines)   (354, text lines)
+//!   │ STARTTLS: 220, then the driver runs the handshake and calls
+//!   └─ `tls_established`, which resets to a fresh session (RFC 3207 §4.2)
+//!   QUIT, hard error limit, timeout, line errors on the auth line → Closed
+//! ```
+//!
+//! Every rule of RFC 4954 that the server enforces is decided in this file, in
+//! [`ServerSession::auth_command`] and [`ServerSession::auth_response`]; the reply
+//! texts follow Postfix where Postfix and the RFC agree.
+
+use super::command::{self, Command, InitialResponse, MailAuth, Param, ReversePath};
+use super::line::{self, Deviation, Line, LineReader};
+use super::reply::Reply;
+use super::sasl_frame::{self, ClientMessage};
+use crate::policy::server::{BareNewline, Decision, RestrictionContext, ServerConfig, TlsLevel};
+use crate::sasl::{
+    self, Authenticated, CredentialStore, Mechanism, RandomSource, SaslError, ServerContext,
+    ServerMechanism, ServerStep,
+};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What the driver must do, besides writing [`ServerSession::take_output`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Flush the output, then run the TLS handshake and call
+    /// [`ServerSession::tls_established`].
+    StartTls,
+    /// Flush the output, then close the connection.
+    Close,
+    /// A message was accepted (after the final `250`).
+    Message(Message),
+    /// Something worth a log line, in Postfix's terms. Never holds a secret.
+    Log(LogRecord),
+}
+
+/// An accepted message, as the driver delivers it.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Message {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    /// The `AUTH=` identity the server trusted, if any (RFC 4954 §5).
+    pub mail_auth: Option<String>,
+    /// The SASL identity of the session, if it authenticated.
+    pub sasl_username: Option<String>,
+    pub sasl_method: Option<Mechanism>,
+    pub helo: Option<String>,
+    pub tls: bool,
+    /// The message as received, dot-unstuffed, with CRLF line ends.
+    pub data: Vec<u8>,
+}
+
+/// Log records. `Debug` of each is safe to print: no payload, no secret.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub enum LogRecord {
+    AuthSuccess {
+        client: IpAddr,
+        method: Mechanism,
+        username: String,
+    },
+    AuthFailure {
+        client: IpAddr,
+        method: Mechanism,
+        /// The rule that was broken (the [`SaslError`] variant).
+        reason: String,
+    },
+    /// Plaintext that arrived after `STARTTLS` and before the handshake was thrown
+    /// away (the CVE-2011-0411 class of injection).
+    InjectionDiscarded {
+        client: IpAddr,
+        octets: usize,
+    },
+    /// A line broke a framing rule; the reply says which.
+    LineDeviation {
+        client: IpAddr,
+        deviation: Deviation,
+    },
+    TooManyErrors {
+        client: IpAddr,
+        errors: u32,
+    },
+    Timeout {
+        client: IpAddr,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Greeted {
+    None,
+    Helo,
+    Ehlo,
+}
+
+#[derive(Debug)]
+struct Transaction {
+    from: String,
+    mail_auth: Option<String>,
+    rcpts: Vec<String>,
+}
+
+#[derive(Debug)]
+enum AuthPhase {
+    /// Waiting for a response line to the last `334`.
+    Exchange,
+    /// The mechanism succeeded and its final data went out in a `334`; the client
+    /// must answer with an empty line before the `235` (RFC 4954 §4).
+    AwaitFinalAck(Authenticated),
+}
+
+#[derive(Debug)]
+struct AuthExchange {
+    mechanism: Box<dyn ServerMechanism>,
+    phase: AuthPhase,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Command,
+    Auth(AuthExchange),
+    Data {
+        buf: Vec<u8>,
+        too_big: bool,
+    },
+    /// STARTTLS was accepted; input is ignored until the handshake completes.
+    TlsPending,
+    Closed,
+}
+
+/// Per-connection facts the driver supplies.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub ip: IpAddr,
+    /// True when the connection is TLS from the start (`smtpd_tls_wrappermode`).
+    pub tls: bool,
+}
+
+/// One SMTP server session. Feed it bytes with [`receive`](Self::receive), write what
+/// [`take_output`](Self::take_output) returns, and act on [`poll_event`](Self::poll_event).
+pub struct ServerSession {
+    config: Arc<ServerConfig>,
+    credentials: Arc<dyn CredentialStore>,
+    rng: Box<dyn RandomSource>,
+    peer: Peer,
+    reader: LineReader,
+    out: Vec<u8>,
+    events: VecDeque<Event>,
+    mode: Mode,
+    helo: Greeted,
+    helo_name: Option<String>,
+    tls: bool,
+    external_identity: Option<String>,
+    authenticated: Option<(Authenticated, Mechanism)>,
+    transaction: Option<Transaction>,
+    errors: u32,
+}
+
+impl std::fmt::Debug for ServerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSession")
+            .field("peer", &self.peer)
+            .field("mode", &self.mode)
+            .field("helo", &self.helo)
+            .field("tls", &self.tls)
+            .field("authenticated", &self.authenticated)
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest line the command reader accepts before it knows the verb: an AUTH
+/// line with an initial response may be this long (RFC 4954 §4).
+const MAX_FRAME: usize = line::AUTH_LINE_LIMIT;
+
+impl ServerSession {
+    /// A new session; the `220` greeting is already in the output.
+    pub fn new(
+        config: Arc<ServerConfig>,
+        credentials: Arc<dyn CredentialStore>,
+        rng: Box<dyn RandomSource>,
+        peer: Peer,
+    ) -> ServerSession {
+        let tls = peer.tls;
+        let mut s = ServerSession {
+            config,
+            credentials,
+            rng,
+            peer,
+            reader: LineReader::new(),
+            out: Vec::new(),
+            events: VecDeque::new(),
+            mode: Mode::Command,
+            helo: Greeted::None,
+            helo_name: None,
+            tls,
+            external_identity: None,
+            authenticated: None,
+            transaction: None,
+            errors: 0,
+        };
+        let banner = s.config.banner.clone();
+        s.reply_raw(220, &[&banner]);
+        s
+    }
+
+    /// A new session that refuses service: the connection limit was reached.
+    pub fn refuse_busy(config: &ServerConfig) -> Vec<u8> {
+        Reply::new(
+            421,
+            &[&format!(
+                "4.7.0 {} Error: too many connections",
+                config.myhostname
+            )],
+        )
+        .format()
+    }
+
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.mode, Mode::Closed)
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated.is_some()
+    }
+
+    pub fn authenticated(&self) -> Option<(&Authenticated, Mechanism)> {
+        self.authenticated.as_ref().map(|(a, m)| (a, *m))
+    }
+
+    pub fn tls_active(&self) -> bool {
+        self.tls
+    }
+
+    /// Octets received but not yet consumed; the driver stops reading while this is
+    /// above the largest line, so memory per session stays bounded.
+    pub fn buffered(&self) -> usize {
+        self.reader.buffered()
+    }
+
+    /// Feed bytes from the network.
+    pub fn receive(&mut self, data: &[u8]) {
+        match self.mode {
+            Mode::Closed => return,
+            Mode::TlsPending => {
+                self.discard_injection(data.len());
+                return;
+            }
+            _ => {}
+        }
+        self.reader.push(data);
+        self.process();
+    }
+
+    /// The handshake finished. RFC 3207 §4.2: "the server MUST discard any knowledge
+    /// obtained from the client ... which was not obtained from the TLS negotiation
+    /// itself": the session starts over, without a new greeting.
+    pub fn tls_established(&mut self, external_identity: Option<String>) {
+        self.tls = true;
+        self.external_identity = external_identity;
+        self.helo = Greeted::None;
+        self.helo_name = None;
+        self.authenticated = None;
+        self.transaction = None;
+        self.reader = LineReader::new();
+        self.mode = Mode::Command;
+    }
+
+    /// The TLS handshake failed: nothing more can be said in plaintext.
+    pub fn tls_failed(&mut self) {
+        self.close();
+    }
+
+    /// `smtpd_timeout` expired while waiting for the client.
+    pub fn timeout(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        let host = self.config.myhostname.clone();
+        self.reply_raw(421, &[&format!("4.4.2 {host} Error: timeout exceeded")]);
+        self.log(LogRecord::Timeout {
+            client: self.peer.ip,
+        });
+        self.close();
+    }
+
+    /// The client closed its side; nothing more will arrive.
+    pub fn eof(&mut self) {
+        self.close();
+    }
+
+    fn close(&mut self) {
+        if !self.is_closed() {
+            self.mode = Mode::Closed;
+            self.events.push_back(Event::Close);
+        }
+    }
+
+    fn log(&mut self, record: LogRecord) {
+        self.events.push_back(Event::Log(record));
+    }
+
+    fn discard_injection(&mut self, octets: usize) {
+        if octets > 0 {
+            self.log(LogRecord::InjectionDiscarded {
+                client: self.peer.ip,
+                octets,
+            });
+        }
+    }
+
+    fn process(&mut self) {
+        loop {
+            let limit = match &self.mode {
+                Mode::Command => MAX_FRAME,
+                Mode::Auth(_) => self.config.sasl_response_limit.max(1) + 2,
+                Mode::Data { .. } => line::TEXT_LINE_LIMIT,
+                Mode::TlsPending | Mode::Closed => return,
+            };
+            let Some(line) = self.reader.next_line(limit) else {
+                return;
+            };
+            match std::mem::replace(&mut self.mode, Mode::Command) {
+                Mode::Command => self.command_line(line),
+                Mode::Auth(ex) => self.auth_response(ex, line),
+                Mode::Data { buf, too_big } => self.data_line(buf, too_big, line),
+                other => self.mode = other,
+            }
+        }
+    }
+
+    // ---- replies -------------------------------------------------------------
+
+    fn reply_raw(&mut self, code: u16, lines: &[&str]) {
+        self.out
+            .extend_from_slice(&Reply::new(code, lines).format());
+    }
+
+    /// A reply; 4xx and 5xx count towards `smtpd_hard_error_limit`, and reaching it
+    /// ends the session with `421` (Postfix's behaviour).
+    fn reply(&mut self, code: u16, text: &str) {
+        self.reply_raw(code, &[text]);
+        if code >= 400 {
+            self.errors = self.errors.saturating_add(1);
+            if self.errors >= self.config.hard_error_limit {
+                let host = self.config.myhostname.clone();
+                self.reply_raw(421, &[&format!("4.7.0 {host} Error: too many errors")]);
+                self.log(LogRecord::TooManyErrors {
+                    client: self.peer.ip,
+                    errors: self.errors,
+                });
+                self.close();
+            }
+        }
+    }
+
+    // ---- command mode --------------------------------------------------------
+
+    fn command_line(&mut self, line: Line) {
+        if let Some(dev) = self.framing_violation(&line, true) {
+            self.log(LogRecord::LineDeviation {
+                client: self.peer.ip,
+                deviation: dev,
+            });
+            let (code, text) = deviation_reply(dev);
+            self.reply(code, text);
+            return;
+        }
+        // The per-verb limits: 512 for commands (RFC 5321 §4.5.3.1.4), 500 more for a
+        // MAIL with AUTH= (RFC 4954 §5), 12288 for AUTH with an initial response
+        // (RFC 4954 §4).
+        let wire_len = line.bytes.len() + 2;
+        let is_auth = line.bytes.len() >= 4 && line.bytes[..4].eq_ignore_ascii_case(b"AUTH");
+        let limit = if is_auth {
+            self.config.sasl_response_limit.max(line::AUTH_LINE_LIMIT)
+        } else {
+            line::command_limit(&line.bytes)
+        };
+        if wire_len > limit {
+            let dev = Deviation::LineTooLong {
+                limit,
+                length: wire_len,
+            };
+            self.log(LogRecord::LineDeviation {
+                client: self.peer.ip,
+                deviation: dev,
+            });
+            if is_auth {
+                self.reply(500, "5.5.6 Authentication Exchange line is too long");
+            } else {
+                self.reply(500, "5.5.2 Error: line too long");
+            }
+            return;
+        }
+        match command::parse(&line.bytes) {
+            Ok(cmd) => self.command(cmd),
+            Err(e) => {
+                if matches!(e, command::CommandError::UnknownVerb) {
+                    self.reply(502, "5.5.2 Error: command not recognized");
+                } else if matches!(e, command::CommandError::InvalidInitialResponse { .. }) {
+                    // RFC 4954 §4: an initial response that is not base64 → 501.
+                    self.reply(501, "5.5.2 Cannot decode response");
+                } else {
+                    self.reply(501, &format!("5.5.4 Syntax error: {e:?}"));
+                }
+            }
+        }
+    }
+
+    /// The first framing rule a line breaks, if the server refuses it. Over-long
+    /// lines are handled by the caller, which knows the verb.
+    fn framing_violation(&self, line: &Line, command: bool) -> Option<Deviation> {
+        for dev in &line.deviations {
+            match dev {
+                Deviation::BareLf { .. } | Deviation::BareCr { .. }
+                    if self.config.forbid_bare_newline == BareNewline::Reject =>
+                {
+                    return Some(*dev);
+                }
+                Deviation::Nul { .. } => return Some(*dev),
+                Deviation::Control { .. } if command => return Some(*dev),
+                Deviation::EightBit { .. } if command => return Some(*dev),
+                Deviation::LineTooLong { .. } => return Some(*dev),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn command(&mut self, cmd: Command) {
+        // smtpd_tls_security_level=encrypt: RFC 3207 §4 "530 Must issue a STARTTLS
+        // command first" for everything but the commands allowed before TLS.
+        if self.config.tls_security_level == TlsLevel::Encrypt && !self.tls {
+            let allowed = matches!(
+                cmd,
+                Command::Ehlo { .. }
+                    | Command::Helo { .. }
+                    | Command::StartTls
+                    | Command::Noop { .. }
+                    | Command::Quit
+                    | Command::Rset
+            );
+            if !allowed {
+                self.reply(530, "5.7.0 Must issue a STARTTLS command first");
+                return;
+            }
+        }
+        match cmd {
+            Command::Ehlo { domain } => self.ehlo(domain),
+            Command::Helo { domain } => {
+                self.transaction = None;
+                self.helo = Greeted::Helo;
+                self.helo_name = Some(domain);
+                let host = self.config.myhostname.clone();
+                self.reply(250, &host);
+            }
+            Command::StartTls => self.starttls(),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth_command(&mechanism, initial_response),
+            Command::Mail { from, params } => self.mail(from, params),
+            Command::Rcpt { to, params } => self.rcpt(to, params),
+            Command::Data => self.data(),
+            Command::Rset => {
+                self.transaction = None;
+                self.reply(250, "2.0.0 Ok");
+            }
+            Command::Noop { .. } => self.reply(250, "2.0.0 Ok"),
+            Command::Quit => {
+                self.reply_raw(221, &["2.0.0 Bye"]);
+                self.close();
+            }
+            Command::Vrfy { .. } => {
+                self.reply(252, "2.0.0 Cannot VRFY user, but will accept message")
+            }
+            Command::Expn { .. } => self.reply(502, "5.5.1 Error: EXPN is not supported"),
+            Command::Help { .. } => self.reply(214, "2.0.0 See RFC 5321 and RFC 4954"),
+            #[allow(unreachable_patterns, reason = "the codec may grow commands")]
+            _ => self.reply(502, "5.5.1 Error: command not implemented"),
+        }
+    }
+
+    /// STARTTLS is offered with `smtpd_tls_security_level` may or encrypt, and not on
+    /// a wrapper-mode (already TLS) listener.
+    fn tls_offered(&self) -> bool {
+        self.config.tls_security_level != TlsLevel::None && !self.config.tls_wrappermode
+    }
+
+    fn offered_mechanisms(&self) -> Option<Vec<Mechanism>> {
+        self.config.auth_mechanisms_offered(self.tls, self.peer.ip)
+    }
+
+    fn ehlo(&mut self, domain: String) {
+        self.transaction = None;
+        self.helo = Greeted::Ehlo;
+        self.helo_name = Some(domain);
+        let mut lines: Vec<String> = vec![self.config.myhostname.clone()];
+        let mut kw = |k: String| lines.push(k);
+        kw("PIPELINING".into());
+        kw(format!("SIZE {}", self.config.message_size_limit));
+        if self.tls_offered() && !self.tls {
+            kw("STARTTLS".into());
+        }
+        if self.authenticated.is_none() {
+            if let Some(mechs) = self.offered_mechanisms() {
+                if !mechs.is_empty() {
+                    let list = mechs.iter().map(|m| m.name()).collect::<Vec<_>>().join(" ");
+                    kw(format!("AUTH {list}"));
+                    // broken_sasl_auth_clients: Outlook Express 4 reads only the
+                    // non-standard `AUTH=` form. Postfix 3.x writes it second.
+                    if self.config.broken_sasl_auth_clients {
+                        kw(format!("AUTH={list}"));
+                    }
+                }
+            }
+        }
+        kw("ENHANCEDSTATUSCODES".into());
+        kw("8BITMIME".into());
+        let config = Arc::clone(&self.config);
+        let lines: Vec<String> = lines
+            .into_iter()
+            .enumerate()
+            .filter(|(i, l)| {
+                *i == 0 || {
+                    let key = l.split([' ', '=']).next().unwrap_or("");
+                    !config.discards_ehlo_keyword(key)
+                }
+            })
+            .map(|(_, l)| l)
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        self.reply_raw(250, &refs);
+    }
+
+    fn starttls(&mut self) {
+        if self.tls {
+            self.reply(554, "5.5.1 Error: TLS already active");
+            return;
+        }
+        if !self.tls_offered() {
+            self.reply(502, "5.5.1 Error: command not implemented");
+            return;
+        }
+        self.reply_raw(220, &["2.0.0 Ready to start TLS"]);
+        // RFC 3207 §4.2 and CVE-2011-0411: whatever the client pipelined after
+        // STARTTLS arrived in plaintext and must not be executed after the handshake.
+        let leftover = self.reader.take_buffered();
+        self.discard_injection(leftover.len());
+        self.mode = Mode::TlsPending;
+        self.events.push_back(Event::StartTls);
+    }
+
+    // ---- AUTH (RFC 4954 §4) -----------------------------------------------------
+
+    fn auth_command(&mut self, name: &str, ir: Option<InitialResponse>) {
+        // §4: "After an AUTH command has been successfully completed, no more AUTH
+        // commands may be issued in the same session" → 503.
+        if self.authenticated.is_some() {
+            self.reply(503, "5.5.1 Error: already authenticated");
+            return;
+        }
+        // §4: "The AUTH command is not permitted during a mail transaction" → 503.
+        if self.transaction.is_some() {
+            self.reply(503, "5.5.1 Error: MAIL transaction in progress");
+            return;
+        }
+        // AUTH is a service extension: it exists only after EHLO (RFC 5321 §2.2.1).
+        if self.helo != Greeted::Ehlo {
+            self.reply(503, "5.5.1 Error: send EHLO first");
+            return;
+        }
+        let requested = Mechanism::from_name(name.as_bytes());
+        let Some(offered) = self.offered_mechanisms() else {
+            // The mechanism exists but is only offered under TLS: §6 "538 5.7.11
+            // Encryption required for requested authentication mechanism".
+            if !self.tls && self.config.sasl_auth_enable {
+                let under_tls = self
+                    .config
+                    .auth_mechanisms_offered(true, self.peer.ip)
+                    .unwrap_or_default();
+                if requested.is_some_and(|m| under_tls.contains(&m)) {
+                    self.reply(
+                        538,
+                        "5.7.11 Encryption required for requested authentication mechanism",
+                    );
+                    return;
+                }
+            }
+            self.reply(503, "5.5.1 Error: authentication not enabled");
+            return;
+        };
+        let Some(mechanism) = requested.filter(|m| offered.contains(m)) else {
+            if !self.tls {
+                let under_tls = self
+                    .config
+                    .auth_mechanisms_offered(true, self.peer.ip)
+                    .unwrap_or_default();
+                if requested.is_some_and(|m| under_tls.contains(&m)) {
+                    self.reply(
+                        538,
+                        "5.7.11 Encryption required for requested authentication mechanism",
+                    );
+                    return;
+                }
+            }
+            // §4: "If the requested authentication mechanism is not supported, the
+            // server rejects the AUTH command with a 504 reply." Filtered mechanisms
+            // get the same answer, even when asked for by name.
+            self.reply(504, "5.5.4 Unrecognized authentication type");
+            return;
+        };
+        let initial = match ir {
+            None => None,
+            Some(InitialResponse::Empty) => Some(Vec::new()),
+            Some(InitialResponse::Base64(text)) => {
+                match sasl_frame::decode_initial_response(text.as_bytes()) {
+                    Ok(bytes) => Some(bytes),
+                    Err(_) => {
+                        // §4: undecodable base64 → 501.
+                        self.reply(501, "5.5.2 Cannot decode response");
+                        return;
+                    }
+                }
+            }
+        };
+        // §4: an initial response to a mechanism where the server speaks first "MUST"
+        // be rejected with 501.
+        if initial.is_some() && mechanism.server_first() {
+            self.reply(501, "5.5.2 Initial response not allowed for this mechanism");
+            self.log(LogRecord::AuthFailure {
+                client: self.peer.ip,
+                method: mechanism,
+                reason: format!("{:?}", SaslError::InitialResponseToServerFirst(mechanism)),
+            });
+            return;
+        }
+        let ctx = ServerContext {
+            hostname: self.config.myhostname.clone(),
+            realm: self.config.sasl_local_domain.clone(),
+            external_identity: self.external_identity.clone(),
+            credentials: Arc::clone(&self.credentials),
+        };
+        let mut mech = sasl::server(mechanism, &ctx, self.rng.as_mut());
+        let step = mech.step(initial.as_deref());
+        self.after_step(mech, step);
+    }
+
+    fn after_step(&mut self, mech: Box<dyn ServerMechanism>, step: ServerStep) {
+        let mechanism = mech.mechanism();
+        match step {
+            ServerStep::Challenge(data) => {
+                let text = sasl_frame::encode_challenge(&data);
+                // `334 ` with the space even when the challenge is empty (§4:
+                // "334" SP [base64]); clients such as smtp4dev's peers trip on a bare 334.
+                self.out.extend_from_slice(b"334 ");
+                self.out.extend_from_slice(text.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
+                self.mode = Mode::Auth(AuthExchange {
+                    mechanism: mech,
+                    phase: AuthPhase::Exchange,
+                });
+            }
+            ServerStep::Success {
+                identity,
+                additional: Some(data),
+            } => {
+                let text = sasl_frame::encode_challenge(&data);
+                self.out.extend_from_slice(b"334 ");
+                self.out.extend_from_slice(text.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
+                self.mode = Mode::Auth(AuthExchange {
+                    mechanism: mech,
+                    phase: AuthPhase::AwaitFinalAck(identity),
+                });
+            }
+            ServerStep::Success {
+                identity,
+                additional: None,
+            } => self.auth_succeeded(mechanism, identity),
+            ServerStep::Failure(err) => self.auth_failed(mechanism, err),
+        }
+    }
+
+    fn auth_succeeded(&mut self, mechanism: Mechanism, identity: Authenticated) {
+        self.log(LogRecord::AuthSuccess {
+            client: self.peer.ip,
+            method: mechanism,
+            username: identity.authcid.clone(),
+        });
+        self.authenticated = Some((identity, mechanism));
+        self.mode = Mode::Command;
+        self.reply(235, "2.7.0 Authentication successful");
+    }
+
+    fn auth_failed(&mut self, mechanism: Mechanism, err: SaslError) {
+        self.log(LogRecord::AuthFailure {
+            client: self.peer.ip,
+            method: mechanism,
+            reason: format!("{err:?}"),
+        });
+        self.mode = Mode::Command;
+        match err {
+            // §4: "If the client wishes to cancel ... the server MUST reject the AUTH
+            // command by sending a 501 reply."
+            SaslError::Cancelled => self.reply(501, "5.7.0 Authentication aborted"),
+            // The stored secret cannot serve this mechanism: the server's problem,
+            // temporary from the client's point of view (§6, 454 4.7.0).
+            SaslError::SchemeUnusable { .. } => {
+                self.reply(454, "4.7.0 Temporary authentication failure")
+            }
+            e if e.is_malformed() => {
+                self.reply(501, "5.5.2 Error: malformed authentication message")
+            }
+            // §6: 535 5.7.8 for bad credentials, without saying which part was wrong.
+            _ => self.reply(535, "5.7.8 Error: authentication failed"),
+        }
+    }
+
+    fn auth_response(&mut self, mut ex: AuthExchange, line: Line) {
+        let mechanism = ex.mechanism.mechanism();
+        if line.too_long() {
+            // §4: "500 5.5.6 Authentication Exchange line is too long"; the exchange
+            // is over.
+            self.mode = Mode::Command;
+            self.log(LogRecord::AuthFailure {
+                client: self.peer.ip,
+                method: mechanism,
+                reason: "AuthLineTooLong".into(),
+            });
+            self.reply(500, "5.5.6 Authentication Exchange line is too long");
+            return;
+        }
+        if let Some(dev) = self.framing_violation(&line, true) {
+            self.mode = Mode::Command;
+            self.log(LogRecord::LineDeviation {
+                client: self.peer.ip,
+                deviation: dev,
+            });
+            let (code, text) = deviation_reply(dev);
+            self.reply(code, text);
+            return;
+        }
+        let msg = match sasl_frame::decode_response(&line.bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                // §4: "If the client's response is not valid base64 ... the server
+                // MUST reject the AUTH command with a 501 reply".
+                self.log(LogRecord::AuthFailure {
+                    client: self.peer.ip,
+                    method: mechanism,
+                    reason: "InvalidBase64".into(),
+                });
+                self.mode = Mode::Command;
+                self.reply(501, "5.5.2 Cannot decode response");
+                return;
+            }
+        };
+        let data = match msg {
+            ClientMessage::Cancel => {
+                self.auth_failed(mechanism, SaslError::Cancelled);
+                return;
+            }
+            ClientMessage::Data(d) => d,
+        };
+        match ex.phase {
+            AuthPhase::AwaitFinalAck(identity) => {
+                if data.is_empty() {
+                    self.auth_succeeded(mechanism, identity);
+                } else {
+                    self.auth_failed(mechanism, SaslError::ExchangeOver);
+                }
+            }
+            AuthPhase::Exchange => {
+                let step = ex.mechanism.step(Some(&data));
+                self.after_step(ex.mechanism, step);
+            }
+        }
+    }
+
+    // ---- mail transaction ------------------------------------------------------
+
+    fn mail(&mut self, from: ReversePath, params: Vec<Param>) {
+        if self.helo == Greeted::None {
+            self.reply(503, "5.5.1 Error: send HELO/EHLO first");
+            return;
+        }
+        if self.transaction.is_some() {
+            self.reply(503, "5.5.1 Error: nested MAIL command");
+            return;
+        }
+        if self.config.require_auth && self.authenticated.is_none() {
+            // RFC 4954 §6: "530 5.7.0 Authentication required".
+            self.reply(530, "5.7.0 Authentication required");
+            return;
+        }
+        let mut mail_auth = None;
+        for p in &params {
+            match p {
+                Param::Size(n)
+                    if self.config.message_size_limit > 0
+                        && *n > self.config.message_size_limit =>
+                {
+                    self.reply(552, "5.3.4 Message size exceeds fixed limit");
+                    return;
+                }
+                Param::Auth(a) => {
+                    // RFC 4954 §5: the server trusts AUTH= only from an authenticated
+                    // client and only for its own identity; otherwise it behaves as if
+                    // AUTH=<> was given — and it MUST NOT reject the MAIL for it.
+                    if let (MailAuth::Mailbox(mb), Some((id, _))) = (a, &self.authenticated) {
+                        let own = id.authzid.as_deref().unwrap_or(&id.authcid);
+                        if mb.eq_ignore_ascii_case(own) {
+                            mail_auth = Some(mb.clone());
+                        }
+                    }
+                }
+                Param::Other { keyword, .. } => {
+                    self.reply(555, &format!("5.5.4 Unsupported option: {keyword}"));
+                    return;
+                }
+                _ => {}
+            }
+        }
+        let from = match from {
+            ReversePath::Null => String::new(),
+            ReversePath::Mailbox(m) => m,
+        };
+        self.transaction = Some(Transaction {
+            from,
+            mail_auth,
+            rcpts: Vec::new(),
+        });
+        self.reply(250, "2.1.0 Ok");
+    }
+
+    fn rcpt(&mut self, to: command::ForwardPath, params: Vec<Param>) {
+        if self.transaction.is_none() {
+            self.reply(503, "5.5.1 Error: need MAIL command");
+            return;
+        }
+        if let Some(Param::Other { keyword, .. }) = params.first() {
+            self.reply(555, &format!("5.5.4 Unsupported option: {keyword}"));
+            return;
+        }
+        let rcpt = match to {
+            command::ForwardPath::Postmaster => "postmaster".to_string(),
+            command::ForwardPath::Mailbox(m) => m,
+        };
+        let decision = self.config.check_rcpt(&RestrictionContext {
+            client_ip: self.peer.ip,
+            client_name: None,
+            authenticated: self.authenticated.is_some(),
+            recipient: &rcpt,
+        });
+        match decision {
+            Decision::Permit | Decision::Dunno => {
+                if let Some(t) = self.transaction.as_mut() {
+                    t.rcpts.push(rcpt);
+                }
+                self.reply(250, "2.1.5 Ok");
+            }
+            Decision::Reject(r) | Decision::Defer(r) => {
+                self.reply(r.code, &format!("{} {}", r.enhanced, r.text));
+            }
+        }
+    }
+
+    fn data(&mut self) {
+        match &self.transaction {
+            None => self.reply(503, "5.5.1 Error: need RCPT command"),
+            Some(t) if t.rcpts.is_empty() => self.reply(554, "5.5.1 Error: no valid recipients"),
+            Some(_) => {
+                self.reply_raw(354, &["End data with <CR><LF>.<CR><LF>"]);
+                self.mode = Mode::Data {
+                    buf: Vec::new(),
+                    too_big: false,
+                };
+            }
+        }
+    }
+
+    fn data_line(&mut self, mut buf: Vec<u8>, mut too_big: bool, line: Line) {
+        // Only CRLF . CRLF ends the data (RFC 5321 §4.1.1.4). A "." ended by a bare LF
+        // is the SMTP-smuggling shape: with smtpd_forbid_bare_newline it is refused
+        // below rather than taken as the end.
+        let bare = line
+            .deviations
+            .iter()
+            .any(|d| matches!(d, Deviation::BareLf { .. } | Deviation::BareCr { .. }));
+        if bare && self.config.forbid_bare_newline == BareNewline::Reject {
+            self.transaction = None;
+            self.mode = Mode::Command;
+            self.log(LogRecord::LineDeviation {
+                client: self.peer.ip,
+                deviation: line.deviations[0],
+            });
+            // Postfix 3.9: "521 5.5.2 Error: bare <LF> received", then disconnect,
+            // because the rest of the stream can no longer be framed safely.
+            let host = self.config.myhostname.clone();
+            self.reply_raw(521, &[&format!("5.5.2 {host} Error: bare <LF> received")]);
+            self.close();
+            return;
+        }
+        let ends =
+            line.bytes == b"." && (!bare || self.config.forbid_bare_newline == BareNewline::Allow);
+        if ends {
+            let Some(t) = self.transaction.take() else {
+                self.mode = Mode::Command;
+                return;
+            };
+            self.mode = Mode::Command;
+            if too_big {
+                self.reply(552, "5.3.4 Message size exceeds fixed limit");
+                return;
+            }
+            let sasl = self.authenticated.as_ref();
+            let msg = Message {
+                mail_from: t.from,
+                rcpt_to: t.rcpts,
+                mail_auth: t.mail_auth,
+                sasl_username: sasl.map(|(a, _)| a.authcid.clone()),
+                sasl_method: sasl.map(|(_, m)| *m),
+                helo: self.helo_name.clone(),
+                tls: self.tls,
+                data: buf,
+            };
+            self.events.push_back(Event::Message(msg));
+            self.reply(250, "2.0.0 Ok: queued");
+            return;
+        }
+        let content = if line.bytes.first() == Some(&b'.') {
+            &line.bytes[1..]
+        } else {
+            &line.bytes[..]
+        };
+        let limit = match self.config.message_size_limit {
+            0 => usize::MAX,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        if buf.len().saturating_add(content.len() + 2) > limit {
+            too_big = true;
+        }
+        if !too_big {
+            buf.extend_from_slice(content);
+            buf.extend_from_slice(b"\r\n");
+        }
+        self.mode = Mode::Data { buf, too_big };
+    }
+}
+
+fn deviation_reply(dev: Deviation) -> (u16, &'static str) {
+    match dev {
+        Deviation::BareLf { .. } => (500, "5.5.2 Error: bare <LF> received"),
+        Deviation::BareCr { .. } => (500, "5.5.2 Error: bare <CR> received"),
+        Deviation::Nul { .. } => (500, "5.5.2 Error: NUL character received"),
+        Deviation::EightBit { .. } => (500, "5.5.2 Error: 8-bit character in command"),
+        Deviation::Control { .. } => (500, "5.5.2 Error: control character in command"),
+        Deviation::LineTooLong { .. } => (500, "5.5.2 Error: line too long"),
+    }
+}
