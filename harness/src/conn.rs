@@ -171,6 +171,33 @@ impl Conn {
         }
     }
 
+    /// Read one line from a client (server-role scenarios), without its line end.
+    /// `bare_lf` is set when the line ended in LF alone (RFC 5321 §2.3.8).
+    pub async fn read_line(
+        &mut self,
+        limit: usize,
+        waiting_for: &'static str,
+    ) -> Result<(Vec<u8>, bool), ConnError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
+                line.pop();
+                let bare_lf = line.last() != Some(&b'\r');
+                if !bare_lf {
+                    line.pop();
+                }
+                return Ok((line, bare_lf));
+            }
+            if self.buf.len() > limit {
+                return Err(ConnError::Malformed(format!(
+                    "client line longer than {limit} octets"
+                )));
+            }
+            self.fill(deadline, waiting_for).await?;
+        }
+    }
+
     /// Wait for the peer to close. Replies that arrive first are returned, so a
     /// `421` before the close can be checked.
     pub async fn expect_close(&mut self, within: Duration) -> Result<Vec<Reply>, ConnError> {

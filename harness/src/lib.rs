@@ -1,6 +1,17 @@
 //! authspec: the scenario model, the runner and the reports behind the `authspec` CLI.
+//!
+//! The data path: scenario YAML → [`scenario`] (typed, validated) → [`runner`] (drives
+//! a connection to the embedded reference server or a target) → a verdict per step →
+//! [`report`] (human, JSON, JUnit).
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cli_support;
 pub mod conn;
 pub mod probe;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+
+#[doc(hidden)]
+pub mod fuzzing;

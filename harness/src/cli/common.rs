@@ -89,37 +89,4 @@ pub fn tls_client(
     tls::client_config(&v).map_err(|e| format!("{e:?}"))
 }
 
-/// `host:port` → host, for SNI and certificate checks (`[::1]:25` → `::1`).
-pub fn host_of(addr: &str) -> String {
-    let host = match addr.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => addr,
-    };
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string()
-}
-
-pub fn port_of(addr: &str) -> Option<u16> {
-    addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
-}
-
-/// Load generators and fuzzers only go to loopback unless the user says otherwise.
-pub fn require_loopback(addr: &str, allow_remote: bool) -> Result<(), String> {
-    if allow_remote {
-        return Ok(());
-    }
-    let host = host_of(addr);
-    let ok = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false);
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{addr} is not a loopback address; pass --allow-remote to target another host"
-        ))
-    }
-}
+pub use crate::cli_support::{host_of, port_of};

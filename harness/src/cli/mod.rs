@@ -3,6 +3,7 @@
 
 mod common;
 mod probe;
+mod run;
 mod send;
 mod serve;
 
@@ -26,12 +27,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run scenarios against the embedded reference server or a target, and report by RFC clause.
+    Run(run::RunArgs),
     /// Run the reference SMTP AUTH server (Postfix vocabulary).
     Serve(serve::ServeArgs),
     /// Send one message with the reference client, authenticating as Postfix's smtp client does.
     Send(send::SendArgs),
     /// Report what a server offers for AUTH, before and after TLS, and what looks wrong.
     Probe(probe::ProbeArgs),
+    /// Print the JSON Schema of the scenario format, for editors.
+    Schema,
 }
 
 pub fn main() -> ExitCode {
@@ -52,6 +57,19 @@ pub fn main() -> ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Send(a) => send::run(a, cli.verbose).await,
             Command::Probe(a) => probe::run(a).await,
+            Command::Run(a) => run::run(a).await,
+            Command::Schema => {
+                match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
+                    Ok(s) => {
+                        println!("{s}");
+                        common::EXIT_OK
+                    }
+                    Err(e) => {
+                        eprintln!("authspec schema: {e}");
+                        common::EXIT_USAGE
+                    }
+                }
+            }
         }
     });
     ExitCode::from(code)

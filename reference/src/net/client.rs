@@ -190,8 +190,8 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     if !out.is_empty() {
                         let _ = tokio::time::timeout(timeout, stream.write_all(&out)).await;
                     }
-                    let _ = tokio::time::timeout(Duration::from_millis(200), stream.shutdown())
-                        .await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(200), stream.shutdown()).await;
                     return Ok(Step::Done(r.map_err(DriverError::Protocol)));
                 }
             }

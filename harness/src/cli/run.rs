@@ -1,0 +1,271 @@
+//! `authspec run`: the main job.
+
+use super::common::{EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
+use crate::report::{self, Expectations, RunReport};
+use crate::runner::{
+    self, ClientUnderTest, RemoteTarget, RunConfig, Target, TlsMode, default_jobs, default_vars,
+};
+use crate::scenario::{self, Scenario, Vars, pattern::glob_match};
+use clap::{Args, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 nothing failed or errored (known deviations and \
+non-strict results do not fail a run), 1 failures or errors, 2 bad arguments or scenario \
+files, 3 the target is unusable (no greeting, no EHLO reply).\n\n\
+Secrets: give passwords with --var password-env=VAR, --var-file, or AUTHSPEC_VAR_PASSWORD, \
+not on the command line. Reports mask them."
+)]
+pub struct RunArgs {
+    /// Scenario files or folders; by default the bundled library.
+    pub paths: Vec<PathBuf>,
+    /// Run against HOST:PORT instead of the embedded reference server.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Start every scenario with STARTTLS (the target's port 587 style).
+    #[arg(long, conflicts_with = "tls")]
+    pub starttls: bool,
+    /// TLS from the first byte (port 465 style).
+    #[arg(long)]
+    pub tls: bool,
+    /// Accept any certificate from the target.
+    #[arg(long)]
+    pub tls_insecure: bool,
+    /// Verify the target's certificate against this CA file.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// The TLS server name (SNI), if not the target's host.
+    #[arg(long)]
+    pub sni: Option<String>,
+    /// A variable: `name=value`, or `name-env=VAR` to read it from the environment.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// A file of `name=value` lines.
+    #[arg(long)]
+    pub var_file: Option<PathBuf>,
+    /// Known deviations of this target (YAML).
+    #[arg(long)]
+    pub expect_file: Option<PathBuf>,
+    /// Only scenarios whose id, path or a tag matches (glob; repeatable).
+    #[arg(long)]
+    pub filter: Vec<String>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Scenarios run at once.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Per-read timeout, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Seed for nonces on both sides (reproducible transcripts).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// For server-role scenarios: run this client, `{host}` and `{port}` filled in.
+    #[arg(long)]
+    pub client_command: Option<String>,
+    /// For server-role scenarios: wait for an external client on this address.
+    #[arg(long, conflicts_with = "client_command")]
+    pub listen: Option<String>,
+    /// Print the scenario list with their clauses and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
+    let mut all = Vec::new();
+    if args.paths.is_empty() {
+        all = scenario::load_bundled().map_err(render_load_errors)?;
+    } else {
+        for p in &args.paths {
+            if p.is_dir() {
+                all.extend(scenario::load_dir(p).map_err(render_load_errors)?);
+            } else {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+                all.push(
+                    scenario::load_str(&text, &p.display().to_string())
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+        }
+        let dup = scenario::validate_set(&all);
+        if !dup.is_empty() {
+            return Err(render_load_errors(dup));
+        }
+    }
+    if !args.filter.is_empty() {
+        all.retain(|s| {
+            args.filter.iter().any(|f| {
+                glob_match(f, &s.id)
+                    || glob_match(f, &s.path)
+                    || s.tags.iter().any(|t| glob_match(f, t))
+            })
+        });
+    }
+    Ok(all)
+}
+
+fn render_load_errors(errs: Vec<scenario::LoadError>) -> String {
+    errs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut v = if embedded {
+        default_vars()
+    } else {
+        Vars::new()
+    };
+    v.extend(&Vars::from_env(std::env::vars()));
+    if let Some(f) = &args.var_file {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        let mut fv = Vars::new();
+        fv.parse_file(&text, &env)
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+        v.extend(&fv);
+    }
+    let mut cli = Vars::new();
+    for a in &args.vars {
+        cli.parse_assignment(a, &env).map_err(|e| e.to_string())?;
+    }
+    v.extend(&cli);
+    if let Some(t) = &args.target {
+        if v.get("host").is_none() {
+            v.set("host", crate::cli_support::host_of(t));
+        }
+    } else if v.get("host").is_none() {
+        v.set("host", runner::embedded::HOSTNAME);
+    }
+    Ok(v)
+}
+
+pub async fn run(args: RunArgs) -> u8 {
+    let scenarios = match load(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("authspec run: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if args.list {
+        for s in &scenarios {
+            let spec: Vec<String> = s.spec.iter().map(ToString::to_string).collect();
+            println!("{:<60} {}", s.id, spec.join(", "));
+        }
+        println!("{} scenarios", scenarios.len());
+        return EXIT_OK;
+    }
+    let vars = match vars(&args, args.target.is_none()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("authspec run: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let expectations = match &args.expect_file {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => match Expectations::load_str(&t) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    eprintln!("authspec run: {}: {e}", p.display());
+                    return EXIT_USAGE;
+                }
+            },
+            Err(e) => {
+                eprintln!("authspec run: {}: cannot read: {e}", p.display());
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let target = match &args.target {
+        None => Target::Embedded,
+        Some(addr) => Target::Remote(RemoteTarget {
+            addr: addr.clone(),
+            tls: if args.tls {
+                TlsMode::Implicit
+            } else if args.starttls {
+                TlsMode::StartTls
+            } else {
+                TlsMode::Plain
+            },
+            tls_insecure: args.tls_insecure,
+            ca_file: args.ca_file.clone(),
+            sni: args.sni.clone(),
+        }),
+    };
+    let client = match (&args.client_command, &args.listen) {
+        (Some(c), _) => ClientUnderTest::Command(c.clone()),
+        (None, Some(l)) => ClientUnderTest::Listen(l.clone()),
+        (None, None) => ClientUnderTest::Embedded,
+    };
+    let cfg = RunConfig {
+        target,
+        vars,
+        timeout: Duration::from_secs_f64(args.timeout.clamp(0.05, 600.0)),
+        jobs: args.jobs.unwrap_or_else(default_jobs),
+        seed: args.seed,
+        client,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let mut report: RunReport = match runner::run(scenarios, &cfg).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("authspec run: {e}");
+            return EXIT_NETWORK;
+        }
+    };
+    if let Some(e) = &expectations {
+        let unused = report.apply_expectations(e);
+        for id in &unused.unused_deviations {
+            tracing::info!("expectations: no scenario matched deviation {id}");
+        }
+    }
+    let color = args.output.is_none()
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::io::stdout().is_terminal();
+    let mut out: Box<dyn std::io::Write> = match &args.output {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("authspec run: {}: {e}", p.display());
+                return EXIT_USAGE;
+            }
+        },
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let written = match args.format {
+        Format::Human => report::human::write(&report, &mut out, color),
+        Format::Json => report::json::write(&report, &mut out),
+        Format::Junit => report::junit::write(&report, &mut out),
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        eprintln!("authspec run: writing the report: {e}");
+        return EXIT_USAGE;
+    }
+    if args.output.is_some() {
+        eprintln!("{}", report.summary());
+    }
+    if report.exit_code() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}

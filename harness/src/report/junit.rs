@@ -1,0 +1,109 @@
+//! The JUnit XML report, for CI systems: one `<testsuite>` per RFC, one `<testcase>`
+//! per scenario (classname `RFC4954 §4`, name the scenario id). Failures carry the
+//! expected/actual text as message and the transcript in `<system-out>`; errors are
+//! `<error>`; skips and known deviations are `<skipped>` (a known deviation must not turn
+//! CI red); non-strict passes are successes with the note in `<system-out>`.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::{RunReport, ScenarioResult, Verdict};
+
+fn transcript_text(report: &RunReport, r: &ScenarioResult) -> String {
+    let mut out = String::new();
+    for t in &r.transcript {
+        out.push_str(t.dir.prefix());
+        out.push_str(": ");
+        out.push_str(&t.text);
+        out.push('\n');
+    }
+    report.mask(&out)
+}
+
+fn test_case(report: &RunReport, r: &ScenarioResult) -> TestCase {
+    let m = |s: &str| report.mask(s);
+    let status = match &r.verdict {
+        Verdict::Pass | Verdict::NonStrict { .. } => TestCaseStatus::success(),
+        Verdict::Fail { reason } => match &r.known_deviation {
+            Some(dev) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(m(&format!("known deviation: {dev}")));
+                s.set_type("known-deviation");
+                s
+            }
+            None => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(m(reason));
+                s.set_type("fail");
+                if let Some(f) = &r.failed_step {
+                    s.set_description(m(&format!(
+                        "step {} expected: {}\nactual:\n{}",
+                        f.index, f.expected, f.actual
+                    )));
+                }
+                s
+            }
+        },
+        Verdict::Skip { reason } => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(m(reason));
+            s
+        }
+        Verdict::Error { reason } => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_message(m(reason));
+            s.set_type("error");
+            s
+        }
+    };
+    let mut case = TestCase::new(r.id.as_str(), status);
+    case.set_classname(r.group());
+    case.set_time(r.duration);
+    let mut out = String::new();
+    if let Verdict::NonStrict { note } = &r.verdict {
+        out.push_str(&format!("non-strict: {}\n", m(note)));
+    }
+    if let Some(reason) = &r.unexpected_pass {
+        out.push_str(&format!(
+            "unexpectedly passing — remove from expectations: {}\n",
+            m(reason)
+        ));
+    }
+    out.push_str(&transcript_text(report, r));
+    if !out.is_empty() {
+        case.set_system_out(out);
+    }
+    case.add_property(("title", r.title.as_str()));
+    case.add_property(("path", r.path.as_str()));
+    for c in &r.spec {
+        case.add_property(("spec", c.to_string().as_str()));
+    }
+    case
+}
+
+/// The report as a quick-junit model.
+pub fn to_report(report: &RunReport) -> Report {
+    let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+    for r in &report.results {
+        suites
+            .entry(r.rfc())
+            .or_insert_with(|| TestSuite::new(r.rfc()))
+            .add_test_case(test_case(report, r));
+    }
+    let mut junit = Report::new(format!("authspec: {}", report.mask(&report.target)));
+    junit.set_time(report.duration);
+    junit.add_test_suites(suites.into_values());
+    junit
+}
+
+/// The report as XML text.
+pub fn to_string(report: &RunReport) -> Result<String, quick_junit::SerializeError> {
+    to_report(report).to_string()
+}
+
+/// Writes the XML.
+pub fn write(report: &RunReport, out: &mut dyn io::Write) -> io::Result<()> {
+    to_report(report).serialize(out).map_err(io::Error::other)
+}

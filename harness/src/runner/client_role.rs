@@ -1,0 +1,518 @@
+//! Client-role scenarios: the harness is the SMTP client, the target is judged.
+
+use super::{Endpoint, TlsMode};
+use crate::conn::{Conn, ConnError};
+use crate::report::{FailedStep, ScenarioResult, StepResult, TranscriptLine, Verdict};
+use crate::scenario::{Expect, InitialResponse, Outcome, Scenario, Step, Vars};
+use authspec_reference::sasl::{self, ClientCredentials, Mechanism, Secret, SeededRandom};
+use authspec_reference::smtp::reply::{Reply, Separator};
+use authspec_reference::smtp::sasl_frame;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The most challenges one `auth` step answers before giving up on the server.
+const MAX_SASL_ROUNDS: usize = 16;
+
+/// The state of one played scenario.
+pub(crate) struct Play<'a> {
+    pub conn: Conn,
+    pub ep: &'a Endpoint,
+    pub transcript: Vec<TranscriptLine>,
+    pub notes: Vec<String>,
+    pub rng: SeededRandom,
+}
+
+/// How one step ended.
+pub(crate) enum StepEnd {
+    Ok,
+    NonStrict(String),
+    Fail(FailedStep, String),
+    Error(String),
+}
+
+pub(crate) fn reply_lines(r: &Reply) -> Vec<String> {
+    r.lines
+        .iter()
+        .map(|l| {
+            let sep = match l.sep {
+                Separator::Hyphen => "-",
+                Separator::Space => " ",
+                Separator::None => "",
+            };
+            format!("{}{}{}", l.code, sep, String::from_utf8_lossy(&l.text))
+        })
+        .collect()
+}
+
+impl Play<'_> {
+    fn client(&mut self, bytes: &[u8]) {
+        for line in bytes.split_inclusive(|b| *b == b'\n') {
+            self.transcript.push(TranscriptLine::from_bytes(
+                crate::report::Direction::Client,
+                line,
+            ));
+        }
+    }
+
+    fn client_sasl(&mut self, line: &str, payload: &[u8]) {
+        self.transcript.push(TranscriptLine::client(format!(
+            "{line}   [decoded: {}]",
+            crate::scenario::display_bytes(payload)
+        )));
+    }
+
+    fn server(&mut self, r: &Reply) {
+        for l in reply_lines(r) {
+            let decoded = if r.code == 334 {
+                l.get(4..)
+                    .and_then(|t| sasl_frame::decode_challenge(t.as_bytes()).ok())
+                    .filter(|d| !d.is_empty())
+                    .map(|d| format!("   [decoded: {}]", crate::scenario::display_bytes(&d)))
+            } else {
+                None
+            };
+            self.transcript.push(TranscriptLine::server(format!(
+                "{l}{}",
+                decoded.unwrap_or_default()
+            )));
+        }
+        for d in &r.deviations {
+            self.transcript
+                .push(TranscriptLine::note(format!("reply deviation: {d:?}")));
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), StepEnd> {
+        self.client(bytes);
+        self.conn
+            .send(bytes)
+            .await
+            .map_err(|e| StepEnd::Error(format!("send failed: {e}")))
+    }
+
+    async fn read(&mut self, what: &'static str) -> Result<Reply, StepEnd> {
+        match self.conn.read_reply(what).await {
+            Ok(r) => {
+                self.server(&r);
+                Ok(r)
+            }
+            Err(e) => Err(conn_end(e, what)),
+        }
+    }
+
+    fn judge(&self, index: usize, expect: &Expect, r: &Reply) -> StepEnd {
+        match expect.evaluate(&reply_lines(r)) {
+            Outcome::Pass => StepEnd::Ok,
+            Outcome::NonStrict { note } => StepEnd::NonStrict(note),
+            Outcome::Fail {
+                expected,
+                actual,
+                reason,
+            } => StepEnd::Fail(
+                FailedStep {
+                    index,
+                    expected,
+                    actual,
+                },
+                reason,
+            ),
+        }
+    }
+
+    async fn expect(&mut self, index: usize, expect: &Expect) -> StepEnd {
+        match self.read("a reply").await {
+            Ok(r) => self.judge(index, expect, &r),
+            Err(e) => e,
+        }
+    }
+
+    /// A SASL exchange whose responses come from the server's real challenges.
+    async fn auth(&mut self, index: usize, a: &crate::scenario::Auth) -> StepEnd {
+        let Some(mechanism) = Mechanism::from_name(a.mechanism.as_bytes()) else {
+            return StepEnd::Error(format!(
+                "the harness does not implement the {} mechanism; use `sasl` steps",
+                a.mechanism
+            ));
+        };
+        let password = a
+            .password
+            .clone()
+            .or_else(|| a.token.clone())
+            .unwrap_or_default();
+        let creds = ClientCredentials {
+            authcid: a.user.clone().unwrap_or_default(),
+            password: Secret::from(password),
+            authzid: a.authzid.clone(),
+            host: self.ep.server_name.clone(),
+            port: crate::cli_support::port_of(&self.ep.addr),
+        };
+        let mut client = sasl::client(mechanism, &creds, &mut self.rng);
+        let ir = match (a.initial_response, mechanism.server_first()) {
+            (InitialResponse::Never, _) | (InitialResponse::Auto, true) => None,
+            (InitialResponse::Auto, false) | (InitialResponse::Always, _) => {
+                match client.initial_response() {
+                    Ok(Some(ir)) => Some(ir),
+                    Ok(None) if a.initial_response == InitialResponse::Always => Some(Vec::new()),
+                    Ok(None) => None,
+                    Err(e) => return StepEnd::Error(format!("client SASL error: {e}")),
+                }
+            }
+        };
+        let line = match &ir {
+            Some(ir) => format!(
+                "AUTH {} {}",
+                mechanism.name(),
+                sasl_frame::encode_initial_response(ir)
+            ),
+            None => format!("AUTH {}", mechanism.name()),
+        };
+        match &ir {
+            Some(payload) => self.client_sasl(&line, payload),
+            None => self.transcript.push(TranscriptLine::client(line.clone())),
+        }
+        if let Err(e) = self.conn.send(format!("{line}\r\n").as_bytes()).await {
+            return StepEnd::Error(format!("send failed: {e}"));
+        }
+        let mut cancelled = false;
+        for _ in 0..MAX_SASL_ROUNDS {
+            let r = match self.read("an AUTH reply").await {
+                Ok(r) => r,
+                Err(e) => return e,
+            };
+            if r.code != 334 || cancelled {
+                let end = self.judge(index, &a.expectation(), &r);
+                if r.code == 235 && matches!(end, StepEnd::Ok | StepEnd::NonStrict(_)) {
+                    if let Err(e) = client.verify_success(None) {
+                        return StepEnd::Fail(
+                            FailedStep {
+                                index,
+                                expected: "the server proves its identity (mutual authentication)"
+                                    .into(),
+                                actual: format!("{e}"),
+                            },
+                            "RFC 4422 §3.7: the client must verify the server's final message"
+                                .into(),
+                        );
+                    }
+                }
+                return end;
+            }
+            if r.is_bare_334() {
+                self.notes
+                    .push("server sent `334` without the space RFC 4954 §4 requires".into());
+            }
+            let text = r.lines.first().map(|l| l.text.clone()).unwrap_or_default();
+            let challenge = match sasl_frame::decode_challenge(&text) {
+                Ok(c) => c,
+                Err(e) => {
+                    return StepEnd::Fail(
+                        FailedStep {
+                            index,
+                            expected: "334 followed by base64".into(),
+                            actual: reply_lines(&r).join(" / "),
+                        },
+                        format!("RFC 4954 §4: the challenge is not base64 ({e:?})"),
+                    );
+                }
+            };
+            match client.step(&challenge) {
+                Ok(resp) => {
+                    let text = sasl_frame::encode_response(&resp);
+                    self.client_sasl(&text, &resp);
+                    if let Err(e) = self.conn.send(format!("{text}\r\n").as_bytes()).await {
+                        return StepEnd::Error(format!("send failed: {e}"));
+                    }
+                }
+                Err(e) => {
+                    // RFC 4954 §4: a client that cannot go on cancels with `*`.
+                    self.transcript.push(TranscriptLine::note(format!(
+                        "client cannot answer the challenge ({e}); cancelling"
+                    )));
+                    self.transcript.push(TranscriptLine::client("*"));
+                    if let Err(e) = self.conn.send(b"*\r\n").await {
+                        return StepEnd::Error(format!("send failed: {e}"));
+                    }
+                    cancelled = true;
+                }
+            }
+        }
+        StepEnd::Fail(
+            FailedStep {
+                index,
+                expected: format!("an end to the exchange within {MAX_SASL_ROUNDS} challenges"),
+                actual: "more 334 challenges".into(),
+            },
+            "the server never ends the SASL exchange".into(),
+        )
+    }
+
+    async fn starttls(&mut self, index: usize, s: &crate::scenario::Starttls) -> StepEnd {
+        if let Err(e) = self.send(b"STARTTLS\r\n").await {
+            return e;
+        }
+        let r = match self.read("the STARTTLS reply").await {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let end = self.judge(index, &s.expectation(), &r);
+        if !matches!(end, StepEnd::Ok | StepEnd::NonStrict(_)) || r.code != 220 || !s.handshake {
+            return end;
+        }
+        let injected = self.conn.take_unread();
+        if !injected.is_empty() {
+            // The "NO STARTTLS" response injection: the client must discard these.
+            self.transcript.push(TranscriptLine::note(format!(
+                "discarded {} octets sent after the STARTTLS 220, before the handshake: {}",
+                injected.len(),
+                crate::scenario::display_bytes(&injected)
+            )));
+        }
+        match self
+            .conn
+            .upgrade(Arc::clone(&self.ep.tls_config), &self.ep.server_name)
+            .await
+        {
+            Ok(()) => {
+                let v = self
+                    .conn
+                    .tls_info
+                    .as_ref()
+                    .map(|i| i.version.clone())
+                    .unwrap_or_default();
+                self.transcript
+                    .push(TranscriptLine::note(format!("TLS handshake done ({v})")));
+                end
+            }
+            Err(e) => StepEnd::Error(format!("TLS handshake failed: {e}")),
+        }
+    }
+
+    pub(crate) async fn step(&mut self, index: usize, step: &Step) -> StepEnd {
+        match step {
+            Step::Send(s) => match s.bytes() {
+                Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
+                Err(e) => StepEnd::Error(format!("bad escape: {e}")),
+            },
+            Step::SendBytes(s) => match s.bytes() {
+                Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
+                Err(e) => StepEnd::Error(format!("bad hex: {e}")),
+            },
+            Step::Pipeline(lines) => {
+                let mut b = Vec::new();
+                for l in lines {
+                    b.extend_from_slice(l.as_bytes());
+                    b.extend_from_slice(b"\r\n");
+                }
+                self.send(&b).await.err().unwrap_or(StepEnd::Ok)
+            }
+            Step::Expect(e) => self.expect(index, e).await,
+            Step::ExpectClose(c) => {
+                let within = self.conn.timeout;
+                match self.conn.expect_close(within).await {
+                    Ok(replies) => {
+                        for r in &replies {
+                            self.server(r);
+                        }
+                        self.transcript
+                            .push(TranscriptLine::note("connection closed by the server"));
+                        match (&c.code, replies.last()) {
+                            (None, _) => StepEnd::Ok,
+                            (Some(code), Some(r)) if code.matches(r.code) => StepEnd::Ok,
+                            (Some(code), last) => StepEnd::Fail(
+                                FailedStep {
+                                    index,
+                                    expected: format!("a {code} reply, then close"),
+                                    actual: last
+                                        .map(|r| reply_lines(r).join(" / "))
+                                        .unwrap_or_else(|| "close without a reply".into()),
+                                },
+                                "wrong reply before the close".into(),
+                            ),
+                        }
+                    }
+                    Err(ConnError::Timeout { .. }) => StepEnd::Fail(
+                        FailedStep {
+                            index,
+                            expected: "the server closes the connection".into(),
+                            actual: format!("still open after {} ms", within.as_millis()),
+                        },
+                        "the server did not close the connection".into(),
+                    ),
+                    Err(e) => StepEnd::Error(e.to_string()),
+                }
+            }
+            Step::Auth(a) => self.auth(index, a).await,
+            Step::Sasl(s) => match s.bytes() {
+                Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
+                Err(e) => StepEnd::Error(format!("bad escape: {e}")),
+            },
+            Step::Starttls(s) => self.starttls(index, s).await,
+            Step::Wait(d) => {
+                tokio::time::sleep(d.duration()).await;
+                StepEnd::Ok
+            }
+            Step::Quit(_) => {
+                if let Err(e) = self.send(b"QUIT\r\n").await {
+                    return e;
+                }
+                let end = self.expect(index, &Expect::code(221)).await;
+                if !matches!(end, StepEnd::Ok) {
+                    return end;
+                }
+                match self.conn.expect_close(self.conn.timeout).await {
+                    Ok(_) => StepEnd::Ok,
+                    Err(_) => StepEnd::Fail(
+                        FailedStep {
+                            index,
+                            expected: "close after 221".into(),
+                            actual: "connection left open".into(),
+                        },
+                        "RFC 5321 §4.1.1.10: the server MUST close after replying to QUIT".into(),
+                    ),
+                }
+            }
+            other => StepEnd::Error(format!(
+                "`{}` is a server-role step and cannot run in a client-role scenario",
+                other.kind()
+            )),
+        }
+    }
+}
+
+pub(crate) fn conn_end(e: ConnError, what: &str) -> StepEnd {
+    match e {
+        ConnError::Closed { partial } => StepEnd::Fail(
+            FailedStep {
+                index: 0,
+                expected: what.to_string(),
+                actual: format!("connection closed ({partial} octets of a partial reply)"),
+            },
+            "the server closed the connection".into(),
+        ),
+        other => StepEnd::Error(format!("waiting for {what}: {other}")),
+    }
+}
+
+/// Play `sc` against `ep` from connect to the last step.
+pub async fn play(sc: &Scenario, ep: &Endpoint, vars: &Vars, seed: u64) -> ScenarioResult {
+    let mut result = ScenarioResult::new(sc, Verdict::Pass);
+    let conn = match ep.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            result.verdict = Verdict::Error {
+                reason: format!("connect: {e}"),
+            };
+            return result;
+        }
+    };
+    let mut play = Play {
+        conn,
+        ep,
+        transcript: Vec::new(),
+        notes: Vec::new(),
+        rng: SeededRandom::from_seed(seed),
+    };
+    let mut steps: Vec<Step> = Vec::with_capacity(sc.steps().len() + 3);
+    // `--starttls`: every scenario runs inside TLS; the greeting and the first EHLO are
+    // consumed here, and the scenario's own steps begin after the handshake.
+    if ep.tls == TlsMode::StartTls {
+        let prelude = async {
+            let g = play.read("the greeting").await?;
+            if g.code != 220 {
+                return Err(StepEnd::Error(format!("greeting {}", g.code)));
+            }
+            play.send(b"EHLO authspec.invalid\r\n").await?;
+            play.read("the EHLO reply").await?;
+            match play
+                .starttls(0, &crate::scenario::Starttls::default())
+                .await
+            {
+                StepEnd::Ok | StepEnd::NonStrict(_) => Ok(()),
+                other => Err(other),
+            }
+        };
+        if let Err(e) = prelude.await {
+            result.verdict = match e {
+                StepEnd::Error(r) => Verdict::Error { reason: r },
+                StepEnd::Fail(_, r) => Verdict::Error {
+                    reason: format!("STARTTLS prelude: {r}"),
+                },
+                _ => Verdict::Error {
+                    reason: "STARTTLS prelude failed".into(),
+                },
+            };
+            result.transcript = play.transcript;
+            return result;
+        }
+        // The scenario expects to read the greeting first; over STARTTLS there is none,
+        // so a leading greeting expectation is skipped.
+        let mut skipped_greeting = false;
+        for s in sc.steps() {
+            if !skipped_greeting {
+                if let Step::Expect(e) = s {
+                    if e.code.as_ref().is_some_and(|c| c.matches(220)) {
+                        skipped_greeting = true;
+                        continue;
+                    }
+                }
+                skipped_greeting = true;
+            }
+            steps.push(s.clone());
+        }
+    } else {
+        steps.extend(sc.steps().iter().cloned());
+    }
+    let mut verdict = Verdict::Pass;
+    for (i, step) in steps.iter().enumerate() {
+        let started = Instant::now();
+        let step = match step.expand(vars) {
+            Ok(s) => s,
+            Err(e) => {
+                verdict = Verdict::Error {
+                    reason: format!("step {}: {e}", i + 1),
+                };
+                break;
+            }
+        };
+        let end = play.step(i, &step).await;
+        let step_verdict = match &end {
+            StepEnd::Ok => Verdict::Pass,
+            StepEnd::NonStrict(n) => Verdict::NonStrict { note: n.clone() },
+            StepEnd::Fail(_, r) => Verdict::Fail { reason: r.clone() },
+            StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
+        };
+        result.steps.push(StepResult {
+            index: i,
+            kind: step.kind().to_string(),
+            verdict: step_verdict,
+            duration: started.elapsed(),
+        });
+        match end {
+            StepEnd::Ok => {}
+            StepEnd::NonStrict(note) => play.notes.push(note),
+            StepEnd::Fail(mut f, reason) => {
+                f.index = i;
+                result.failed_step = Some(f);
+                verdict = Verdict::Fail {
+                    reason: format!("step {} ({}): {reason}", i + 1, step.kind()),
+                };
+                break;
+            }
+            StepEnd::Error(reason) => {
+                verdict = Verdict::Error {
+                    reason: format!("step {} ({}): {reason}", i + 1, step.kind()),
+                };
+                break;
+            }
+        }
+    }
+    if matches!(verdict, Verdict::Pass) && !play.notes.is_empty() {
+        verdict = Verdict::NonStrict {
+            note: play.notes.join("; "),
+        };
+    }
+    play.conn.shutdown().await;
+    result.verdict = verdict;
+    result.transcript = play.transcript;
+    result
+}

@@ -1,0 +1,144 @@
+//! The embedded target: a fresh reference server per scenario, configured with the
+//! scenario's `profile`, on an ephemeral loopback port. The same code `authspec serve`
+//! runs.
+
+use super::{Endpoint, Shared, TlsMode};
+use crate::report::{ScenarioResult, Verdict};
+use crate::scenario::{Scenario, Vars};
+use authspec_reference::net::server::{ServerShared, serve};
+use authspec_reference::net::tls;
+use authspec_reference::policy::maincf::MainCf;
+use authspec_reference::policy::server::{ServerConfig, TlsLevel};
+use authspec_reference::sasl::credentials::MemoryStore;
+use std::sync::{Arc, OnceLock};
+
+/// The host name the embedded server uses, so transcripts and snapshots are stable.
+pub const HOSTNAME: &str = "mx.authspec.test";
+
+/// One self-signed certificate for every embedded server of the process: making one
+/// costs more than a whole scenario.
+fn server_tls() -> Result<Arc<rustls::ServerConfig>, String> {
+    static TLS: OnceLock<Result<Arc<rustls::ServerConfig>, String>> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let ck = tls::self_signed(&[HOSTNAME.to_string(), "localhost".to_string()])
+            .map_err(|e| e.to_string())?;
+        tls::server_config(ck.certs, ck.key, &tls::ClientAuth::None).map_err(|e| e.to_string())
+    })
+    .clone()
+}
+
+/// The server configuration for a scenario's profile.
+pub fn config_for(sc: &Scenario) -> Result<ServerConfig, String> {
+    let mut cf = MainCf::parse(&format!("myhostname = {HOSTNAME}\n"), "(embedded)")
+        .map_err(|e| e.to_string())?;
+    for (k, v) in &sc.profile {
+        cf.set_override(&format!("{k}={v}"))
+            .map_err(|e| format!("profile: {e}"))?;
+    }
+    ServerConfig::from_main_cf(&cf).map_err(|e| format!("profile: {e}"))
+}
+
+/// The users the embedded server knows: `${user}`/`${password}` of the run (alice and
+/// wonderland by default), and bob with a password full of separators.
+pub fn users(vars: &Vars) -> MemoryStore {
+    let mut store = MemoryStore::default();
+    store.insert_plain(
+        vars.get("user").unwrap_or("alice"),
+        vars.get("password").unwrap_or("wonderland"),
+    );
+    store.insert_plain("bob", "p@ss w0rd:x");
+    store
+}
+
+/// A running embedded server, stopped on drop.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub wrapper: bool,
+    pub shared: Arc<ServerShared>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn start(sc: &Scenario, vars: &Vars, seed: u64) -> Result<Running, String> {
+    let config = config_for(sc)?;
+    let needs_tls = config.tls_security_level != TlsLevel::None || config.tls_wrappermode;
+    let tls = if needs_tls { Some(server_tls()?) } else { None };
+    let wrapper = config.tls_wrappermode;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("bind: {e}"))?;
+    let shared = Arc::new(ServerShared::new(
+        Arc::new(config),
+        Arc::new(users(vars)),
+        tls,
+        None,
+        Some(seed),
+    ));
+    let task = tokio::spawn(serve(listener, Arc::clone(&shared)));
+    Ok(Running {
+        addr,
+        wrapper,
+        shared,
+        task,
+    })
+}
+
+pub async fn play_client_role(
+    sc: &Scenario,
+    shared: &Shared,
+    vars: &Vars,
+    seed: u64,
+) -> ScenarioResult {
+    let running = match start(sc, vars, seed).await {
+        Ok(r) => r,
+        Err(e) => {
+            return ScenarioResult::new(
+                sc,
+                Verdict::Error {
+                    reason: format!("embedded server: {e}"),
+                },
+            );
+        }
+    };
+    let ep = Endpoint {
+        addr: running.addr.to_string(),
+        tls: if running.wrapper {
+            TlsMode::Implicit
+        } else {
+            TlsMode::Plain
+        },
+        server_name: HOSTNAME.to_string(),
+        tls_config: Arc::clone(&shared.insecure_tls),
+        timeout: shared.cfg.timeout,
+    };
+    // The embedded server offers what its profile says; a scenario whose requirements
+    // the profile does not meet is skipped, as against any target.
+    match super::preflight(&ep).await {
+        Ok(offer) => {
+            if let Some(why) = offer.unmet(&sc.requires, running.wrapper) {
+                return ScenarioResult::new(
+                    sc,
+                    Verdict::Skip {
+                        reason: format!("{why} (with this scenario's profile)"),
+                    },
+                );
+            }
+        }
+        Err(e) => {
+            return ScenarioResult::new(
+                sc,
+                Verdict::Error {
+                    reason: format!("embedded server did not answer: {e}"),
+                },
+            );
+        }
+    }
+    super::client_role::play(sc, &ep, vars, seed).await
+}

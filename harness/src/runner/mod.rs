@@ -1,0 +1,390 @@
+//! The runner: plays scenarios against the embedded reference server or any host, or
+//! (server-role scenarios) plays the server and judges a client.
+//!
+//! The data path: [`Scenario`] → [`run`] → one task per scenario, at most `jobs` at
+//! once → [`client_role::play`] or [`server_role::play`] → [`ScenarioResult`] →
+//! [`RunReport`]. Every read has a timeout and every buffer a bound (see
+//! [`crate::conn`]), so a dead or hostile target ends a scenario with an error verdict.
+
+pub mod client_role;
+pub mod embedded;
+pub mod server_role;
+
+use crate::conn::{Conn, ConnError};
+use crate::report::{RunReport, ScenarioResult, TranscriptLine, Verdict};
+use crate::scenario::{Requires, Role, Scenario, Vars};
+use authspec_reference::smtp::reply::{self, Capabilities};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the run reaches the server under test.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A fresh reference server per scenario, in-process, on an ephemeral loopback port,
+    /// configured with the scenario's `profile`.
+    Embedded,
+    Remote(RemoteTarget),
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    pub addr: String,
+    pub tls: TlsMode,
+    pub tls_insecure: bool,
+    pub ca_file: Option<PathBuf>,
+    /// Name for SNI and certificate checks; defaults to the host of `addr`.
+    pub sni: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plaintext; scenarios may still run `starttls` steps.
+    Plain,
+    /// Every scenario begins with STARTTLS, then its own steps (which should start
+    /// with EHLO).
+    StartTls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+/// Who plays the client in server-role scenarios.
+#[derive(Debug, Clone)]
+pub enum ClientUnderTest {
+    /// authspec's own reference client.
+    Embedded,
+    /// A command line with `{host}` and `{port}`, run through `sh -c`.
+    Command(String),
+    /// Wait on this address for an external client to connect.
+    Listen(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub target: Target,
+    pub vars: Vars,
+    pub timeout: Duration,
+    pub jobs: usize,
+    /// Nonces on both sides derive from this seed, so transcripts are reproducible.
+    pub seed: u64,
+    pub client: ClientUnderTest,
+    pub progress: bool,
+}
+
+impl RunConfig {
+    pub fn embedded() -> RunConfig {
+        RunConfig {
+            target: Target::Embedded,
+            vars: default_vars(),
+            timeout: Duration::from_secs(5),
+            jobs: default_jobs(),
+            seed: 1,
+            client: ClientUnderTest::Embedded,
+            progress: false,
+        }
+    }
+}
+
+/// The credentials the embedded reference server knows (and the interop peers use).
+pub fn default_vars() -> Vars {
+    let mut v = Vars::new();
+    v.set("user", "alice");
+    v.set("password", "wonderland");
+    v
+}
+
+/// Scenarios are IO-bound: a few per core keeps a 2-core machine busy.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 4)
+        .unwrap_or(8)
+}
+
+/// The run could not start: the target is dead. Reported once, not per scenario.
+#[derive(Debug)]
+pub struct RunError(pub String);
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// What a target offers, learned from one session before the scenarios run.
+#[derive(Debug, Clone, Default)]
+pub struct Offer {
+    pub before_tls: Option<Capabilities>,
+    pub after_tls: Option<Capabilities>,
+}
+
+impl Offer {
+    fn all(&self) -> impl Iterator<Item = &Capabilities> {
+        self.before_tls.iter().chain(self.after_tls.iter())
+    }
+
+    /// Why a scenario with `req` cannot apply, if it cannot.
+    pub fn unmet(&self, req: &Requires, remote_tls: bool) -> Option<String> {
+        for ext in &req.extensions {
+            if !self.all().any(|c| c.has(ext)) {
+                return Some(format!("target does not advertise the {ext} extension"));
+            }
+        }
+        for m in &req.mechanisms {
+            if !self.all().any(|c| c.offers_mechanism(m)) {
+                let offered: Vec<String> = self
+                    .all()
+                    .flat_map(|c| {
+                        c.auth
+                            .clone()
+                            .or_else(|| c.auth_eq.clone())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                return Some(format!(
+                    "target does not offer the {m} mechanism (it offers: {})",
+                    if offered.is_empty() {
+                        "none".to_string()
+                    } else {
+                        offered.join(" ")
+                    }
+                ));
+            }
+        }
+        if req.tls && !remote_tls && !self.all().any(|c| c.has("STARTTLS")) {
+            return Some("target offers no TLS (no STARTTLS, and --tls not given)".into());
+        }
+        if req.auth && !self.all().any(|c| c.auth.is_some() || c.auth_eq.is_some()) {
+            return Some("target does not offer AUTH".into());
+        }
+        None
+    }
+}
+
+/// Connection parameters for one session, remote or embedded.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: String,
+    pub tls: TlsMode,
+    pub server_name: String,
+    pub tls_config: Arc<rustls::ClientConfig>,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Connect, and for implicit TLS run the handshake at once.
+    pub async fn connect(&self) -> Result<Conn, ConnError> {
+        let mut conn = Conn::connect(&self.addr, self.timeout).await?;
+        if self.tls == TlsMode::Implicit {
+            conn.upgrade(Arc::clone(&self.tls_config), &self.server_name)
+                .await?;
+        }
+        Ok(conn)
+    }
+}
+
+async fn preflight_ehlo(
+    conn: &mut Conn,
+) -> Result<authspec_reference::smtp::reply::Reply, ConnError> {
+    conn.send(b"EHLO preflight.authspec.invalid\r\n").await?;
+    conn.read_reply("the EHLO reply").await
+}
+
+/// One session up to the EHLO reply (after STARTTLS in `StartTls` mode): what the
+/// target offers. A target that does not greet or answer EHLO fails here.
+pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
+    let what = |e: ConnError| format!("{}: {e}", ep.addr);
+    let mut conn = ep.connect().await.map_err(what)?;
+    let greet = conn.read_reply("the greeting").await.map_err(what)?;
+    if greet.code != 220 {
+        return Err(format!(
+            "{}: greeting was {} instead of 220",
+            ep.addr,
+            String::from_utf8_lossy(&greet.format()).trim_end()
+        ));
+    }
+    let r = preflight_ehlo(&mut conn).await.map_err(what)?;
+    if r.code != 250 {
+        return Err(format!("{}: EHLO was answered {}", ep.addr, r.code));
+    }
+    let before = reply::parse_ehlo(&r).map_err(|e| format!("{}: EHLO reply: {e:?}", ep.addr))?;
+    let mut offer = Offer {
+        before_tls: Some(before.clone()),
+        after_tls: None,
+    };
+    if ep.tls == TlsMode::Implicit {
+        offer.after_tls = offer.before_tls.take();
+    } else if before.has("STARTTLS") {
+        conn.send(b"STARTTLS\r\n").await.map_err(what)?;
+        let r = conn.read_reply("the STARTTLS reply").await.map_err(what)?;
+        if r.code == 220 {
+            conn.take_unread();
+            match conn
+                .upgrade(Arc::clone(&ep.tls_config), &ep.server_name)
+                .await
+            {
+                Ok(()) => {
+                    let r = preflight_ehlo(&mut conn).await.map_err(what)?;
+                    offer.after_tls = reply::parse_ehlo(&r).ok();
+                }
+                Err(e) if ep.tls == TlsMode::StartTls => return Err(what(e)),
+                Err(_) => {}
+            }
+        }
+    }
+    let _ = conn.send(b"QUIT\r\n").await;
+    conn.shutdown().await;
+    Ok(offer)
+}
+
+/// Run every scenario and collect the report. Fails early, with one error, when a
+/// remote target is dead.
+pub async fn run(scenarios: Vec<Scenario>, cfg: &RunConfig) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let target_name = match &cfg.target {
+        Target::Embedded => "embedded reference server".to_string(),
+        Target::Remote(r) => r.addr.clone(),
+    };
+    let mut report = RunReport::new(target_name, cfg.vars.secret_values());
+    let shared = Arc::new(Shared::new(cfg).await?);
+    let progress = if cfg.progress {
+        let pb = indicatif::ProgressBar::new(scenarios.len() as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        // Only runs that take longer than a second show the bar.
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        Some(pb)
+    } else {
+        None
+    };
+    let sem = Arc::new(tokio::sync::Semaphore::new(cfg.jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, sc) in scenarios.into_iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        let sem = Arc::clone(&sem);
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let r = run_one(&sc, &shared, i as u64).await;
+            (i, r)
+        });
+    }
+    let mut results: Vec<(usize, ScenarioResult)> = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Some(pb) = &progress {
+            if started.elapsed() > Duration::from_secs(1) && pb.is_hidden() {
+                pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            pb.inc(1);
+        }
+        match joined {
+            Ok(r) => results.push(r),
+            Err(e) => tracing::error!("scenario task failed: {e}"),
+        }
+    }
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    results.sort_by_key(|(i, _)| *i);
+    report.results = results.into_iter().map(|(_, r)| r).collect();
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// What every scenario task shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub cfg: RunConfig,
+    pub remote: Option<(Endpoint, Offer)>,
+    pub insecure_tls: Arc<rustls::ClientConfig>,
+}
+
+impl Shared {
+    async fn new(cfg: &RunConfig) -> Result<Shared, RunError> {
+        let insecure = authspec_reference::net::tls::client_config(
+            &authspec_reference::net::tls::ServerVerification::Insecure,
+        )
+        .map_err(|e| RunError(format!("TLS setup: {e}")))?;
+        let remote = match &cfg.target {
+            Target::Embedded => None,
+            Target::Remote(r) => {
+                let tls_config = if r.tls_insecure {
+                    Arc::clone(&insecure)
+                } else {
+                    authspec_reference::net::tls::client_config(
+                        &authspec_reference::net::tls::ServerVerification::WebPki {
+                            ca_file: r.ca_file.clone(),
+                        },
+                    )
+                    .map_err(|e| RunError(format!("TLS setup: {e}")))?
+                };
+                let host = crate::cli_support::host_of(&r.addr);
+                let ep = Endpoint {
+                    addr: r.addr.clone(),
+                    tls: r.tls,
+                    server_name: r.sni.clone().unwrap_or(host),
+                    tls_config,
+                    timeout: cfg.timeout,
+                };
+                // A dead target stops the whole run here, in one timeout, instead of
+                // timing out scenario by scenario.
+                let offer = preflight(&ep)
+                    .await
+                    .map_err(|e| RunError(format!("target unusable, no scenario run: {e}")))?;
+                Some((ep, offer))
+            }
+        };
+        Ok(Shared {
+            cfg: cfg.clone(),
+            remote,
+            insecure_tls: insecure,
+        })
+    }
+}
+
+async fn run_one(sc: &Scenario, shared: &Shared, index: u64) -> ScenarioResult {
+    let started = Instant::now();
+    let vars = shared.cfg.vars.with_defaults(&sc.vars);
+    // Derived from the id, not the position, so adding a scenario does not change the
+    // nonces (and snapshots) of the others.
+    let _ = index;
+    let seed = shared.cfg.seed ^ fnv1a(sc.id.as_bytes());
+    let mut result = match sc.role {
+        Role::Client => match &shared.remote {
+            Some((ep, offer)) => {
+                if let Some(why) = offer.unmet(&sc.requires, ep.tls == TlsMode::Implicit) {
+                    ScenarioResult::new(sc, Verdict::Skip { reason: why })
+                } else {
+                    client_role::play(sc, ep, &vars, seed).await
+                }
+            }
+            None => embedded::play_client_role(sc, shared, &vars, seed).await,
+        },
+        Role::Server => server_role::play(sc, shared, &vars, seed).await,
+    };
+    if result.transcript.is_empty() {
+        if let Verdict::Error { reason } = &result.verdict {
+            result.transcript.push(TranscriptLine::note(reason.clone()));
+        }
+    }
+    result.duration = started.elapsed();
+    result
+}
+
+/// FNV-1a: a stable, dependency-free hash for seeds.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,383 @@
+//! Judging what the peer sent against a step's conditions.
+//!
+//! These functions take the peer's lines as text (CRLF removed, non-UTF-8 bytes already
+//! shown by the runner) and say pass, non-strict or fail, with the expected and actual
+//! text that reports show. They do no IO, so the runner and the tests share them.
+
+use base64::Engine as _;
+
+use super::model::{CapabilityCheck, Expect, ExpectCommand, ExpectResponse};
+use super::pattern::Glob;
+
+/// The result of checking a reply or a client line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    /// An alternative matched; `note` says why it is acceptable.
+    NonStrict {
+        note: String,
+    },
+    /// Nothing matched: what was expected, what came, and the first condition that failed.
+    Fail {
+        expected: String,
+        actual: String,
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the step may go on (pass or non-strict).
+    pub fn is_acceptable(&self) -> bool {
+        !matches!(self, Outcome::Fail { .. })
+    }
+}
+
+/// A reply line split into its parts (RFC 5321 §4.2).
+struct Line<'a> {
+    code: Option<u16>,
+    /// Text after `NNN ` or `NNN-`.
+    text: &'a str,
+}
+
+fn split(line: &str) -> Line<'_> {
+    let b = line.as_bytes();
+    if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) {
+        let code = line[..3].parse().ok();
+        let text = line.get(4..).unwrap_or("");
+        Line { code, text }
+    } else {
+        Line {
+            code: None,
+            text: line,
+        }
+    }
+}
+
+/// The enhanced status code at the start of `text`, `class.subject.detail` (RFC 3463 §2).
+fn enhanced_code(text: &str) -> Option<&str> {
+    let word = text.split(' ').next()?;
+    let parts: Vec<&str> = word.split('.').collect();
+    let ok = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    ok.then_some(word)
+}
+
+/// EHLO keywords and their parameters: every line but the first (RFC 5321 §4.1.1.1).
+fn capabilities(lines: &[String]) -> Vec<(String, Vec<String>)> {
+    lines
+        .iter()
+        .skip(1)
+        .map(|l| {
+            let mut words = split(l).text.split_ascii_whitespace();
+            let keyword = words.next().unwrap_or("").to_owned();
+            (keyword, words.map(str::to_owned).collect())
+        })
+        .collect()
+}
+
+impl Expect {
+    /// One line saying what this expectation wants, for reports.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.code {
+            parts.push(format!("code {c}"));
+        }
+        if let Some(e) = &self.enhanced {
+            parts.push(format!("enhanced {e}"));
+        }
+        if let Some(t) = &self.text {
+            parts.push(format!("text {t:?}"));
+        }
+        if !self.reply_lines.is_empty() {
+            parts.push(format!("lines like {:?}", self.reply_lines));
+        }
+        for (k, check) in &self.capability {
+            parts.push(match check {
+                CapabilityCheck::Present => format!("capability {k}"),
+                CapabilityCheck::Absent => format!("no capability {k}"),
+                CapabilityCheck::With(params) => format!("capability {k} {}", params.join(" ")),
+            });
+        }
+        for k in &self.capability_absent {
+            parts.push(format!("no capability {k}"));
+        }
+        if let Some(n) = self.lines {
+            parts.push(format!("{n} line(s)"));
+        }
+        match self.bare_334 {
+            Some(true) => parts.push("bare `334`".to_owned()),
+            Some(false) => parts.push("`334 ` with a space".to_owned()),
+            None => {}
+        }
+        let mut s = parts.join(", ");
+        if !self.alternatives.is_empty() {
+            let alts: Vec<String> = self.alternatives.iter().map(Expect::describe).collect();
+            s.push_str(&format!(" (or, non-strict: {})", alts.join("; ")));
+        }
+        s
+    }
+
+    /// Checks a reply (its lines without CRLF). The primary conditions give a pass; an
+    /// alternative gives a non-strict verdict with its note.
+    pub fn evaluate(&self, reply: &[String]) -> Outcome {
+        match self.check(reply) {
+            Ok(()) => Outcome::Pass,
+            Err(reason) => {
+                for (i, alt) in self.alternatives.iter().enumerate() {
+                    if alt.check(reply).is_ok() {
+                        let note = alt.note.clone().unwrap_or_else(|| {
+                            format!("accepted alternative {}: {}", i + 1, alt.describe())
+                        });
+                        return Outcome::NonStrict { note };
+                    }
+                }
+                Outcome::Fail {
+                    expected: self.describe(),
+                    actual: reply.join("\n"),
+                    reason,
+                }
+            }
+        }
+    }
+
+    /// Checks the primary conditions only; the error names the first that failed.
+    pub fn check(&self, reply: &[String]) -> Result<(), String> {
+        let Some(first) = reply.first() else {
+            return Err("no reply".to_owned());
+        };
+        let last = reply.last().unwrap_or(first);
+        if let Some(spec) = &self.code {
+            match split(first).code {
+                Some(code) if spec.matches(code) => {}
+                Some(code) => return Err(format!("code {code} is not {spec}")),
+                None => return Err(format!("{first:?} does not start with a reply code")),
+            }
+        }
+        if let Some(pattern) = &self.enhanced {
+            match enhanced_code(split(last).text) {
+                Some(e) if Glob::new(pattern).is_match(e) => {}
+                Some(e) => return Err(format!("enhanced code {e} does not match {pattern}")),
+                None => return Err(format!("no enhanced status code (wanted {pattern})")),
+            }
+        }
+        if let Some(pattern) = &self.text {
+            let glob = Glob::new(pattern);
+            if !reply.iter().any(|l| glob.is_match(split(l).text)) {
+                return Err(format!("no line's text matches {pattern:?}"));
+            }
+        }
+        if !self.reply_lines.is_empty() {
+            match_lines(&self.reply_lines, reply)?;
+        }
+        if !self.capability.is_empty() || !self.capability_absent.is_empty() {
+            let caps = capabilities(reply);
+            let find = |k: &str| caps.iter().find(|(kw, _)| kw.eq_ignore_ascii_case(k));
+            for (k, check) in &self.capability {
+                match (check, find(k)) {
+                    (CapabilityCheck::Absent, Some(_)) => {
+                        return Err(format!("{k} is advertised"));
+                    }
+                    (CapabilityCheck::Absent, None) => {}
+                    (_, None) => return Err(format!("{k} is not advertised")),
+                    (CapabilityCheck::Present, Some(_)) => {}
+                    (CapabilityCheck::With(wanted), Some((_, params))) => {
+                        for w in wanted {
+                            if !params.iter().any(|p| p.eq_ignore_ascii_case(w)) {
+                                return Err(format!("{k} does not list {w}"));
+                            }
+                        }
+                    }
+                }
+            }
+            for k in &self.capability_absent {
+                if find(k).is_some() {
+                    return Err(format!("{k} is advertised"));
+                }
+            }
+        }
+        if let Some(n) = self.lines {
+            if reply.len() != n {
+                return Err(format!("{} line(s), not {n}", reply.len()));
+            }
+        }
+        match self.bare_334 {
+            Some(true) if first != "334" => {
+                return Err(format!("{first:?} is not a bare `334`"));
+            }
+            Some(false) if !first.starts_with("334 ") => {
+                return Err(format!("{first:?} is not `334 ` followed by the challenge"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// First and last patterns anchored; middle patterns matched in order against the lines
+/// in between, extra lines allowed.
+fn match_lines(patterns: &[String], reply: &[String]) -> Result<(), String> {
+    let globs: Vec<Glob> = patterns.iter().map(|p| Glob::new(p)).collect();
+    let (Some(first_glob), Some(first_line)) = (globs.first(), reply.first()) else {
+        return Err("no reply".to_owned());
+    };
+    if !first_glob.is_match(first_line) {
+        return Err(format!("line {first_line:?} does not match {first_glob}"));
+    }
+    if globs.len() == 1 {
+        if reply.len() != 1 {
+            return Err(format!("{} lines, not 1", reply.len()));
+        }
+        return Ok(());
+    }
+    if reply.len() < 2 {
+        return Err(format!(
+            "1 line, not at least {} (a multi-line reply was expected)",
+            globs.len().min(2)
+        ));
+    }
+    let last_glob = &globs[globs.len() - 1];
+    let last_line = &reply[reply.len() - 1];
+    if !last_glob.is_match(last_line) {
+        return Err(format!(
+            "last line {last_line:?} does not match {last_glob}"
+        ));
+    }
+    let mut middle = reply[1..reply.len() - 1].iter();
+    for glob in &globs[1..globs.len() - 1] {
+        if !middle.any(|l| glob.is_match(l)) {
+            return Err(format!("no line matches {glob} (in order)"));
+        }
+    }
+    Ok(())
+}
+
+impl ExpectCommand {
+    /// What is expected, for reports.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.verb {
+            parts.push(format!("verb {v}"));
+        }
+        if let Some(a) = &self.args {
+            parts.push(format!("args {a:?}"));
+        }
+        if let Some(l) = &self.line {
+            parts.push(format!("line {l:?}"));
+        }
+        if let Some(m) = &self.auth_mechanism {
+            parts.push(format!("AUTH {m}"));
+        }
+        parts.join(", ")
+    }
+
+    /// Whether this step has a condition.
+    pub fn has_condition(&self) -> bool {
+        self.verb.is_some()
+            || self.args.is_some()
+            || self.line.is_some()
+            || self.auth_mechanism.is_some()
+    }
+
+    /// Checks a client line (without CRLF).
+    pub fn evaluate(&self, line: &str) -> Outcome {
+        match self.check(line) {
+            Ok(()) => Outcome::Pass,
+            Err(reason) => Outcome::Fail {
+                expected: self.describe(),
+                actual: line.to_owned(),
+                reason,
+            },
+        }
+    }
+
+    fn check(&self, line: &str) -> Result<(), String> {
+        let (verb, args) = line.split_once(' ').unwrap_or((line, ""));
+        if let Some(v) = &self.verb {
+            if !verb.eq_ignore_ascii_case(v) {
+                return Err(format!("verb {verb:?} is not {v}"));
+            }
+        }
+        if let Some(a) = &self.args {
+            if !Glob::new(a).is_match(args) {
+                return Err(format!("arguments {args:?} do not match {a:?}"));
+            }
+        }
+        if let Some(l) = &self.line {
+            if !Glob::new(l).is_match(line) {
+                return Err(format!("line does not match {l:?}"));
+            }
+        }
+        if let Some(m) = &self.auth_mechanism {
+            let mech = args.split(' ').next().unwrap_or("");
+            if !verb.eq_ignore_ascii_case("AUTH") || !mech.eq_ignore_ascii_case(m) {
+                return Err(format!("not AUTH {m}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ExpectResponse {
+    /// What is expected, for reports.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = &self.decoded {
+            parts.push(format!("decoded {d:?}"));
+        }
+        if let Some(b) = &self.base64 {
+            parts.push(format!("base64 {b:?}"));
+        }
+        if self.cancel {
+            parts.push("cancel `*`".to_owned());
+        }
+        parts.join(", ")
+    }
+
+    /// Whether this step has a condition.
+    pub fn has_condition(&self) -> bool {
+        self.decoded.is_some() || self.base64.is_some() || self.cancel
+    }
+
+    /// Checks a SASL response line (without CRLF).
+    pub fn evaluate(&self, line: &str) -> Outcome {
+        match self.check(line) {
+            Ok(()) => Outcome::Pass,
+            Err(reason) => Outcome::Fail {
+                expected: self.describe(),
+                actual: line.to_owned(),
+                reason,
+            },
+        }
+    }
+
+    fn check(&self, line: &str) -> Result<(), String> {
+        if self.cancel && line != "*" {
+            return Err("the client did not cancel with `*`".to_owned());
+        }
+        if let Some(b) = &self.base64 {
+            if !Glob::new(b).is_match(line) {
+                return Err(format!("response does not match {b:?}"));
+            }
+        }
+        if let Some(d) = &self.decoded {
+            // RFC 4954 §4: `=` is an empty response.
+            let decoded = if line == "=" {
+                Ok(Vec::new())
+            } else {
+                base64::engine::general_purpose::STANDARD.decode(line)
+            };
+            let Ok(bytes) = decoded else {
+                return Err("response is not valid base64 (RFC 4648 §4)".to_owned());
+            };
+            // Matched as text with NULs kept, so YAML's "\0" writes a PLAIN separator.
+            let text = String::from_utf8_lossy(&bytes);
+            if !Glob::new(d).is_match(&text) {
+                let shown = super::bytes::display_bytes(&bytes);
+                return Err(format!("decoded response \"{shown}\" does not match {d:?}"));
+            }
+        }
+        Ok(())
+    }
+}

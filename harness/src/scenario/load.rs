@@ -1,0 +1,630 @@
+//! Loading scenario files: YAML → [`ScenarioFile`] → validated [`Scenario`].
+//!
+//! Every error names the file and, when it can be known, the line and column, and says
+//! what was expected. Nothing here panics on any input; files are bounded in size.
+
+use std::fmt;
+use std::path::Path;
+
+use super::model::{Expect, Role, Scenario, ScenarioFile, Step, StepRole};
+use super::transcript::{self, TranscriptError};
+use super::vars::{self, VarError};
+
+/// The largest scenario file accepted.
+pub const MAX_FILE_SIZE: usize = 1024 * 1024;
+
+/// A scenario that cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file (or bundled name).
+    pub path: String,
+    /// 1-based, when known.
+    pub line: Option<usize>,
+    /// 1-based, when known.
+    pub column: Option<usize>,
+    pub kind: LoadErrorKind,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// The file could not be read.
+    Io(String),
+    /// YAML syntax, a misspelt key, a wrong type, a missing field, a bad clause…: the
+    /// message is serde's, with the path to the value (`steps[2].expect`).
+    Yaml(String),
+    /// The YAML parsed but breaks a scenario rule.
+    Invalid(ValidationError),
+}
+
+/// A scenario rule broken by a file that parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValidationError {
+    /// Both `steps` and `transcript` are given.
+    BothStepsAndTranscript,
+    /// Neither `steps` nor `transcript` is given.
+    NoSteps,
+    /// `steps: []`.
+    EmptySteps,
+    /// The id is empty or has white space or characters outside `[A-Za-z0-9._/-]`.
+    BadId { id: String },
+    /// The title is empty.
+    EmptyTitle,
+    /// Two scenarios in one set share an id.
+    DuplicateId { id: String, first: String },
+    /// A server-role step (reply, expect_command, …) in a client-role scenario, or the
+    /// reverse.
+    WrongRole {
+        step: usize,
+        kind: &'static str,
+        role: Role,
+    },
+    /// An `expect` (also inside `auth`, `starttls`, or an alternative) with no condition.
+    EmptyExpect { step: usize },
+    /// An alternative with alternatives of its own.
+    NestedAlternatives { step: usize },
+    /// `note` on a primary expectation, where it would never be shown.
+    NoteOutsideAlternative { step: usize },
+    /// `expect_command` / `expect_response` with no condition.
+    EmptyCondition { step: usize, kind: &'static str },
+    /// `sasl` without exactly one of `send`, `base64_of`, `cancel`.
+    SaslForm { step: usize },
+    /// A `challenge` with `bare: true` and a challenge text, or both `base64` and `encode`.
+    ChallengeForm { step: usize },
+    /// A non-raw `send` or `pipeline` line with a CR or LF in it: the line would be sent
+    /// with a different framing than written; use `raw: true`.
+    LineBreakInLine { step: usize },
+    /// A raw string with a bad escape, or bad hex.
+    BadBytes { step: usize, message: String },
+    /// A `${…}` with bad syntax or an unknown filter.
+    BadVariable {
+        step: Option<usize>,
+        error: Box<VarError>,
+    },
+    /// A mechanism name that RFC 4422 §3.1 does not allow (1–20 of `A-Z 0-9 - _`).
+    BadMechanism { step: usize, name: String },
+    /// `pipeline: []`.
+    EmptyPipeline { step: usize },
+    /// The transcript does not compile.
+    Transcript(TranscriptError),
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ValidationError as V;
+        match self {
+            V::BothStepsAndTranscript => {
+                f.write_str("both `steps` and `transcript` are given; use one of them")
+            }
+            V::NoSteps => f.write_str("missing `steps` or `transcript`"),
+            V::EmptySteps => f.write_str("`steps` is empty"),
+            V::BadId { id } => write!(
+                f,
+                "bad id {id:?}: use letters, digits, `.`, `_`, `-` and `/`, e.g. `rfc4954/auth-plain`"
+            ),
+            V::EmptyTitle => f.write_str("the title is empty"),
+            V::DuplicateId { id, first } => {
+                write!(f, "id `{id}` is already used by {first}")
+            }
+            V::WrongRole { step, kind, role } => {
+                let role = match role {
+                    Role::Client => "client",
+                    Role::Server => "server",
+                };
+                write!(
+                    f,
+                    "step {step}: `{kind}` cannot be used in a {role}-role scenario (see `role:`)"
+                )
+            }
+            V::EmptyExpect { step } => write!(
+                f,
+                "step {step}: an expectation needs at least one condition (code, enhanced, text, …)"
+            ),
+            V::NestedAlternatives { step } => {
+                write!(f, "step {step}: an alternative cannot have alternatives")
+            }
+            V::NoteOutsideAlternative { step } => write!(
+                f,
+                "step {step}: `note` belongs inside an alternative, where it explains the non-strict verdict"
+            ),
+            V::EmptyCondition { step, kind } => {
+                write!(f, "step {step}: `{kind}` needs at least one condition")
+            }
+            V::SaslForm { step } => write!(
+                f,
+                "step {step}: `sasl` needs exactly one of `send`, `base64_of`, `cancel: true`"
+            ),
+            V::ChallengeForm { step } => write!(
+                f,
+                "step {step}: `challenge` takes one of `base64` and `encode`, and `bare: true` only without text"
+            ),
+            V::LineBreakInLine { step } => write!(
+                f,
+                "step {step}: the line contains CR or LF; write them as escapes with `raw: true`"
+            ),
+            V::BadBytes { step, message } => write!(f, "step {step}: {message}"),
+            V::BadVariable {
+                step: Some(step),
+                error,
+            } => write!(f, "step {step}: {error}"),
+            V::BadVariable { step: None, error } => write!(f, "{error}"),
+            V::BadMechanism { step, name } => write!(
+                f,
+                "step {step}: {name:?} is not a SASL mechanism name (RFC 4422 §3.1: 1-20 of A-Z, 0-9, -, _)"
+            ),
+            V::EmptyPipeline { step } => write!(f, "step {step}: `pipeline` is empty"),
+            V::Transcript(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        f.write_str(": ")?;
+        match &self.kind {
+            LoadErrorKind::Io(m) | LoadErrorKind::Yaml(m) => f.write_str(m),
+            LoadErrorKind::Invalid(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl LoadError {
+    fn invalid(path: &str, line: Option<usize>, error: ValidationError) -> LoadError {
+        LoadError {
+            path: path.to_owned(),
+            line,
+            column: line.map(|_| 1),
+            kind: LoadErrorKind::Invalid(error),
+        }
+    }
+
+    /// The validation rule broken, if that is what went wrong.
+    pub fn validation(&self) -> Option<&ValidationError> {
+        match &self.kind {
+            LoadErrorKind::Invalid(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// serde_yaml's message ends with ` at line L column C`; the location is shown as a
+/// `path:L:C:` prefix instead.
+fn strip_location(message: &str) -> String {
+    if let Some(pos) = message.rfind(" at line ") {
+        let tail = &message[pos + " at line ".len()..];
+        let mut words = tail.split(' ');
+        let shape = (
+            words.next().map(|w| w.bytes().all(|b| b.is_ascii_digit())),
+            words.next(),
+            words.next().map(|w| w.bytes().all(|b| b.is_ascii_digit())),
+            words.next(),
+        );
+        if shape == (Some(true), Some("column"), Some(true), None) {
+            return message[..pos].to_owned();
+        }
+    }
+    message.to_owned()
+}
+
+/// The 1-based line of a top-level key, for errors about whole-file rules.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|i| i + 1)
+}
+
+/// The 1-based line where step `index` (1-based) starts, found by the indentation of the
+/// `- ` items under `steps:`. Best effort: flow-style lists give `None`.
+fn step_line(text: &str, index: usize) -> Option<usize> {
+    let start = key_line(text, "steps")?;
+    let mut indent: Option<usize> = None;
+    let mut count = 0;
+    for (i, line) in text.lines().enumerate().skip(start) {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let this_indent = line.len() - trimmed.len();
+        if this_indent == 0 && !trimmed.starts_with('-') {
+            return None;
+        }
+        if trimmed.starts_with("- ") || trimmed == "-" {
+            match indent {
+                None => indent = Some(this_indent),
+                Some(ind) if ind != this_indent => continue,
+                Some(_) => {}
+            }
+            count += 1;
+            if count == index {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+/// Parses and validates one scenario file.
+pub fn load_str(text: &str, path: &str) -> Result<Scenario, LoadError> {
+    if text.len() > MAX_FILE_SIZE {
+        return Err(LoadError {
+            path: path.to_owned(),
+            line: None,
+            column: None,
+            kind: LoadErrorKind::Io(format!("larger than {MAX_FILE_SIZE} bytes")),
+        });
+    }
+    let file: ScenarioFile = serde_yaml::from_str(text).map_err(|e| {
+        let location = e.location();
+        LoadError {
+            path: path.to_owned(),
+            line: location.as_ref().map(serde_yaml::Location::line),
+            column: location.as_ref().map(serde_yaml::Location::column),
+            kind: LoadErrorKind::Yaml(strip_location(&e.to_string())),
+        }
+    })?;
+    from_file(file, text, path)
+}
+
+/// Validates a parsed file; `text` is used only to find line numbers.
+pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario, LoadError> {
+    let id_ok = !file.id.is_empty()
+        && file
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+    if !id_ok {
+        return Err(LoadError::invalid(
+            path,
+            key_line(text, "id"),
+            ValidationError::BadId { id: file.id },
+        ));
+    }
+    if file.title.trim().is_empty() {
+        return Err(LoadError::invalid(
+            path,
+            key_line(text, "title"),
+            ValidationError::EmptyTitle,
+        ));
+    }
+    let steps = match (file.steps, &file.transcript) {
+        (Some(_), Some(_)) => {
+            return Err(LoadError::invalid(
+                path,
+                key_line(text, "transcript"),
+                ValidationError::BothStepsAndTranscript,
+            ));
+        }
+        (None, None) => {
+            return Err(LoadError::invalid(path, None, ValidationError::NoSteps));
+        }
+        (Some(steps), None) => {
+            if steps.is_empty() {
+                return Err(LoadError::invalid(
+                    path,
+                    key_line(text, "steps"),
+                    ValidationError::EmptySteps,
+                ));
+            }
+            steps
+        }
+        (None, Some(t)) => transcript::compile(t, file.role).map_err(|e| {
+            let line = match &e {
+                TranscriptError::NotADialogLine { line, .. } => {
+                    key_line(text, "transcript").map(|k| k + line)
+                }
+                TranscriptError::Empty => key_line(text, "transcript"),
+            };
+            LoadError::invalid(path, line, ValidationError::Transcript(e))
+        })?,
+    };
+    let from_transcript = file.transcript.is_some();
+    for (i, step) in steps.iter().enumerate() {
+        let n = i + 1;
+        validate_step(step, n, file.role).map_err(|e| {
+            let line = if from_transcript {
+                key_line(text, "transcript")
+            } else {
+                step_line(text, n)
+            };
+            LoadError::invalid(path, line, e)
+        })?;
+    }
+    for value in file.vars.values() {
+        vars::check_syntax(value).map_err(|error| {
+            LoadError::invalid(
+                path,
+                key_line(text, "vars"),
+                ValidationError::BadVariable {
+                    step: None,
+                    error: Box::new(error),
+                },
+            )
+        })?;
+    }
+    Ok(Scenario {
+        path: path.to_owned(),
+        id: file.id,
+        title: file.title,
+        spec: file.spec,
+        tags: file.tags,
+        requires: file.requires,
+        profile: file.profile,
+        role: file.role,
+        vars: file.vars,
+        transcript: file.transcript,
+        steps,
+    })
+}
+
+fn mechanism_ok(name: &str) -> bool {
+    // A `${var}` is checked when expanded; only literal names are checked here.
+    name.contains("${")
+        || ((1..=20).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')))
+}
+
+fn validate_expect(e: &Expect, step: usize, is_alternative: bool) -> Result<(), ValidationError> {
+    if !e.has_condition() {
+        return Err(ValidationError::EmptyExpect { step });
+    }
+    if is_alternative && !e.alternatives.is_empty() {
+        return Err(ValidationError::NestedAlternatives { step });
+    }
+    if !is_alternative && e.note.is_some() {
+        return Err(ValidationError::NoteOutsideAlternative { step });
+    }
+    for alt in &e.alternatives {
+        validate_expect(alt, step, true)?;
+    }
+    Ok(())
+}
+
+fn validate_step(step: &Step, n: usize, role: Role) -> Result<(), ValidationError> {
+    let allowed = match step.role() {
+        StepRole::Either => true,
+        StepRole::Client => role == Role::Client,
+        StepRole::Server => role == Role::Server,
+    };
+    if !allowed {
+        return Err(ValidationError::WrongRole {
+            step: n,
+            kind: step.kind(),
+            role,
+        });
+    }
+    let bad_bytes = |e: super::bytes::EscapeError| ValidationError::BadBytes {
+        step: n,
+        message: e.to_string(),
+    };
+    match step {
+        Step::Send(s) => {
+            if !s.raw() && s.line().contains(['\r', '\n']) {
+                return Err(ValidationError::LineBreakInLine { step: n });
+            }
+            if s.raw() {
+                super::bytes::unescape(s.line()).map_err(bad_bytes)?;
+            }
+        }
+        Step::SendBytes(b) => {
+            b.bytes().map_err(bad_bytes)?;
+        }
+        Step::Pipeline(lines) => {
+            if lines.is_empty() {
+                return Err(ValidationError::EmptyPipeline { step: n });
+            }
+            if lines.iter().any(|l| l.contains(['\r', '\n'])) {
+                return Err(ValidationError::LineBreakInLine { step: n });
+            }
+        }
+        Step::Expect(e) => validate_expect(e, n, false)?,
+        Step::Auth(a) => {
+            if !mechanism_ok(&a.mechanism) {
+                return Err(ValidationError::BadMechanism {
+                    step: n,
+                    name: a.mechanism.clone(),
+                });
+            }
+            if let Some(e) = &a.expect {
+                validate_expect(e, n, false)?;
+            }
+        }
+        Step::Sasl(s) => {
+            if s.forms() != 1 {
+                return Err(ValidationError::SaslForm { step: n });
+            }
+            for v in [&s.send, &s.base64_of].into_iter().flatten() {
+                super::bytes::unescape(v).map_err(bad_bytes)?;
+            }
+        }
+        Step::Starttls(s) => {
+            if let Some(e) = &s.expect {
+                validate_expect(e, n, false)?;
+            }
+        }
+        Step::ExpectCommand(c) => {
+            if !c.has_condition() {
+                return Err(ValidationError::EmptyCondition {
+                    step: n,
+                    kind: "expect_command",
+                });
+            }
+        }
+        Step::ExpectResponse(r) => {
+            if !r.has_condition() {
+                return Err(ValidationError::EmptyCondition {
+                    step: n,
+                    kind: "expect_response",
+                });
+            }
+        }
+        Step::Challenge(super::model::Challenge::Options(o)) => {
+            let has_text = o.base64.is_some() || o.encode.is_some();
+            if (o.base64.is_some() && o.encode.is_some()) || (o.bare && has_text) {
+                return Err(ValidationError::ChallengeForm { step: n });
+            }
+        }
+        Step::ExpectAuth(a) => {
+            if !mechanism_ok(&a.mechanism) {
+                return Err(ValidationError::BadMechanism {
+                    step: n,
+                    name: a.mechanism.clone(),
+                });
+            }
+        }
+        Step::Challenge(_)
+        | Step::ExpectClose(_)
+        | Step::Wait(_)
+        | Step::Quit(_)
+        | Step::Reply(_)
+        | Step::ExpectClientClose(_)
+        | Step::ExpectNoCommand(_) => {}
+    }
+    // Variable syntax everywhere, so a typo in a filter fails at load time.
+    let mut copy = step.clone();
+    let mut result = Ok(());
+    copy.strings_mut(&mut |s, _| {
+        if result.is_ok() {
+            result = vars::check_syntax(s);
+        }
+    });
+    result.map_err(|error| ValidationError::BadVariable {
+        step: Some(n),
+        error: Box::new(error),
+    })
+}
+
+/// Checks rules that span a set of scenarios: ids are unique.
+pub fn validate_set(scenarios: &[Scenario]) -> Vec<LoadError> {
+    let mut seen: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    for s in scenarios {
+        if let Some(first) = seen.insert(&s.id, &s.path) {
+            errors.push(LoadError::invalid(
+                &s.path,
+                None,
+                ValidationError::DuplicateId {
+                    id: s.id.clone(),
+                    first: first.to_owned(),
+                },
+            ));
+            seen.insert(&s.id, first);
+        }
+    }
+    errors
+}
+
+/// Loads every `*.yaml` / `*.yml` under `dir`, recursively, sorted by path.
+pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    collect(dir, &mut files, &mut errors, 0);
+    files.sort();
+    let mut texts = Vec::new();
+    for f in &files {
+        let name = f.display().to_string();
+        match std::fs::read_to_string(f) {
+            Ok(t) => texts.push((name, t)),
+            Err(e) => errors.push(LoadError {
+                path: name,
+                line: None,
+                column: None,
+                kind: LoadErrorKind::Io(e.to_string()),
+            }),
+        }
+    }
+    let borrowed: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    match load_embedded(&borrowed) {
+        Ok(scenarios) if errors.is_empty() => Ok(scenarios),
+        Ok(_) => Err(errors),
+        Err(mut more) => {
+            errors.append(&mut more);
+            Err(errors)
+        }
+    }
+}
+
+/// Directory depth bound, against symlink loops.
+const MAX_DEPTH: usize = 32;
+
+fn collect(
+    dir: &Path,
+    files: &mut Vec<std::path::PathBuf>,
+    errors: &mut Vec<LoadError>,
+    depth: usize,
+) {
+    let io_error = |e: std::io::Error| LoadError {
+        path: dir.display().to_string(),
+        line: None,
+        column: None,
+        kind: LoadErrorKind::Io(e.to_string()),
+    };
+    if depth > MAX_DEPTH {
+        errors.push(io_error(std::io::Error::other(
+            "directories nested too deep",
+        )));
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(io_error(e));
+            return;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(io_error(e));
+                continue;
+            }
+        };
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, files, errors, depth + 1);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            files.push(path);
+        }
+    }
+}
+
+/// Loads scenarios given as (path, text) pairs, such as [`super::BUNDLED`]; the result
+/// is sorted by path.
+pub fn load_embedded(files: &[(&str, &str)]) -> Result<Vec<Scenario>, Vec<LoadError>> {
+    let mut sorted: Vec<&(&str, &str)> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut scenarios = Vec::new();
+    let mut errors = Vec::new();
+    for (path, text) in sorted {
+        match load_str(text, path) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    errors.extend(validate_set(&scenarios));
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(errors)
+    }
+}

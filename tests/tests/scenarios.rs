@@ -1,0 +1,69 @@
+//! Every bundled scenario against the embedded reference server. Each must pass (or be
+//! an accepted non-strict outcome), and its normalised transcript is an insta snapshot:
+//! a behaviour change shows up as a reviewable snapshot diff (`cargo insta review`).
+//!
+//! Nonces are fixed by the seed (derived from each scenario's id), the host name is
+//! fixed, and secrets are masked, so the transcripts are stable.
+
+use authspec::report::{RunReport, Verdict};
+use authspec::runner::{self, RunConfig};
+use authspec::scenario;
+
+fn run_all() -> RunReport {
+    let scenarios = scenario::load_bundled().expect("the bundled scenarios load");
+    assert!(!scenarios.is_empty());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(runner::run(scenarios, &RunConfig::embedded()))
+        .expect("the embedded target runs")
+}
+
+fn render(report: &RunReport, r: &authspec::report::ScenarioResult) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# {}\n# {}\n# verdict: {}\n",
+        r.id,
+        r.title,
+        r.verdict.kind()
+    ));
+    if let Some(reason) = r.verdict.reason() {
+        out.push_str(&format!("# note: {}\n", report.mask(reason)));
+    }
+    for line in &r.transcript {
+        out.push_str(&format!(
+            "{}: {}\n",
+            line.dir.prefix(),
+            report.mask(&line.text)
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_bundled_scenario_passes_against_the_reference() {
+    let report = run_all();
+    let mut failures = Vec::new();
+    for r in &report.results {
+        if !matches!(r.verdict, Verdict::Pass | Verdict::NonStrict { .. }) {
+            failures.push(format!("{}\n{}", r.verdict, render(&report, r)));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios did not pass against the reference:\n\n{}",
+        failures.len(),
+        report.results.len(),
+        failures.join("\n")
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("snapshots/scenarios");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        for r in &report.results {
+            let name = r.id.replace('/', "__");
+            insta::assert_snapshot!(name, render(&report, r));
+        }
+    });
+}
