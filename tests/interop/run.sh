@@ -302,7 +302,7 @@ direction_a() {
 
     # run: the bundled scenarios, with the peer's known deviations.
     local junit=$OUT/reports/junit-$name.xml runargs=()
-    if [[ -n $tls ]]; then runargs=(--starttls --tls-insecure); fi
+    if [[ -n $tls ]]; then runargs=(--starttls --ca-file "$PEERS_TLS_CA"); fi
     check A "$peer" scenarios "authspec run (expectations/$expfile)" 0 -- \
       env PEER_PW="$PEERS_PASS1" "$AUTHSPEC" run --target "$PEERS_HOST:$port" "${runargs[@]}" \
       --var "user=$PEERS_USER1" --var password-env=PEER_PW \
