@@ -15,7 +15,8 @@
 #   sender <mech>-<user>-<good|bad>@relay.test -> transport smtp-<mech>, user:password
 #
 # mech is plain, login, cram-md5, digest-md5, scram-sha-1, scram-sha-256 (cleartext to
-# PLAIN_PORT), starttls (PLAIN after STARTTLS, smtp_tls_security_level=encrypt, to
+# PLAIN_PORT), digest-md5-again (DIGEST-MD5 through a single smtp process, alice good
+# only), starttls (PLAIN after STARTTLS, smtp_tls_security_level=encrypt, to
 # STARTTLS_PORT) or tls (PLAIN in wrapper mode, to TLS_PORT).
 set -euo pipefail
 
@@ -131,6 +132,10 @@ EOF
       echo "smtp-$m unix - - n - - smtp"
       echo "  -o smtp_sasl_mechanism_filter=$m"
     done
+    # One process only, so that a second message surely meets the process that
+    # authenticated the first (Cyrus's DIGEST-MD5 reauthentication cache is per process).
+    echo "smtp-digest-md5-again unix - - n - 1 smtp"
+    echo "  -o smtp_sasl_mechanism_filter=digest-md5"
     echo "smtp-starttls unix - - n - - smtp"
     echo "  -o smtp_sasl_mechanism_filter=plain -o smtp_tls_security_level=encrypt"
     echo "smtp-tls unix - - n - - smtp"
@@ -160,6 +165,8 @@ EOF
       done
     done
   done
+  echo "digest-md5-again-$PEERS_USER1-good@relay.test smtp-digest-md5-again:[$PEERS_HOST]:$plain" >>"$RELAY_CONF/sender_transport"
+  echo "digest-md5-again-$PEERS_USER1-good@relay.test $PEERS_USER1:$PEERS_PASS1" >>"$RELAY_CONF/sasl_passwd.new"
   umask 022
   mv "$RELAY_CONF/sasl_passwd.new" "$RELAY_CONF/sasl_passwd"
   # Read by the smtp client running as postfix.

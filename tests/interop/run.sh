@@ -60,6 +60,12 @@ declare -A XFAIL=(
   # authenticating user" right after the server's empty 334, before sending anything.
   # It wants tls-unique channel-binding data, which TLS 1.3 does not define; --no-cb works.
   ["B|gsasl|STARTTLS|*channel binding on*"]="gsasl 2.2.0 needs tls-unique, which TLS 1.3 lacks (client-side, nothing sent)"
+  # Cyrus's DIGEST-MD5 client re-authenticates with an initial response (RFC 2831 §2.2
+  # subsequent authentication). authspec serve answers "501 5.5.2 Initial response not
+  # allowed for this mechanism" (RFC 4954 §4 treats DIGEST-MD5 as server-first), where
+  # RFC 2831 §2.2 asks a server without subsequent authentication to send a fresh
+  # digest-challenge; Postfix then defers the mail. Open question for the server.
+  ["B|postfix smtp (Cyrus)|DIGEST-MD5|*subsequent authentication*"]="authspec serve rejects RFC 2831 §2.2 subsequent authentication with 501 instead of sending a fresh digest-challenge"
 )
 
 n_fail=0
@@ -67,12 +73,15 @@ n_ok=0
 n_xfail=0
 record() { # direction peer column check result detail
   local dir=$1 peer=$2 col=$3 check=$4 result=$5 detail=$6 key reason=
-  if [[ $result == FAIL ]]; then
-    for key in "${!XFAIL[@]}"; do
-      # shellcheck disable=SC2053 # the check part of the key is a glob on purpose
-      if [[ "$dir|$peer|$col|$check" == $key ]]; then reason=${XFAIL[$key]}; fi
-    done
-    if [[ -n $reason ]]; then result=xfail detail="$reason; $detail"; fi
+  for key in "${!XFAIL[@]}"; do
+    # shellcheck disable=SC2053 # the check part of the key is a glob on purpose
+    if [[ "$dir|$peer|$col|$check" == $key ]]; then reason=${XFAIL[$key]}; fi
+  done
+  if [[ -n $reason && $result == FAIL ]]; then
+    result=xfail detail="$reason; $detail"
+  elif [[ -n $reason ]]; then
+    detail="unexpected pass: remove the XFAIL entry in run.sh ($reason)"
+    echo "  NOTE  $check passed although XFAIL says: $reason" >&2
   fi
   case $result in
     ok) n_ok=$((n_ok + 1)) ;;
@@ -300,6 +309,16 @@ direction_a() {
         --from "$PEERS_USER1@$PEERS_REALM" --to "rcpt@example.com" --user "$PEERS_USER1" --password-env PEER_PW
     fi
 
+    # The :2525 peer also listens on [::1] when the loopback has IPv6.
+    if [[ $name == postfix-cyrus ]] && timeout 5 python3 -c "import socket,sys; socket.create_connection(('$PEERS_HOST6', $port), 2).close()" 2>/dev/null; then
+      check A "$name:[$PEERS_HOST6]:$port" PLAIN "alice over IPv6" 0 --grep "^C: AUTH PLAIN" -- \
+        env PEER_PW="$PEERS_PASS1" "$AUTHSPEC" send -v --server "[$PEERS_HOST6]:$port" \
+        --from "$PEERS_USER1@$PEERS_REALM" --to "rcpt@example.com" --user "$PEERS_USER1" --password-env PEER_PW --mechanism PLAIN
+      check A "$name:[$PEERS_HOST6]:$port" DIGEST-MD5 "bob over IPv6" 0 --grep "^C: AUTH DIGEST-MD5" -- \
+        env PEER_PW="$PEERS_PASS2" "$AUTHSPEC" send -v --server "[$PEERS_HOST6]:$port" \
+        --from "$PEERS_USER2@$PEERS_REALM" --to "rcpt@example.com" --user "$PEERS_USER2" --password-env PEER_PW --mechanism DIGEST-MD5
+    fi
+
     # run: the bundled scenarios, with the peer's known deviations.
     local junit=$OUT/reports/junit-$name.xml runargs=()
     if [[ -n $tls ]]; then runargs=(--starttls --ca-file "$PEERS_TLS_CA"); fi
@@ -319,7 +338,9 @@ start_serve() { # name extra-args... -> sets SERVE_PORT
   local name=$1 out=$OUT/serve-$1.out
   shift
   # Bounded like every other command: the whole run must not outlive this.
-  timeout -k 5 900 "$AUTHSPEC" serve --listen "$PEERS_HOST:0" --users "$SERVE_USERS" \
+  # -v logs each authentication (sasl_method=, sasl_username=) and every line-level
+  # deviation of a client, Postfix-style, to serve-NAME.err.
+  timeout -k 5 900 "$AUTHSPEC" -v serve --listen "$PEERS_HOST:0" --users "$SERVE_USERS" \
     --maildir "$MAILDIR" "$@" >"$out" 2>"$OUT/serve-$name.err" &
   SERVE_PIDS+=($!)
   local pid=$! until=$((SECONDS + 15))
@@ -552,35 +573,58 @@ relay_b() { # plain-port starttls-port tls-port
     record B "$peer" PLAIN "relay instance starts" FAIL "$(tail -n 5 "$LOGS/relay-up.log" | tr '\n' ' ')"
     return
   fi
-  local relay_conf=$PEERS_ETC/relay relay_log=$PEERS_LOG_DIR/relay.log
-  local log_start m u kind sender rcpt t
-  log_start=$(($(wc -l <"$relay_log" 2>/dev/null || echo 0) + 1))
-  local -a items=()
+  RELAY_CONF=$PEERS_ETC/relay
+  RELAY_LOG=$PEERS_LOG_DIR/relay.log
+  RELAY_LOG_START=$(($(wc -l <"$RELAY_LOG" 2>/dev/null || echo 0) + 1))
+  local m u kind
+  RELAY_ITEMS=()
   for m in plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256 starttls tls; do
     for u in "$PEERS_USER1" "$PEERS_USER2"; do
       for kind in good bad; do
-        # Fewer messages for the transports: bob good and alice bad are enough there.
-        if [[ $m == starttls || $m == tls ]] && [[ $u-$kind == "$PEERS_USER1-good" || $u-$kind == "$PEERS_USER2-bad" ]]; then continue; fi
         [[ $kind == bad && $u == "$PEERS_USER2" ]] && continue
-        sender=$m-$u-$kind@relay.test
-        t=B-relay-$m-$u-$kind-$RUN_ID
-        rcpt="$m-$u-$kind@example.com"
-        if timeout 20 sendmail -C "$relay_conf" -f "$sender" "$rcpt" <"$(new_message "$t")" 2>"$LOGS/relay-inject.err"; then
-          items+=("$m|$u|$kind|$t|$rcpt")
-        else
-          record B "$peer" "${m^^}" "$u $kind: sendmail -C injects" FAIL "$(tr '\n' ' ' <"$LOGS/relay-inject.err")"
-        fi
+        # Over TLS, bob with the right password and alice with a wrong one are enough.
+        if [[ $m == starttls || $m == tls ]] && [[ $u-$kind == "$PEERS_USER1-good" ]]; then continue; fi
+        relay_inject "$peer" "$m" "$u" "$kind" "$m-$u-$kind"
       done
     done
   done
-  timeout 20 postqueue -c "$relay_conf" -f >/dev/null 2>&1 || true
-  # Wait (bounded) until every message is delivered or deferred.
-  local until=$((SECONDS + RELAY_WAIT)) item pending
+  relay_settle
+  relay_judge "$peer"
+  # Cyrus's DIGEST-MD5 client remembers a successful authentication and, the next time
+  # the same smtp process talks to the same server as the same user, sends
+  # "subsequent authentication" (RFC 2831 §2.2): AUTH DIGEST-MD5 <digest-response> as an
+  # initial response. A server that does not support it "sends a digest-challenge, and
+  # authentication proceeds as in initial authentication". Two messages, one after the
+  # other, through a transport with a single smtp process.
+  local n
+  for n in 1 2; do
+    RELAY_ITEMS=()
+    relay_inject "$peer" digest-md5-again "$PEERS_USER1" good "digest-md5-again-$n" "again-$n"
+    relay_settle noflush
+    relay_judge "$peer"
+  done
+}
+
+relay_inject() { # peer mech user good|bad rcpt-local [label]
+  local peer=$1 m=$2 u=$3 kind=$4 rcpt=$5@example.com label=${6:-} t
+  t=B-relay-$5-$RUN_ID
+  if timeout 20 sendmail -C "$RELAY_CONF" -f "$m-$u-$kind@relay.test" "$rcpt" <"$(new_message "$t")" 2>"$LOGS/relay-inject.err"; then
+    RELAY_ITEMS+=("$m|$u|$kind|$t|$rcpt|$label")
+  else
+    record B "$peer" "${m^^}" "$u $kind: sendmail -C injects" FAIL "$(tr '\n' ' ' <"$LOGS/relay-inject.err")"
+  fi
+}
+
+relay_settle() { # [noflush] -- wait (bounded) until every RELAY_ITEMS message is sent, deferred or bounced
+  # Flushing retries deferred mail too, which would make the wrong-password messages
+  # authenticate again; only the first round needs it.
+  if [[ ${1:-} != noflush ]]; then timeout 20 postqueue -c "$RELAY_CONF" -f >/dev/null 2>&1 || true; fi
+  local until=$((SECONDS + RELAY_WAIT)) item pending m u kind t rcpt label
   while :; do
     pending=0
-    for item in "${items[@]}"; do
-      IFS='|' read -r m u kind t rcpt <<<"$item"
-      if ! tail -n "+$log_start" "$relay_log" | grep -F "to=<$rcpt>" | grep -Eq "status=(sent|deferred|bounced)"; then
+    for item in "${RELAY_ITEMS[@]}"; do
+      IFS='|' read -r m u kind t rcpt label <<<"$item"
+      if ! tail -n "+$RELAY_LOG_START" "$RELAY_LOG" | grep -F "to=<$rcpt>" | grep -Eq "status=(sent|deferred|bounced)"; then
         pending=$((pending + 1))
       fi
     done
@@ -588,26 +632,33 @@ relay_b() { # plain-port starttls-port tls-port
     ((SECONDS < until)) || break
     sleep 0.5
   done
-  local col status line
-  tail -n "+$log_start" "$relay_log" >"$LOGS/B_relay.log" || true
-  for item in "${items[@]}"; do
-    IFS='|' read -r m u kind t rcpt <<<"$item"
-    case $m in starttls) col=STARTTLS ;; tls) col=TLS ;; *) col=${m^^} ;; esac
-    line=$(grep -F "to=<$rcpt>" "$LOGS/B_relay.log" | grep -E "status=" | tail -n 1 || true)
+  tail -n "+$RELAY_LOG_START" "$RELAY_LOG" >"$LOGS/B_relay.log" || true
+}
+
+relay_judge() { # peer
+  local peer=$1 item m u kind t rcpt label col status line name
+  for item in "${RELAY_ITEMS[@]}"; do
+    IFS='|' read -r m u kind t rcpt label <<<"$item"
+    case $m in starttls) col=STARTTLS ;; tls) col=TLS ;; digest-md5-again) col=DIGEST-MD5 ;; *) col=${m^^} ;; esac
+    # The first status line decides: a retry after a deferral must not hide it.
+    line=$(grep -F "to=<$rcpt>" "$LOGS/B_relay.log" | grep -E "status=" | head -n 1 || true)
     status=$(sed -nE 's/.*status=([a-z]+).*/\1/p' <<<"$line")
     if [[ $kind == good ]]; then
+      name="$u right password, relayed, mail delivered"
+      [[ $label == again-1 ]] && name="$u through a single smtp process, first message"
+      [[ $label == again-2 ]] && name="$u again, same smtp process (RFC 2831 §2.2 subsequent authentication)"
       if [[ $status == sent ]] && wait_mail "$t" 5; then
-        record B "$peer" "$col" "$u right password, relayed, mail delivered" ok "status=sent"
+        record B "$peer" "$col" "$name" ok "status=sent"
       else
-        record B "$peer" "$col" "$u right password, relayed, mail delivered" FAIL \
-          "status=${status:-none after ${RELAY_WAIT}s}; $(sed -nE 's/.*(status=.*)/\1/p' <<<"$line" | cut -c1-300) [log ${LOGS#"$root"/}/B_relay.log]"
+        record B "$peer" "$col" "$name" FAIL \
+          "status=${status:-none after ${RELAY_WAIT}s}: $(sed -nE 's/.*status=[a-z]+ (.*)/\1/p' <<<"$line" | cut -c1-300) [log ${LOGS#"$root"/}/B_relay.log]"
       fi
     else
+      name="$u wrong password -> SASL authentication failed, deferred"
       if [[ $status == deferred ]] && grep -q "SASL authentication failed" <<<"$line" && ! mail_file "$t" >/dev/null; then
-        record B "$peer" "$col" "$u wrong password -> SASL authentication failed, deferred" ok "status=deferred"
+        record B "$peer" "$col" "$name" ok "status=deferred"
       else
-        record B "$peer" "$col" "$u wrong password -> SASL authentication failed, deferred" FAIL \
-          "status=${status:-none}; $(sed -nE 's/.*(status=.*)/\1/p' <<<"$line" | cut -c1-300)"
+        record B "$peer" "$col" "$name" FAIL "status=${status:-none}: $(sed -nE 's/.*status=[a-z]+ (.*)/\1/p' <<<"$line" | cut -c1-300)"
       fi
     fi
   done
