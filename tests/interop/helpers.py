@@ -155,7 +155,9 @@ def cmd_matrix(argv):
                 order.append(key)
             rows[key].setdefault(col, []).append(result)
             if result in ("FAIL", "xfail"):
-                notes.append(f"- {result}: {direction} {peer} {col} — {check}: {detail}")
+                # The log excerpt is for the console; the table keeps the reason.
+                short = detail.split(" [log ")[0]
+                notes.append(f"- {result}: {direction} {peer} {col} — {check}: {short}")
     cols = [c for c in MECHS + EXTRA if any(c in r for r in rows.values())]
     label = {"A": "A: authspec → server", "B": "B: client → authspec"}
     out = ["| direction | peer | " + " | ".join(cols) + " |",

@@ -99,6 +99,11 @@ queue_run_delay = 300s
 notify_classes =
 bounce_notice_recipient = postmaster
 
+# The whole SMTP dialogue of the smtp client goes to the log (> / < lines), so a
+# failure can be read there.
+debug_peer_list = $PEERS_HOST
+debug_peer_level = 2
+
 maillog_file = $RELAY_LOG
 maillog_file_prefixes = /var, /dev/stdout
 EOF
