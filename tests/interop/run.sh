@@ -16,6 +16,7 @@
 # Meant for a throwaway Debian 12 machine, as root (CI calls it from .ci/run). Every
 # external command is bounded by `timeout`. Environment:
 #   AUTHSPEC=path         use this binary instead of `cargo build --release -p authspec`
+#   INTEROP_PROFILE=debug build/use target/debug/authspec instead (no release build)
 #   INTEROP_OUT=dir       logs, reports, maildir (default target/interop)
 #   INTEROP_ONLY="A B"    directions to run (default both)
 #   INTEROP_KEEP_PEERS=1  leave the Postfix/Dovecot peers running even if this run started them
@@ -194,8 +195,11 @@ phase "build authspec"
 if [[ -n ${AUTHSPEC:-} ]]; then
   echo "using AUTHSPEC=$AUTHSPEC"
 else
-  (cd "$root" && timeout 1200 cargo build --release -p authspec)
-  AUTHSPEC=${CARGO_TARGET_DIR:-$root/target}/release/authspec
+  # release by default; INTEROP_PROFILE=debug reuses what `cargo test --workspace` built
+  # (the checks take the same time either way: they wait on the peers, not on authspec).
+  profile=${INTEROP_PROFILE:-release}
+  (cd "$root" && timeout 1200 cargo build --profile "$([[ $profile == debug ]] && echo dev || echo "$profile")" -p authspec)
+  AUTHSPEC=${CARGO_TARGET_DIR:-$root/target}/$profile/authspec
 fi
 [[ -x $AUTHSPEC ]] || { echo "run.sh: $AUTHSPEC is not executable" >&2; exit 1; }
 authspec_help=$(timeout 10 "$AUTHSPEC" --help 2>&1 || true)
