@@ -77,6 +77,19 @@ fn rfc4954_mail_null_path_auth_unknown() {
 }
 
 #[test]
+fn mail_auth_identity_spelled_like_the_null_marker_keeps_its_escapes() {
+    // Found while reviewing the round trip: "+3C+3E" decodes to "<>", which must not
+    // be formatted as the `AUTH=<>` marker.
+    let cmd = ok("MAIL FROM:<> AUTH=+3C+3E");
+    assert_eq!(cmd.mail_auth(), Some(&MailAuth::Mailbox("<>".into())));
+    assert_eq!(cmd.format(), b"MAIL FROM:<> AUTH=+3C+3E");
+    assert_eq!(
+        ok("MAIL FROM:<> AUTH=<>").mail_auth(),
+        Some(&MailAuth::Unknown)
+    );
+}
+
+#[test]
 fn auth_empty_initial_response_and_none() {
     assert_eq!(
         ok("AUTH EXTERNAL ="),

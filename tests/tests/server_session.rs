@@ -377,3 +377,15 @@ fn timeout_answers_421_and_closes() {
     assert_eq!(r, "421 4.4.2 mx.authspec.test Error: timeout exceeded\r\n");
     assert!(s.is_closed());
 }
+
+#[test]
+fn lower_case_mechanism_name_is_tolerated_like_postfix() {
+    let mut s = server(&[]);
+    s.take_output();
+    ehlo(&mut s);
+    let r = exchange(
+        &mut s,
+        &format!("auth plain {}\r\n", b64(b"\0alice\0wonderland")),
+    );
+    assert_eq!(r, "235 2.7.0 Authentication successful\r\n");
+}

@@ -193,7 +193,23 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> io::Result<Option<(S, ServerSession)>> {
     let mut buf = vec![0u8; 4096];
     let timeout = shared.config.timeout;
+    // smtpd_timeout bounds the wait for each complete line, not each read: a client
+    // that trickles one byte at a time (slowloris) is closed as if it were idle.
+    let mut deadline = tokio::time::Instant::now() + timeout;
+    let mut lines = session.lines_seen();
     loop {
+        let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+        // Pauses come before the output they precede (error replies, 535).
+        let pause: Duration = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Pause(d) => Some(*d),
+                _ => None,
+            })
+            .sum();
+        if !pause.is_zero() {
+            tokio::time::sleep(pause.min(timeout)).await;
+        }
         let out = session.take_output();
         if !out.is_empty() {
             tokio::time::timeout(timeout, stream.write_all(&out))
@@ -201,8 +217,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))??;
         }
         let mut upgrade = false;
-        while let Some(ev) = session.poll_event() {
+        for ev in events {
             match ev {
+                Event::Pause(_) => {}
                 Event::StartTls => upgrade = true,
                 Event::Close => {}
                 Event::Message(m) => {
@@ -220,10 +237,16 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             stream.flush().await?;
             return Ok(Some((stream, session)));
         }
-        match tokio::time::timeout(timeout, stream.read(&mut buf)).await {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Err(_) => session.timeout(),
             Ok(Ok(0)) => session.eof(),
-            Ok(Ok(n)) => session.receive(&buf[..n]),
+            Ok(Ok(n)) => {
+                session.receive(&buf[..n]);
+                if session.lines_seen() != lines {
+                    lines = session.lines_seen();
+                    deadline = tokio::time::Instant::now() + timeout;
+                }
+            }
             Ok(Err(e)) => {
                 session.eof();
                 if e.kind() != io::ErrorKind::ConnectionReset {

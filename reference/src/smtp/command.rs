@@ -12,7 +12,8 @@
 //! negotiated is the session's business.
 //!
 //! Source routes (`<@a,@b:user@c>`, RFC 5321 §4.1.2 `A-d-l`) are parsed and dropped:
-//! RFC 5321 Appendix C says servers MUST accept the syntax and MAY ignore the route.
+//! the ABNF comment there says the form "MUST BE accepted, SHOULD NOT be generated,
+//! and SHOULD be ignored" (see also Appendix C).
 
 use super::xtext::{self, XtextError};
 use std::fmt;
@@ -139,8 +140,8 @@ pub enum Body {
 pub enum MailAuth {
     /// `AUTH=<>`.
     Unknown,
-    /// The xtext-decoded identity. It must be UTF-8; it is not checked further as an
-    /// RFC 5322 addr-spec.
+    /// The xtext-decoded identity, never empty (`esmtp-value` is `1*` octets). It
+    /// must be UTF-8; it is not checked further as an RFC 5322 addr-spec.
     Mailbox(String),
 }
 
@@ -268,6 +269,7 @@ const VALUE: u8 = 8; // esmtp-value: %d33-60 / %d62-126
 const B64: u8 = 16; // base64-char
 const MECH: u8 = 32; // mech-char
 const DCONTENT: u8 = 64; // dcontent: %d33-90 / %d94-126
+const LDH: u8 = 128; // Let-dig / "-", the octets of a label
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -278,7 +280,10 @@ const fn class_table() -> [u8; 256] {
         let alpha = b.is_ascii_alphabetic();
         let digit = b.is_ascii_digit();
         if alpha || digit {
-            c |= LETDIG | ATEXT;
+            c |= LETDIG | ATEXT | LDH;
+        }
+        if b == b'-' {
+            c |= LDH;
         }
         if matches!(
             b,
@@ -321,7 +326,7 @@ const fn class_table() -> [u8; 256] {
         // RFC 6531 §3.3: UTF8-non-ascii extends atext, qtextSMTP, esmtp-value and
         // sub-domain; the octets are checked as UTF-8 when the element is copied.
         if b >= 0x80 {
-            c |= ATEXT | QTEXT | VALUE | LETDIG;
+            c |= ATEXT | QTEXT | VALUE | LETDIG | LDH;
         }
         t[i] = c;
         i += 1;
@@ -338,11 +343,14 @@ fn is(b: u8, class: u8) -> bool {
 
 /// Position of the first octet at or after `pos` that is not in `class`.
 #[inline(always)]
-fn span(line: &[u8], mut pos: usize, class: u8) -> usize {
-    while pos < line.len() && is(line[pos], class) {
-        pos += 1;
+fn span(line: &[u8], pos: usize, class: u8) -> usize {
+    match line.get(pos..) {
+        Some(rest) => rest
+            .iter()
+            .position(|&b| !is(b, class))
+            .map_or(line.len(), |n| pos + n),
+        None => pos,
     }
-    pos
 }
 
 #[inline(always)]
@@ -506,9 +514,7 @@ fn domain(line: &[u8], start: usize) -> Res<usize> {
             return Err(CommandError::InvalidDomain { offset: pos });
         }
         // Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig: hyphens inside only.
-        while pos < line.len() && (is(line[pos], LETDIG) || line[pos] == b'-') {
-            pos += 1;
-        }
+        pos = span(line, pos, LDH);
         if line[pos - 1] == b'-' {
             return Err(CommandError::InvalidDomain { offset: pos - 1 });
         }
@@ -630,7 +636,7 @@ fn dot_string(line: &[u8], start: usize) -> Result<usize, usize> {
 fn path(line: &[u8], start: usize) -> Res<(usize, usize, usize)> {
     let mut pos = start + 1;
     if line.get(pos) == Some(&b'@') {
-        // A-d-l ":" — validated, then dropped (RFC 5321 Appendix C).
+        // A-d-l ":" — validated, then dropped (RFC 5321 §4.1.2: "SHOULD be ignored").
         loop {
             if line.get(pos) != Some(&b'@') {
                 return Err(CommandError::InvalidSourceRoute { offset: pos });
@@ -1095,7 +1101,12 @@ fn format_params(out: &mut Vec<u8>, params: &[Param]) {
             Param::Auth(MailAuth::Unknown) => out.extend_from_slice(b"AUTH=<>"),
             Param::Auth(MailAuth::Mailbox(m)) => {
                 out.extend_from_slice(b"AUTH=");
-                out.extend_from_slice(xtext::encode(m.as_bytes()).as_bytes());
+                // An identity that is literally "<>" must not read as `AUTH=<>`.
+                if m == "<>" {
+                    out.extend_from_slice(b"+3C+3E");
+                } else {
+                    out.extend_from_slice(xtext::encode(m.as_bytes()).as_bytes());
+                }
             }
             Param::Other { keyword, value } => {
                 out.extend_from_slice(keyword.as_bytes());

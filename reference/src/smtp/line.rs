@@ -114,11 +114,9 @@ pub fn scan_deviations(content: &[u8], ends_line: bool, out: &mut Vec<Deviation>
             continue;
         }
         match b {
-            b'\r' if !cr => {
-                if ends_line || offset + 1 < content.len() {
-                    cr = true;
-                    out.push(Deviation::BareCr { offset });
-                }
+            b'\r' if !cr && (ends_line || offset + 1 < content.len()) => {
+                cr = true;
+                out.push(Deviation::BareCr { offset });
             }
             // A LF can be inside content only if a caller passes unframed bytes.
             b'\n' if !ctl => {

@@ -273,9 +273,9 @@ mod tests {
             decode_strict(b"QR=="),
             Err(NonZeroTrailingBits { offset: 1 })
         );
-        assert_eq!(decode_strict(b"QUJ="), Ok(b"AB".to_vec()));
+        assert_eq!(decode_strict(b"QUI="), Ok(b"AB".to_vec()));
         assert_eq!(
-            decode_strict(b"QUK="),
+            decode_strict(b"QUJ="),
             Err(NonZeroTrailingBits { offset: 2 })
         );
         assert_eq!(

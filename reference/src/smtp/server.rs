@@ -43,6 +43,10 @@ pub enum Event {
     Message(Message),
     /// Something worth a log line, in Postfix's terms. Never holds a secret.
     Log(LogRecord),
+    /// Wait this long before writing the pending output: `smtpd_error_sleep_time`
+    /// beyond `smtpd_soft_error_limit`, and `authspec_auth_failure_delay` before a
+    /// `535`. The session reads no clock; the driver sleeps.
+    Pause(std::time::Duration),
 }
 
 /// An accepted message, as the driver delivers it.
@@ -163,6 +167,7 @@ pub struct ServerSession {
     authenticated: Option<(Authenticated, Mechanism)>,
     transaction: Option<Transaction>,
     errors: u32,
+    lines: u64,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -207,6 +212,7 @@ impl ServerSession {
             authenticated: None,
             transaction: None,
             errors: 0,
+            lines: 0,
         };
         let banner = s.config.banner.clone();
         s.reply_raw(220, &[&banner]);
@@ -257,6 +263,12 @@ impl ServerSession {
     /// above the largest line, so memory per session stays bounded.
     pub fn buffered(&self) -> usize {
         self.reader.buffered()
+    }
+
+    /// Complete lines consumed so far. The driver restarts its `smtpd_timeout` clock
+    /// only when this moves, so partial lines do not keep a session alive.
+    pub fn lines_seen(&self) -> u64 {
+        self.lines
     }
 
     /// Feed bytes from the network.
@@ -341,6 +353,7 @@ impl ServerSession {
             let Some(line) = self.reader.next_line(limit) else {
                 return;
             };
+            self.lines += 1;
             match std::mem::replace(&mut self.mode, Mode::Command) {
                 Mode::Command => self.command_line(line),
                 Mode::Auth(ex) => self.auth_response(ex, line),
@@ -360,6 +373,18 @@ impl ServerSession {
     /// A reply; 4xx and 5xx count towards `smtpd_hard_error_limit`, and reaching it
     /// ends the session with `421` (Postfix's behaviour).
     fn reply(&mut self, code: u16, text: &str) {
+        if code >= 400 {
+            // Postfix: past smtpd_soft_error_limit, sleep before each error reply, to
+            // slow down brute force and broken clients.
+            let sleep = self.config.error_sleep_time;
+            if self.errors >= self.config.soft_error_limit && !sleep.is_zero() {
+                self.events.push_back(Event::Pause(sleep));
+            }
+            if code == 535 && !self.config.auth_failure_delay.is_zero() {
+                self.events
+                    .push_back(Event::Pause(self.config.auth_failure_delay));
+            }
+        }
         self.reply_raw(code, &[text]);
         if code >= 400 {
             self.errors = self.errors.saturating_add(1);
@@ -413,7 +438,16 @@ impl ServerSession {
             }
             return;
         }
-        match command::parse(&line.bytes) {
+        let parsed = match command::parse(&line.bytes) {
+            // RFC 4422 §3.1 spells mechanism names in upper case, but Postfix, Cyrus and
+            // Dovecot match them case-insensitively and clients send `auth plain`. The
+            // codec reports it; the server tolerates it, as they do.
+            Err(command::CommandError::MechanismNameNotUpperCase { .. }) => {
+                command::parse(&upper_mechanism(&line.bytes))
+            }
+            other => other,
+        };
+        match parsed {
             Ok(cmd) => self.command(cmd),
             Err(e) => {
                 if matches!(e, command::CommandError::UnknownVerb) {
@@ -968,6 +1002,21 @@ impl ServerSession {
         }
         self.mode = Mode::Data { buf, too_big };
     }
+}
+
+/// `auth plain xyz` → `auth PLAIN xyz`: only the mechanism token changes.
+fn upper_mechanism(line: &[u8]) -> Vec<u8> {
+    let mut out = line.to_vec();
+    let start = out
+        .iter()
+        .position(|b| *b == b' ')
+        .map_or(out.len(), |p| p + 1);
+    let end = out[start..]
+        .iter()
+        .position(|b| *b == b' ')
+        .map_or(out.len(), |p| start + p);
+    out[start..end].make_ascii_uppercase();
+    out
 }
 
 fn deviation_reply(dev: Deviation) -> (u16, &'static str) {
