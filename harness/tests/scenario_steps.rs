@@ -668,3 +668,43 @@ fn vars_from_arguments_files_and_environment() {
     assert!(scenario::is_secret_name("SMTP_Password") && scenario::is_secret_name("client_secret"));
     assert!(!scenario::is_secret_name("user"));
 }
+
+#[test]
+fn auth_equals_is_its_own_capability_keyword() {
+    // README: "`AUTH=` (the pre-standard form) is a different keyword from `AUTH`";
+    // its mechanisms are its parameters.
+    let lines = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let reply = lines(&[
+        "250-mx",
+        "250-AUTH PLAIN LOGIN",
+        "250-AUTH=PLAIN LOGIN",
+        "250 8BITMIME",
+    ]);
+    let with_list = Expect {
+        capability: [(
+            "AUTH=".to_owned(),
+            CapabilityCheck::With(vec!["login".into(), "PLAIN".into()]),
+        )]
+        .into(),
+        ..Expect::default()
+    };
+    assert_eq!(with_list.evaluate(&reply), Outcome::Pass);
+    let absent = Expect {
+        capability_absent: vec!["AUTH=".into()],
+        ..Expect::default()
+    };
+    assert!(!absent.evaluate(&reply).is_acceptable());
+    assert_eq!(
+        absent.evaluate(&lines(&["250-mx", "250-AUTH PLAIN LOGIN", "250 8BITMIME"])),
+        Outcome::Pass
+    );
+    let cram = Expect {
+        capability: [(
+            "AUTH=".to_owned(),
+            CapabilityCheck::With(vec!["CRAM-MD5".into()]),
+        )]
+        .into(),
+        ..Expect::default()
+    };
+    assert!(!cram.evaluate(&reply).is_acceptable());
+}

@@ -388,4 +388,51 @@ fn lower_case_mechanism_name_is_tolerated_like_postfix() {
         &format!("auth plain {}\r\n", b64(b"\0alice\0wonderland")),
     );
     assert_eq!(r, "235 2.7.0 Authentication successful\r\n");
+
+fn initial_response_to_server_first_mechanism_carries_5_7_0() {
+    // RFC 4954 §4: 501, and servers with enhanced status codes SHOULD use 5.7.0.
+    let mut s = server(&[]);
+    s.take_output();
+    ehlo(&mut s);
+    let r = exchange(&mut s, "AUTH DIGEST-MD5 dGVzdA==\r\n");
+    assert_eq!(
+        r,
+        "501 5.7.0 Initial response not allowed for this mechanism\r\n"
+    );
+}
+
+#[test]
+fn auth_command_line_over_the_buffer_gives_500_5_5_6() {
+    // RFC 4954 §4: an initial response that overflows the authentication buffer is
+    // the same failure as an over-long response line: 500 5.5.6, not the generic
+    // 500 5.5.2 for command lines; the truncated line is never parsed.
+    let mut s = server(&[]);
+    s.take_output();
+    ehlo(&mut s);
+    let ir = "QUFB".repeat(3_070);
+    let r = exchange(&mut s, &format!("AUTH PLAIN {ir}\r\n"));
+    assert_eq!(r, "500 5.5.6 Authentication Exchange line is too long\r\n");
+    assert!(!s.is_authenticated());
+    assert_eq!(exchange(&mut s, "NOOP\r\n"), "250 2.0.0 Ok\r\n");
+}
+
+#[test]
+fn anonymous_login_does_not_satisfy_permit_sasl_authenticated() {
+    // RFC 4505 §3: ANONYMOUS establishes no identity; Postfix's
+    // permit_sasl_authenticated does not match it (seen on the :2526 peer).
+    let mut s = server(&[
+        ("smtpd_sasl_security_options", "noplaintext"),
+        ("mynetworks", ""),
+        (
+            "smtpd_relay_restrictions",
+            "permit_sasl_authenticated, reject",
+        ),
+    ]);
+    s.take_output();
+    ehlo(&mut s);
+    let r = exchange(&mut s, &format!("AUTH ANONYMOUS {}\r\n", b64(b"trace")));
+    assert!(r.starts_with("235 "), "{r}");
+    assert!(exchange(&mut s, "MAIL FROM:<a@example.com>\r\n").starts_with("250 "));
+    let r = exchange(&mut s, "RCPT TO:<b@elsewhere.example.net>\r\n");
+    assert!(r.starts_with("554 5.7.1 "), "{r}");
 }

@@ -20,6 +20,10 @@ pub(crate) struct Play<'a> {
     pub transcript: Vec<TranscriptLine>,
     pub notes: Vec<String>,
     pub rng: SeededRandom,
+    /// The previous step wrote `STARTTLS` as the first line of a `pipeline` (the
+    /// CVE-2011-0411 injection shape), so the next `starttls` step must not send it
+    /// again: it only reads the reply and runs the handshake.
+    pub starttls_pipelined: bool,
 }
 
 /// How one step ended.
@@ -247,8 +251,10 @@ impl Play<'_> {
     }
 
     async fn starttls(&mut self, index: usize, s: &crate::scenario::Starttls) -> StepEnd {
-        if let Err(e) = self.send(b"STARTTLS\r\n").await {
-            return e;
+        if !std::mem::take(&mut self.starttls_pipelined) {
+            if let Err(e) = self.send(b"STARTTLS\r\n").await {
+                return e;
+            }
         }
         let r = match self.read("the STARTTLS reply").await {
             Ok(r) => r,
@@ -288,6 +294,14 @@ impl Play<'_> {
     }
 
     pub(crate) async fn step(&mut self, index: usize, step: &Step) -> StepEnd {
+        let pipelined_starttls = match step {
+            Step::Pipeline(lines) => lines
+                .first()
+                .is_some_and(|l| l.trim_end().eq_ignore_ascii_case("STARTTLS")),
+            Step::Starttls(_) => self.starttls_pipelined,
+            _ => false,
+        };
+        self.starttls_pipelined = pipelined_starttls;
         match step {
             Step::Send(s) => match s.bytes() {
                 Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
@@ -411,6 +425,7 @@ pub async fn play(sc: &Scenario, ep: &Endpoint, vars: &Vars, seed: u64) -> Scena
         transcript: Vec::new(),
         notes: Vec::new(),
         rng: SeededRandom::from_seed(seed),
+        starttls_pipelined: false,
     };
     let mut steps: Vec<Step> = Vec::with_capacity(sc.steps().len() + 3);
     // `--starttls`: every scenario runs inside TLS; the greeting and the first EHLO are
@@ -450,7 +465,12 @@ pub async fn play(sc: &Scenario, ep: &Endpoint, vars: &Vars, seed: u64) -> Scena
         for s in sc.steps() {
             if !skipped_greeting {
                 if let Step::Expect(e) = s {
-                    if e.code.as_ref().is_some_and(|c| c.matches(220)) {
+                    // `code: 220`, or a transcript's `S: 220 …` (compiled to
+                    // `reply_lines` without a code).
+                    let greeting = e.code.as_ref().is_some_and(|c| c.matches(220))
+                        || (e.code.is_none()
+                            && e.reply_lines.first().is_some_and(|l| l.starts_with("220")));
+                    if greeting {
                         skipped_greeting = true;
                         continue;
                     }

@@ -127,7 +127,16 @@ impl Offer {
     /// Why a scenario with `req` cannot apply, if it cannot.
     pub fn unmet(&self, req: &Requires, remote_tls: bool) -> Option<String> {
         for ext in &req.extensions {
-            if !self.all().any(|c| c.has(ext)) {
+            // `AUTH=` (the pre-standard form Postfix adds with broken_sasl_auth_clients)
+            // is parsed apart from the keywords, as `auth_eq`.
+            let offered = |c: &Capabilities| {
+                if ext.eq_ignore_ascii_case("AUTH=") {
+                    c.auth_eq.is_some()
+                } else {
+                    c.has(ext)
+                }
+            };
+            if !self.all().any(offered) {
                 return Some(format!("target does not advertise the {ext} extension"));
             }
         }

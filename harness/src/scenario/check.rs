@@ -71,8 +71,20 @@ fn capabilities(lines: &[String]) -> Vec<(String, Vec<String>)> {
         .skip(1)
         .map(|l| {
             let mut words = split(l).text.split_ascii_whitespace();
-            let keyword = words.next().unwrap_or("").to_owned();
-            (keyword, words.map(str::to_owned).collect())
+            let first = words.next().unwrap_or("");
+            // The pre-standard `AUTH=PLAIN LOGIN` line (Postfix broken_sasl_auth_clients)
+            // is keyword `AUTH=` with the mechanisms as parameters, as the format
+            // documents, so `AUTH=` can be checked present, absent or with a list.
+            let (keyword, head) = match first.get(..5) {
+                Some(k) if k.eq_ignore_ascii_case("AUTH=") => (k, first.get(5..).unwrap_or("")),
+                _ => (first, ""),
+            };
+            let params = std::iter::once(head)
+                .filter(|h| !h.is_empty())
+                .chain(words)
+                .map(str::to_owned)
+                .collect();
+            (keyword.to_owned(), params)
         })
         .collect()
 }

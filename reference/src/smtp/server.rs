@@ -403,6 +403,21 @@ impl ServerSession {
     // ---- command mode --------------------------------------------------------
 
     fn command_line(&mut self, line: Line) {
+        let is_auth = line.bytes.len() >= 4 && line.bytes[..4].eq_ignore_ascii_case(b"AUTH");
+        // RFC 4954 §4: an AUTH line whose initial response overflows the authentication
+        // buffer fails the AUTH command with 500, and SHOULD carry 5.5.6. The reader
+        // cut the line at the buffer size, so it must not be parsed.
+        if is_auth && line.too_long() {
+            self.log(LogRecord::LineDeviation {
+                client: self.peer.ip,
+                deviation: Deviation::LineTooLong {
+                    limit: MAX_FRAME,
+                    length: MAX_FRAME.saturating_add(1),
+                },
+            });
+            self.reply(500, "5.5.6 Authentication Exchange line is too long");
+            return;
+        }
         if let Some(dev) = self.framing_violation(&line, true) {
             self.log(LogRecord::LineDeviation {
                 client: self.peer.ip,
@@ -416,7 +431,6 @@ impl ServerSession {
         // MAIL with AUTH= (RFC 4954 §5), 12288 for AUTH with an initial response
         // (RFC 4954 §4).
         let wire_len = line.bytes.len() + 2;
-        let is_auth = line.bytes.len() >= 4 && line.bytes[..4].eq_ignore_ascii_case(b"AUTH");
         let limit = if is_auth {
             self.config.sasl_response_limit.max(line::AUTH_LINE_LIMIT)
         } else {
@@ -682,7 +696,8 @@ impl ServerSession {
         // §4: an initial response to a mechanism where the server speaks first "MUST"
         // be rejected with 501.
         if initial.is_some() && mechanism.server_first() {
-            self.reply(501, "5.5.2 Initial response not allowed for this mechanism");
+            // ... "SHOULD return an enhanced status code of 5.7.0 in this case".
+            self.reply(501, "5.7.0 Initial response not allowed for this mechanism");
             self.log(LogRecord::AuthFailure {
                 client: self.peer.ip,
                 method: mechanism,
@@ -905,7 +920,12 @@ impl ServerSession {
         let decision = self.config.check_rcpt(&RestrictionContext {
             client_ip: self.peer.ip,
             client_name: None,
-            authenticated: self.authenticated.is_some(),
+            // permit_sasl_authenticated does not match an ANONYMOUS login: it proves
+            // no identity (RFC 4505 §3), and Postfix does not let it relay either.
+            authenticated: self
+                .authenticated
+                .as_ref()
+                .is_some_and(|(_, m)| *m != Mechanism::Anonymous),
             recipient: &rcpt,
         });
         match decision {
