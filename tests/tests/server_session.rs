@@ -388,7 +388,9 @@ fn lower_case_mechanism_name_is_tolerated_like_postfix() {
         &format!("auth plain {}\r\n", b64(b"\0alice\0wonderland")),
     );
     assert_eq!(r, "235 2.7.0 Authentication successful\r\n");
+}
 
+#[test]
 fn initial_response_to_server_first_mechanism_carries_5_7_0() {
     // RFC 4954 §4: 501, and servers with enhanced status codes SHOULD use 5.7.0.
     let mut s = server(&[]);

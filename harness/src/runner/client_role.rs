@@ -148,7 +148,7 @@ impl Play<'_> {
             password: Secret::from(password),
             authzid: a.authzid.clone(),
             host: self.ep.server_name.clone(),
-            port: crate::cli_support::port_of(&self.ep.addr),
+            port: self.ep.sasl_port,
         };
         let mut client = sasl::client(mechanism, &creds, &mut self.rng);
         let ir = match (a.initial_response, mechanism.server_first()) {

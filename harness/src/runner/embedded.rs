@@ -117,6 +117,7 @@ pub async fn play_client_role(
         server_name: HOSTNAME.to_string(),
         tls_config: Arc::clone(&shared.insecure_tls),
         timeout: shared.cfg.timeout,
+        sasl_port: None,
     };
     // The embedded server offers what its profile says; a scenario whose requirements
     // the profile does not meet is skipped, as against any target.

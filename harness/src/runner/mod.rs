@@ -179,6 +179,10 @@ pub struct Endpoint {
     pub server_name: String,
     pub tls_config: Arc<rustls::ClientConfig>,
     pub timeout: Duration,
+    /// The port SASL mechanisms name (OAUTHBEARER's `port=`, RFC 7628 §3.1). `None`
+    /// for the embedded server: its port is ephemeral, and naming it would make every
+    /// transcript (and snapshot) differ from run to run.
+    pub sasl_port: Option<u16>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -345,6 +349,7 @@ impl Shared {
                     server_name: r.sni.clone().unwrap_or(host),
                     tls_config,
                     timeout: cfg.timeout,
+                    sasl_port: crate::cli_support::port_of(&r.addr),
                 };
                 // A dead target stops the whole run here, in one timeout, instead of
                 // timing out scenario by scenario.

@@ -135,6 +135,9 @@ enum Mode {
     Data {
         buf: Vec<u8>,
         too_big: bool,
+        /// A text line went over 1000 octets and was cut by the reader: the message
+        /// is refused at its end rather than delivered truncated.
+        line_too_long: bool,
     },
     /// STARTTLS was accepted; input is ignored until the handshake completes.
     TlsPending,
@@ -357,7 +360,11 @@ impl ServerSession {
             match std::mem::replace(&mut self.mode, Mode::Command) {
                 Mode::Command => self.command_line(line),
                 Mode::Auth(ex) => self.auth_response(ex, line),
-                Mode::Data { buf, too_big } => self.data_line(buf, too_big, line),
+                Mode::Data {
+                    buf,
+                    too_big,
+                    line_too_long,
+                } => self.data_line(buf, too_big, line_too_long, line),
                 other => self.mode = other,
             }
         }
@@ -920,8 +927,8 @@ impl ServerSession {
         let decision = self.config.check_rcpt(&RestrictionContext {
             client_ip: self.peer.ip,
             client_name: None,
-            // permit_sasl_authenticated does not match an ANONYMOUS login: it proves
-            // no identity (RFC 4505 §3), and Postfix does not let it relay either.
+            // RFC 4505 §2: an ANONYMOUS client is not identified, so it gets nothing an
+            // identified user gets (Postfix's permit_sasl_authenticated skips it too).
             authenticated: self
                 .authenticated
                 .as_ref()
@@ -950,12 +957,19 @@ impl ServerSession {
                 self.mode = Mode::Data {
                     buf: Vec::new(),
                     too_big: false,
+                    line_too_long: false,
                 };
             }
         }
     }
 
-    fn data_line(&mut self, mut buf: Vec<u8>, mut too_big: bool, line: Line) {
+    fn data_line(
+        &mut self,
+        mut buf: Vec<u8>,
+        mut too_big: bool,
+        mut line_too_long: bool,
+        line: Line,
+    ) {
         // Only CRLF . CRLF ends the data (RFC 5321 §4.1.1.4). A "." ended by a bare LF
         // is the SMTP-smuggling shape: with smtpd_forbid_bare_newline it is refused
         // below rather than taken as the end.
@@ -989,6 +1003,13 @@ impl ServerSession {
                 self.reply(552, "5.3.4 Message size exceeds fixed limit");
                 return;
             }
+            // RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets; the reader cut a
+            // longer one, and delivering the cut message would change it silently.
+            // §4.5.3.1.10 names the reply "500 Line too long".
+            if line_too_long {
+                self.reply(500, "5.5.2 Error: message text line too long");
+                return;
+            }
             let sasl = self.authenticated.as_ref();
             let msg = Message {
                 mail_from: t.from,
@@ -1020,7 +1041,14 @@ impl ServerSession {
             buf.extend_from_slice(content);
             buf.extend_from_slice(b"\r\n");
         }
-        self.mode = Mode::Data { buf, too_big };
+        if line.too_long() {
+            line_too_long = true;
+        }
+        self.mode = Mode::Data {
+            buf,
+            too_big,
+            line_too_long,
+        };
     }
 }
 
