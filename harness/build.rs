@@ -3,14 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>, top: bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect(&path, out);
+            collect(&path, out, false);
+        } else if top && path.file_name().is_some_and(|n| n == "coverage.yaml") {
+            // The coverage catalog (`authspec::coverage`), not a scenario.
+            continue;
         } else if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")
@@ -25,7 +28,7 @@ fn main() {
     let root = manifest.join("..").join("scenarios");
     println!("cargo:rerun-if-changed=../scenarios");
     let mut files = Vec::new();
-    collect(&root, &mut files);
+    collect(&root, &mut files, true);
     files.sort();
     let mut code = String::from(
         "/// Every bundled scenario file: (path relative to the repository, text).\n\

@@ -8,7 +8,11 @@
 pub mod cli;
 pub mod cli_support;
 pub mod conn;
+pub mod coverage;
+pub mod load;
+pub mod netfuzz;
 pub mod probe;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;

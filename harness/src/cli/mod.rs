@@ -2,7 +2,11 @@
 //! ("Exit codes") and on each subcommand's `--help`.
 
 mod common;
+mod coverage;
+mod fuzz;
+mod load;
 mod probe;
+mod record;
 mod run;
 mod send;
 mod serve;
@@ -35,8 +39,16 @@ pub enum Command {
     Send(send::SendArgs),
     /// Report what a server offers for AUTH, before and after TLS, and what looks wrong.
     Probe(probe::ProbeArgs),
+    /// Measure sessions/s, latency and errors of a server under AUTH load (loopback only by default).
+    Load(load::LoadArgs),
+    /// Record real sessions through a proxy as client-role and server-role scenarios.
+    Record(record::RecordArgs),
+    /// Fuzz a live SMTP AUTH server with mutated sessions; write findings as scenarios.
+    Fuzz(fuzz::FuzzArgs),
     /// Print the JSON Schema of the scenario format, for editors.
     Schema,
+    /// Map the RFC requirements to the scenarios that check them; show the gaps.
+    Coverage(coverage::CoverageArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -58,6 +70,10 @@ pub fn main() -> ExitCode {
             Command::Send(a) => send::run(a, cli.verbose).await,
             Command::Probe(a) => probe::run(a).await,
             Command::Run(a) => run::run(a).await,
+            Command::Load(a) => load::run(a).await,
+            Command::Coverage(a) => coverage::run(a),
+            Command::Record(a) => record::run(a).await,
+            Command::Fuzz(a) => fuzz::run(a).await,
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {

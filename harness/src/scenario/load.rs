@@ -599,6 +599,13 @@ fn collect(
         let path = entry.path();
         if path.is_dir() {
             collect(&path, files, errors, depth + 1);
+        } else if depth == 0
+            && path
+                .file_name()
+                .is_some_and(|n| n == crate::coverage::CATALOG_FILE)
+        {
+            // The coverage catalog at the top of a library is not a scenario.
+            continue;
         } else if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")

@@ -1,0 +1,148 @@
+//! `authspec fuzz --target HOST:PORT`: grammar-aware fuzzing of a live server.
+
+use super::common::{self, EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
+use crate::netfuzz::{self, FuzzConfig};
+use crate::runner::{Endpoint, TlsMode, default_vars};
+use crate::scenario::{self, Vars};
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The longest run allowed: fuzzing someone's server is bounded by design.
+const MAX_DURATION_SECS: u64 = 3600;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Sessions start from the bundled scenarios' client lines and are \
+mutated (commands, SASL messages, line ends, pipelining, timing). Findings: no greeting, \
+no reply (hang), connection closed without a reply, malformed replies, and 235 after \
+wrong credentials. Each is written to --out as a scenario that `authspec run FILE \
+--target HOST:PORT` replays.\n\n\
+Exit codes: 0 no findings, 1 findings, 2 bad arguments, 3 the target is unusable.\n\n\
+Secrets: give the password with --var password-env=VAR; finding files say ${password}."
+)]
+pub struct FuzzArgs {
+    /// The server, HOST:PORT. Only loopback unless --allow-remote.
+    #[arg(long)]
+    pub target: String,
+    /// Sessions to play at most.
+    #[arg(long, default_value_t = 1000)]
+    pub sessions: u64,
+    /// Seconds to run at most (up to 3600).
+    #[arg(long, default_value_t = 600)]
+    pub duration: u64,
+    /// Seed for every choice the fuzzer makes: a run is reproducible.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Start every session with STARTTLS.
+    #[arg(long)]
+    pub starttls: bool,
+    /// Accept any certificate from the target.
+    #[arg(long)]
+    pub tls_insecure: bool,
+    /// Verify the target's certificate against this CA file.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// A variable: `user=alice`, or `password-env=VAR` to read the password from the
+    /// environment. The fuzzer authenticates as `user` with `password`.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Where to write findings.
+    #[arg(long, default_value = "authspec-findings")]
+    pub out: PathBuf,
+    /// Allow a target that is not on loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Per-read timeout in seconds: silence this long after a complete line is a hang.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Sessions played at once (Postfix allows 50 connections per client by default).
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
+}
+
+pub async fn run(a: FuzzArgs) -> u8 {
+    if let Err(e) = crate::cli_support::require_loopback(&a.target, a.allow_remote) {
+        eprintln!("authspec fuzz: {e}");
+        return EXIT_USAGE;
+    }
+    if a.duration > MAX_DURATION_SECS {
+        eprintln!("authspec fuzz: --duration is at most {MAX_DURATION_SECS} s");
+        return EXIT_USAGE;
+    }
+    if !(a.timeout.is_finite() && a.timeout > 0.0) {
+        eprintln!("authspec fuzz: --timeout must be a positive number of seconds");
+        return EXIT_USAGE;
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    // The reference server's demo account unless told otherwise, as `authspec run` has.
+    let mut vars = default_vars();
+    vars.extend(&Vars::from_env(std::env::vars()));
+    let mut cli = Vars::new();
+    for v in &a.vars {
+        if let Err(e) = cli.parse_assignment(v, &env) {
+            eprintln!("authspec fuzz: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    vars.extend(&cli);
+    if vars.get("host").is_none() {
+        vars.set("host", common::host_of(&a.target));
+    }
+    let tls_config = match common::tls_client(a.tls_insecure, a.ca_file.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("authspec fuzz: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let timeout = Duration::from_secs_f64(a.timeout.clamp(0.05, 600.0));
+    let endpoint = Endpoint {
+        addr: a.target.clone(),
+        tls: if a.starttls {
+            TlsMode::StartTls
+        } else {
+            TlsMode::Plain
+        },
+        server_name: common::host_of(&a.target),
+        tls_config,
+        timeout,
+        sasl_port: common::port_of(&a.target),
+    };
+    let scenarios = match scenario::load_bundled() {
+        Ok(s) => s,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("authspec fuzz: bundled scenario: {e}");
+            }
+            return EXIT_USAGE;
+        }
+    };
+    let cfg = FuzzConfig {
+        endpoint,
+        sessions: a.sessions,
+        duration: Duration::from_secs(a.duration),
+        seed: a.seed,
+        timeout,
+        jobs: a.jobs.clamp(1, 32),
+        vars,
+        out: a.out.clone(),
+        progress: std::io::stderr().is_terminal(),
+        tls_insecure: a.tls_insecure,
+    };
+    match netfuzz::run(&cfg, &scenarios).await {
+        Ok(report) => {
+            print!("{}", report.summary());
+            if report.findings.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }
+        }
+        Err(e) => {
+            eprintln!("authspec fuzz: {e}");
+            EXIT_NETWORK
+        }
+    }
+}
