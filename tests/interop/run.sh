@@ -64,7 +64,7 @@ declare -A XFAIL=(
   # It wants tls-unique channel-binding data, which TLS 1.3 does not define; --no-cb works.
   ["B|gsasl|STARTTLS|*channel binding on*"]="gsasl 2.2.0 needs tls-unique, which TLS 1.3 lacks (client-side, nothing sent)"
   # Cyrus's DIGEST-MD5 client re-authenticates with an initial response (RFC 2831 §2.2
-  # subsequent authentication). authspec serve answers "501 5.5.2 Initial response not
+  # subsequent authentication). authspec serve answers "501 5.7.0 Initial response not
   # allowed for this mechanism" (RFC 4954 §4 treats DIGEST-MD5 as server-first), where
   # RFC 2831 §2.2 asks a server without subsequent authentication to send a fresh
   # digest-challenge; Postfix then defers the mail. Open question for the server.
