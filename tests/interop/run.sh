@@ -63,12 +63,6 @@ declare -A XFAIL=(
   # authenticating user" right after the server's empty 334, before sending anything.
   # It wants tls-unique channel-binding data, which TLS 1.3 does not define; --no-cb works.
   ["B|gsasl|STARTTLS|*channel binding on*"]="gsasl 2.2.0 needs tls-unique, which TLS 1.3 lacks (client-side, nothing sent)"
-  # Cyrus's DIGEST-MD5 client re-authenticates with an initial response (RFC 2831 §2.2
-  # subsequent authentication). authspec serve answers "501 5.7.0 Initial response not
-  # allowed for this mechanism" (RFC 4954 §4 treats DIGEST-MD5 as server-first), where
-  # RFC 2831 §2.2 asks a server without subsequent authentication to send a fresh
-  # digest-challenge; Postfix then defers the mail. Open question for the server.
-  ["B|postfix smtp (Cyrus)|DIGEST-MD5|*subsequent authentication*"]="authspec serve rejects RFC 2831 §2.2 subsequent authentication with 501 instead of sending a fresh digest-challenge"
 )
 
 n_fail=0

@@ -396,7 +396,7 @@ fn initial_response_to_server_first_mechanism_carries_5_7_0() {
     let mut s = server(&[]);
     s.take_output();
     ehlo(&mut s);
-    let r = exchange(&mut s, "AUTH DIGEST-MD5 dGVzdA==\r\n");
+    let r = exchange(&mut s, "AUTH CRAM-MD5 dGVzdA==\r\n");
     assert_eq!(
         r,
         "501 5.7.0 Initial response not allowed for this mechanism\r\n"
@@ -437,4 +437,20 @@ fn anonymous_login_does_not_satisfy_permit_sasl_authenticated() {
     assert!(exchange(&mut s, "MAIL FROM:<a@example.com>\r\n").starts_with("250 "));
     let r = exchange(&mut s, "RCPT TO:<b@elsewhere.example.net>\r\n");
     assert!(r.starts_with("554 5.7.1 "), "{r}");
+}
+
+#[test]
+fn digest_md5_initial_response_gets_a_fresh_challenge() {
+    // RFC 2831 §2.2.1: subsequent authentication is not supported, so the server
+    // answers with a digest-challenge and initial authentication proceeds.
+    let mut s = server(&[]);
+    s.take_output();
+    ehlo(&mut s);
+    let r = exchange(&mut s, "AUTH DIGEST-MD5 dXNlcm5hbWU9ImFsaWNlIg==\r\n");
+    assert!(r.starts_with("334 "), "{r}");
+    use base64::Engine as _;
+    let challenge = base64::engine::general_purpose::STANDARD
+        .decode(r[4..].trim_end())
+        .unwrap();
+    assert!(String::from_utf8(challenge).unwrap().contains("nonce=\""));
 }

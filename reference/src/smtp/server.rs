@@ -700,6 +700,15 @@ impl ServerSession {
                 }
             }
         };
+        // RFC 2831 §2.2: a DIGEST-MD5 client that authenticated before may open with a
+        // digest-response ("subsequent authentication"). A server that does not keep
+        // that state "sends a digest-challenge, and authentication proceeds as in
+        // initial authentication" (§2.2.1), as Cyrus and Dovecot do; Postfix's own
+        // client relies on it when it reuses a connection.
+        let mut initial = initial;
+        if initial.is_some() && mechanism == Mechanism::DigestMd5 {
+            initial = None;
+        }
         // §4: an initial response to a mechanism where the server speaks first "MUST"
         // be rejected with 501.
         if initial.is_some() && mechanism.server_first() {
