@@ -261,24 +261,3 @@ async fn garbage_flood_is_bounded_by_the_error_limit() {
     assert!(healthy_session(&addr).await);
     drop(shared);
 }
-
-#[tokio::test]
-async fn errors_past_the_soft_limit_are_slowed_down() {
-    let (addr, _) = start(&[
-        ("smtpd_soft_error_limit", "2"),
-        ("smtpd_error_sleep_time", "1s"),
-        ("smtpd_hard_error_limit", "4"),
-    ])
-    .await;
-    let started = Instant::now();
-    let r = converse(&addr, b"X1\r\nX2\r\nX3\r\nX4\r\n", Duration::from_secs(20)).await;
-    assert_eq!(r.matches("502 5.5.2").count(), 4, "{r}");
-    assert!(r.ends_with("Error: too many errors\r\n"), "{r}");
-    // Two replies past the soft limit: at least two sleeps happened. A lower bound on
-    // elapsed time cannot flake on a slow machine.
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-}

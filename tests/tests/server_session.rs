@@ -454,3 +454,25 @@ fn digest_md5_initial_response_gets_a_fresh_challenge() {
         .unwrap();
     assert!(String::from_utf8(challenge).unwrap().contains("nonce=\""));
 }
+
+#[test]
+fn errors_past_the_soft_limit_ask_the_driver_to_pause() {
+    // Postfix's smtpd_soft_error_limit / smtpd_error_sleep_time: the session asks for
+    // a pause before each error reply past the limit; the driver sleeps.
+    let mut s = server(&[
+        ("smtpd_soft_error_limit", "2"),
+        ("smtpd_error_sleep_time", "1s"),
+        ("smtpd_hard_error_limit", "5"),
+    ]);
+    s.take_output();
+    let r = exchange(&mut s, "X1\r\nX2\r\nX3\r\nX4\r\n");
+    assert_eq!(r.matches("502 5.5.2").count(), 4, "{r}");
+    let pauses: Vec<_> = events(&mut s)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Pause(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pauses, vec![std::time::Duration::from_secs(1); 2]);
+}
