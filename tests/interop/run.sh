@@ -692,6 +692,17 @@ if [[ " $ONLY " == *" B "* ]]; then
   direction_b
 fi
 
+if [[ " $ONLY " == *" A "* ]]; then
+  # authspec record: real clients through the proxy to real Postfix; every recording
+  # replays in both roles and holds no secret.
+  phase "R: record round trip against Postfix"
+  if AUTHSPEC=$AUTHSPEC timeout 300 "$here/record-roundtrip.sh" >"$OUT/record-roundtrip.log" 2>&1; then
+    record A "postfix-cyrus:2525" scenarios "authspec record round trip (swaks, smtplib; replay both roles)" ok ""
+  else
+    record A "postfix-cyrus:2525" scenarios "authspec record round trip (swaks, smtplib; replay both roles)" FAIL "$(tail -5 "$OUT/record-roundtrip.log" | tr '\n' ' ')"
+  fi
+fi
+
 phase "matrix"
 timeout 30 python3 "$here/helpers.py" matrix "$RESULTS" "$MATRIX"
 phase "done"
