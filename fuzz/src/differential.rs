@@ -9,7 +9,9 @@
 //! which is how the table in DIFFERENTIAL.md was built.
 
 use authspec_reference::sasl::Mechanism;
-use authspec_reference::smtp::command::{self, Command, CommandError, ForwardPath, ReversePath};
+use authspec_reference::smtp::command::{
+    self, Command, CommandError, ForwardPath, Param, ReversePath,
+};
 use smtp_proto::Request;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -44,10 +46,62 @@ fn documented(class: &Class) -> bool {
     }
 }
 
-/// §A of DIFFERENTIAL.md: authspec errors where smtp-proto is laxer.
-const AUTHSPEC_STRICTER: &[&str] = &[];
+/// §A of DIFFERENTIAL.md: authspec errors where smtp-proto is laxer. Every
+/// `CommandError` variant that names a grammar rule smtp-proto does not check.
+const AUTHSPEC_STRICTER: &[&str] = &[
+    "AuthParamNotUtf8",
+    "ControlCharacter",
+    "DuplicateParam",
+    "EightBitNotAllowed",
+    "EmptyForwardPath",
+    "ExpectedFromColon",
+    "ExpectedToColon",
+    "ExtraSpace",
+    "InvalidAddressLiteral",
+    "InvalidBdat",
+    "InvalidDomain",
+    "InvalidInitialResponse",
+    "InvalidLocalPart",
+    "InvalidMechanismName",
+    "InvalidParamKeyword",
+    "InvalidParamValue",
+    "InvalidSourceRoute",
+    "InvalidString",
+    "InvalidUtf8",
+    "LocalPartTooLong",
+    "DomainTooLong",
+    "PathTooLong",
+    "MechanismNameNotUpperCase",
+    "MissingArgument",
+    "MissingAtSign",
+    "MissingParamValue",
+    "Nul",
+    "PathNotInAngleBrackets",
+    "SizeNotNumeric",
+    "SizeTooLarge",
+    "SpaceAroundColon",
+    "TrailingData",
+    "TrailingWhitespace",
+    "UnexpectedArgument",
+    "UnexpectedParamValue",
+    "UnknownBodyValue",
+    "UnknownVerb",
+    "Xtext",
+];
 /// §B: lines authspec accepts and smtp-proto refuses, by (verb, why).
-const PROTO_STRICTER: &[(&str, &str)] = &[];
+const PROTO_STRICTER: &[(&str, &str)] = &[
+    ("MAIL", "UnsupportedParameter"),
+    ("RCPT", "UnsupportedParameter"),
+    ("MAIL", "InvalidSenderAddress/EmptyQuotedLocalPart"),
+    ("RCPT", "InvalidRecipientAddress/EmptyQuotedLocalPart"),
+    ("VRFY", "SyntaxError/EmptyQuotedString"),
+    ("EXPN", "SyntaxError/EmptyQuotedString"),
+    ("VRFY", "SyntaxError/StringLongerThanPath"),
+    ("EXPN", "SyntaxError/StringLongerThanPath"),
+    ("MAIL", "InvalidParameter/ExtensionValue"),
+    ("RCPT", "InvalidParameter/ExtensionValue"),
+    ("MAIL", "InvalidParameter/AuthValueLongerThanPath"),
+];
 /// §C: fields read differently on lines both accept, by (verb, field).
 const FIELD_DIFFERS: &[(&str, &str)] = &[];
 
@@ -79,6 +133,27 @@ fn proto_mechanism_bit(m: Mechanism) -> u64 {
     }
 }
 
+/// authspec keeps quoted strings as sent (`"a b"@example.org`, RFC 5321 §4.1.2
+/// Quoted-string with its quoted-pairs); smtp-proto returns their content. Compare
+/// contents: drop the DQUOTEs and resolve each quoted-pair.
+fn unquote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_quote = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => in_quote = !in_quote,
+            '\\' if in_quote => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Compare the fields both parsers expose. Returns the first field that differs.
 fn field_difference(a: &Command, b: &Request<Cow<'_, str>>) -> Option<&'static str> {
     match (a, b) {
@@ -91,7 +166,7 @@ fn field_difference(a: &Command, b: &Request<Cow<'_, str>>) -> Option<&'static s
                 ReversePath::Null => "",
                 ReversePath::Mailbox(m) => m.as_str(),
             };
-            (mine != f.address.as_ref()).then_some("mailbox")
+            (unquote(mine) != f.address.as_ref()).then_some("mailbox")
         }
         (Command::Rcpt { to, .. }, Request::Rcpt { to: t }) => {
             let mine = match to {
@@ -99,7 +174,7 @@ fn field_difference(a: &Command, b: &Request<Cow<'_, str>>) -> Option<&'static s
                 ForwardPath::Postmaster => "",
                 ForwardPath::Mailbox(m) => m.as_str(),
             };
-            (mine != t.address.as_ref()).then_some("mailbox")
+            (unquote(mine) != t.address.as_ref()).then_some("mailbox")
         }
         (
             Command::Auth {
@@ -132,11 +207,11 @@ fn field_difference(a: &Command, b: &Request<Cow<'_, str>>) -> Option<&'static s
         }
         (Command::Vrfy { arg }, Request::Vrfy { value })
         | (Command::Expn { arg }, Request::Expn { value }) => {
-            (arg.as_str() != value.as_ref()).then_some("argument")
+            (unquote(arg) != value.as_ref()).then_some("argument")
         }
         (Command::Help { arg }, Request::Help { value })
         | (Command::Noop { arg }, Request::Noop { value }) => {
-            (arg.as_deref().unwrap_or("") != value.as_ref()).then_some("argument")
+            (unquote(arg.as_deref().unwrap_or("")) != value.as_ref()).then_some("argument")
         }
         _ => None,
     }
@@ -157,7 +232,7 @@ pub fn classify(line: &[u8]) -> Option<Class> {
         }),
         (Ok(c), Err(e)) => Some(Class::ProtoStricter {
             verb: c.verb(),
-            detail: proto_error_name(e),
+            detail: proto_refusal(c, e),
         }),
         (Ok(c), Ok(r)) => {
             if c.verb() != proto_verb(r) {
@@ -173,6 +248,81 @@ pub fn classify(line: &[u8]) -> Option<Class> {
         }
     }
 }
+
+/// smtp-proto's error, refined where one error covers cases that differ in kind.
+fn proto_refusal(c: &Command, e: &smtp_proto::Error) -> String {
+    let name = proto_error_name(e);
+    let mailbox = match c {
+        Command::Mail {
+            from: ReversePath::Mailbox(m),
+            ..
+        } => Some(m.as_str()),
+        Command::Rcpt {
+            to: ForwardPath::Mailbox(m),
+            ..
+        } => Some(m.as_str()),
+        _ => None,
+    };
+    // RFC 5321 §4.1.2: `Quoted-string = DQUOTE *QcontentSMTP DQUOTE` may be empty;
+    // smtp-proto requires a non-empty local-part after unquoting.
+    if mailbox.is_some_and(|m| m.starts_with("\"\"@")) {
+        return format!("{name}/EmptyQuotedLocalPart");
+    }
+    // `String = Atom / Quoted-string`: `""` is a String; smtp-proto wants content.
+    if let Command::Vrfy { arg } | Command::Expn { arg } = c {
+        let content = unquote(arg);
+        if content.is_empty() {
+            return format!("{name}/EmptyQuotedString");
+        }
+        // smtp-proto caps the argument at a path's length (256); RFC 5321 bounds a
+        // String only by the 512-octet command line.
+        if content.len() > 256 {
+            return format!("{name}/StringLongerThanPath");
+        }
+    }
+    // smtp-proto checks the values of extensions authspec leaves uninterpreted
+    // (`Param::Other`): DSN (RFC 3461), DELIVERBY (RFC 2852), MT-PRIORITY (RFC 6710),
+    // FUTURERELEASE (RFC 4865), RRVS (RFC 7293), MTRK (RFC 3885), ...
+    let params: &[Param] = match c {
+        Command::Mail { params, .. } | Command::Rcpt { params, .. } => params,
+        _ => &[],
+    };
+    let has_extension_param = params.iter().any(|p| {
+        matches!(p, Param::Other { keyword, .. }
+            if EXTENSION_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(keyword)))
+    });
+    if name == "InvalidParameter" && has_extension_param {
+        return format!("{name}/ExtensionValue");
+    }
+    // RFC 4954 §5: `AUTH=` carries an addr-spec in xtext, bounded only by the 500
+    // octets the extension adds to the MAIL line; smtp-proto caps it at 256.
+    let long_auth = params.iter().any(|p| {
+        matches!(p, Param::Auth(command::MailAuth::Mailbox(m)) if m.chars().count() > 256)
+    });
+    if name == "InvalidParameter" && long_auth {
+        return format!("{name}/AuthValueLongerThanPath");
+    }
+    name
+}
+
+/// MAIL/RCPT parameters smtp-proto knows and authspec does not interpret.
+const EXTENSION_KEYWORDS: &[&str] = &[
+    "RET",
+    "ENVID",
+    "NOTIFY",
+    "ORCPT",
+    "BY",
+    "MT-PRIORITY",
+    "HOLDFOR",
+    "HOLDUNTIL",
+    "RRVS",
+    "MTRK",
+    "SOLICIT",
+    "TRANSID",
+    "REQUIRETLS",
+    "CONPERM",
+    "CONNEG",
+];
 
 fn proto_error_name(e: &smtp_proto::Error) -> String {
     let dbg = format!("{e:?}");
