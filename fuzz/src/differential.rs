@@ -25,9 +25,15 @@ pub enum Class {
     /// authspec accepts this verb; smtp-proto rejects it.
     ProtoStricter { verb: &'static str, detail: String },
     /// Both accept but read a different verb.
-    VerbDiffers { authspec: &'static str, proto: &'static str },
+    VerbDiffers {
+        authspec: &'static str,
+        proto: &'static str,
+    },
     /// Both accept the same verb but read a field differently.
-    FieldDiffers { verb: &'static str, field: &'static str },
+    FieldDiffers {
+        verb: &'static str,
+        field: &'static str,
+    },
 }
 
 /// The documented classes (see DIFFERENTIAL.md, one row each).
@@ -36,13 +42,13 @@ fn documented(class: &Class) -> bool {
         // authspec is the strict side by design: each of these errors names a rule of
         // RFC 5321/4954/6531 that smtp-proto does not check. See DIFFERENTIAL.md §A.
         Class::AuthspecStricter { error, .. } => AUTHSPEC_STRICTER.contains(&error.as_str()),
-        Class::ProtoStricter { verb, detail } => PROTO_STRICTER
-            .iter()
-            .any(|(v, d)| v == verb && d == detail),
+        Class::ProtoStricter { verb, detail } => {
+            PROTO_STRICTER.iter().any(|(v, d)| v == verb && d == detail)
+        }
         Class::VerbDiffers { .. } => false,
-        Class::FieldDiffers { verb, field } => FIELD_DIFFERS
-            .iter()
-            .any(|(v, f)| v == verb && f == field),
+        Class::FieldDiffers { verb, field } => {
+            FIELD_DIFFERS.iter().any(|(v, f)| v == verb && f == field)
+        }
     }
 }
 
@@ -200,7 +206,13 @@ fn field_difference(a: &Command, b: &Request<Cow<'_, str>>) -> Option<&'static s
             };
             (mine != ir.as_ref()).then_some("initial_response")
         }
-        (Command::Bdat { size, last }, Request::Bdat { chunk_size, is_last }) => {
+        (
+            Command::Bdat { size, last },
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            },
+        ) => {
             if u64::try_from(*chunk_size).ok() != Some(*size) {
                 Some("chunk_size")
             } else {
@@ -303,9 +315,9 @@ fn proto_refusal(c: &Command, e: &smtp_proto::Error) -> String {
     }
     // RFC 4954 §5: `AUTH=` carries an addr-spec in xtext, bounded only by the 500
     // octets the extension adds to the MAIL line; smtp-proto caps it at 256.
-    let long_auth = params.iter().any(|p| {
-        matches!(p, Param::Auth(command::MailAuth::Mailbox(m)) if m.chars().count() > 256)
-    });
+    let long_auth = params.iter().any(
+        |p| matches!(p, Param::Auth(command::MailAuth::Mailbox(m)) if m.chars().count() > 256),
+    );
     if name == "InvalidParameter" && long_auth {
         return format!("{name}/AuthValueLongerThanPath");
     }

@@ -178,7 +178,10 @@ pub enum ServerOp {
     /// Any bytes in one `receive`.
     Raw(Vec<u8>),
     /// A command split over several `receive` calls at the given chunk sizes.
-    Partial { command: CommandOp, cuts: Vec<u8> },
+    Partial {
+        command: CommandOp,
+        cuts: Vec<u8>,
+    },
     /// Several commands in one `receive` (pipelining, and injection after STARTTLS).
     Pipeline(Vec<CommandOp>),
     /// The driver finished a TLS handshake the server asked for.
@@ -192,7 +195,9 @@ pub enum ServerOp {
     SaslCancel,
     /// A correct exchange for [`USER`]: `AUTH PLAIN` with an initial response, or
     /// `AUTH LOGIN` with the user and then the password pipelined.
-    ValidCredentials { login: bool },
+    ValidCredentials {
+        login: bool,
+    },
 }
 
 /// The server configurations the input chooses between: each turns on a different
@@ -393,7 +398,10 @@ fn feed(s: &mut ServerSession, o: &mut ServerOracle, bytes: &[u8]) -> (Vec<u16>,
     while let Some(ev) = s.poll_event() {
         match ev {
             Event::StartTls => {
-                assert!(!o.tls && !was_pending, "STARTTLS accepted twice or under TLS");
+                assert!(
+                    !o.tls && !was_pending,
+                    "STARTTLS accepted twice or under TLS"
+                );
                 starttls = true;
             }
             Event::Close => o.closed = true,
@@ -403,7 +411,10 @@ fn feed(s: &mut ServerSession, o: &mut ServerOracle, bytes: &[u8]) -> (Vec<u16>,
     if was_pending {
         // RFC 3207 §4.2 / CVE-2011-0411: between the 220 and the handshake the
         // server executes nothing.
-        assert!(codes.is_empty(), "replies while the TLS handshake is pending");
+        assert!(
+            codes.is_empty(),
+            "replies while the TLS handshake is pending"
+        );
     }
     if starttls {
         // Whatever came after the STARTTLS line in this receive produced nothing:
@@ -425,13 +436,21 @@ fn check_state(s: &ServerSession, o: &ServerOracle) {
             "authenticated without the password ever being sent"
         );
     }
-    assert_eq!(s.is_closed(), o.closed, "session closed state vs. replies seen");
+    assert_eq!(
+        s.is_closed(),
+        o.closed,
+        "session closed state vs. replies seen"
+    );
     if o.errors >= o.hard_error_limit {
         assert!(s.is_closed(), "open after smtpd_hard_error_limit errors");
     }
     assert_eq!(s.tls_active(), o.tls);
     if !s.is_closed() && !o.tls_pending {
-        assert!(s.buffered() <= 12288 + 2, "{} octets buffered", s.buffered());
+        assert!(
+            s.buffered() <= 12288 + 2,
+            "{} octets buffered",
+            s.buffered()
+        );
     }
     // The session's total output is bounded by its input; a generous absolute cap
     // catches an amplification loop.
@@ -592,7 +611,10 @@ pub enum ClientOp {
     /// Any bytes, delivered in one `receive`.
     Raw(Vec<u8>),
     /// Any bytes, delivered in chunks of the given sizes.
-    Chunked { bytes: Vec<u8>, cuts: Vec<u8> },
+    Chunked {
+        bytes: Vec<u8>,
+        cuts: Vec<u8>,
+    },
     /// `220` greeting.
     Greeting,
     /// A `250` EHLO reply offering these mechanisms.
@@ -604,7 +626,10 @@ pub enum ClientOp {
     /// `334` with this challenge, base64-encoded.
     Challenge(Vec<u8>),
     /// A one-line reply with one of the codes a session sees.
-    Code { code: ReplyCode, text: Vec<u8> },
+    Code {
+        code: ReplyCode,
+        text: Vec<u8>,
+    },
     TlsEstablished,
     Eof,
 }
@@ -697,7 +722,12 @@ fn discloses_password(out: &[u8]) -> Option<String> {
     }
     for line in out.split(|&b| b == b'\n') {
         let upper = line.to_ascii_uppercase();
-        for verb in [&b"AUTH PLAIN"[..], b"AUTH LOGIN", b"AUTH XOAUTH2", b"AUTH OAUTHBEARER"] {
+        for verb in [
+            &b"AUTH PLAIN"[..],
+            b"AUTH LOGIN",
+            b"AUTH XOAUTH2",
+            b"AUTH OAUTHBEARER",
+        ] {
             if upper.starts_with(verb) {
                 return Some(String::from_utf8_lossy(line).into_owned());
             }
