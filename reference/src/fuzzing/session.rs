@@ -17,7 +17,7 @@ use crate::policy::client::ClientConfig;
 use crate::policy::maincf::MainCf;
 use crate::policy::server::ServerConfig;
 use crate::sasl::credentials::MemoryStore;
-use crate::sasl::{ClientCredentials, Mechanism, Secret, SeededRandom};
+use crate::sasl::{ClientCredentials, CredentialStore, Mechanism, Secret, SeededRandom};
 use crate::smtp::client::{
     AuthPlan, ClientEvent, ClientPlan, ClientSession, MailPlan, MechanismChooser, StartTlsPolicy,
 };
@@ -26,7 +26,7 @@ use crate::smtp::sasl_frame;
 use crate::smtp::server::{Event, Peer, ServerSession};
 use arbitrary::{Arbitrary, Unstructured};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The one user of the server's store, and the client's identity.
 pub const USER: &str = "fuzzuser@example.org";
@@ -221,7 +221,11 @@ const SERVER_PROFILES: &[&str] = &[
     "smtpd_tls_wrappermode = yes\nsmtpd_tls_security_level = may\nsmtpd_hard_error_limit = 5\n",
 ];
 
-fn server_config(profile: usize) -> Option<(Arc<ServerConfig>, bool)> {
+/// A server configuration and whether it is a wrapper-mode (TLS from the start)
+/// listener.
+type Profile = (Arc<ServerConfig>, bool);
+
+fn load_server_config(profile: usize) -> Option<Profile> {
     let text = SERVER_PROFILES.get(profile)?;
     let cf = MainCf::parse(
         &format!("myhostname = mx.example.org\nsmtpd_sasl_local_domain = example.org\n{text}"),
@@ -231,6 +235,26 @@ fn server_config(profile: usize) -> Option<(Arc<ServerConfig>, bool)> {
     let config = ServerConfig::from_main_cf(&cf).ok()?;
     let wrapper = config.tls_wrappermode;
     Some((Arc::new(config), wrapper))
+}
+
+/// The profiles, parsed once per process: configurations are immutable and shared
+/// by `Arc`, and parsing main.cf on every input cost a third of the executions.
+fn server_config(profile: usize) -> Option<Profile> {
+    static CONFIGS: OnceLock<Vec<Option<Profile>>> = OnceLock::new();
+    CONFIGS
+        .get_or_init(|| (0..SERVER_PROFILES.len()).map(load_server_config).collect())
+        .get(profile)
+        .cloned()
+        .flatten()
+}
+
+fn server_store() -> Arc<dyn CredentialStore> {
+    static STORE: OnceLock<Arc<dyn CredentialStore>> = OnceLock::new();
+    Arc::clone(STORE.get_or_init(|| {
+        let mut store = MemoryStore::new();
+        store.insert_plain(USER, Secret::new(PASSWORD.to_vec()));
+        Arc::new(store)
+    }))
 }
 
 /// The password, as the fuzzer might have slipped it in: raw, or inside a base64
@@ -473,11 +497,9 @@ pub fn server_session(data: &[u8]) {
     let Some((config, wrapper)) = server_config(profile) else {
         panic!("fuzz profile {profile} does not load");
     };
-    let mut store = MemoryStore::new();
-    store.insert_plain(USER, Secret::new(PASSWORD.to_vec()));
     let mut s = ServerSession::new(
         Arc::clone(&config),
-        Arc::new(store),
+        server_store(),
         Box::new(SeededRandom::from_seed(seed)),
         Peer {
             ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
@@ -736,6 +758,25 @@ fn discloses_password(out: &[u8]) -> Option<String> {
     None
 }
 
+/// `smtp_sasl_security_options = noplaintext` on a plaintext session: the client
+/// may use CRAM-MD5, DIGEST-MD5 or SCRAM, never PLAIN, LOGIN or a bearer token.
+/// Parsed once per process.
+fn client_config() -> Option<ClientConfig> {
+    static CONFIG: OnceLock<Option<ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let cf = MainCf::parse(
+                "myhostname = client.example.com\nsmtp_sasl_auth_enable = yes\n\
+                 smtp_sasl_security_options = noplaintext, noanonymous\n\
+                 smtp_sasl_tls_security_options = noanonymous\n",
+                "fuzz",
+            )
+            .ok()?;
+            ClientConfig::from_main_cf(&cf).ok()
+        })
+        .clone()
+}
+
 /// Drive a [`ClientSession`] with `smtp_sasl_security_options = noplaintext` on a
 /// connection without TLS, against server bytes decoded from `data` and delivered in
 /// arbitrary chunks. It must never put the password on the wire in plaintext (no
@@ -750,13 +791,7 @@ pub fn client_session(data: &[u8]) {
     ) else {
         return;
     };
-    let cf = MainCf::parse(
-        "myhostname = client.example.com\nsmtp_sasl_auth_enable = yes\n\
-         smtp_sasl_security_options = noplaintext, noanonymous\n\
-         smtp_sasl_tls_security_options = noanonymous\n",
-        "fuzz",
-    );
-    let Some(config) = cf.ok().and_then(|cf| ClientConfig::from_main_cf(&cf).ok()) else {
+    let Some(config) = client_config() else {
         panic!("client fuzz profile does not load");
     };
     let plan = ClientPlan {
