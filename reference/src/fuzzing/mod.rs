@@ -7,6 +7,9 @@ pub mod codec;
 pub mod mech;
 pub mod mech_digest_scram;
 pub mod policy;
+/// Whole dialogs, decoded with `arbitrary`: needs the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+pub mod session;
 
 /// The SMTP command parser: never panics, and whatever it accepts formats back to a
 /// line that parses to the same command.
