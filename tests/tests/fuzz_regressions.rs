@@ -76,9 +76,12 @@ fn address_literal_longer_than_255_octets_is_rejected() {
     );
 }
 
+/// A fuzz target: its corpus folder and its entry point.
+type Target = (&'static str, fn(&[u8]));
+
 #[test]
 fn seed_corpus_replays_through_every_entry_point() {
-    let targets: &[(&str, fn(&[u8]))] = &[
+    let targets: &[Target] = &[
         ("command", fuzzing::command),
         ("reply", fuzzing::reply),
         ("line_framer", fuzzing::line_framer),

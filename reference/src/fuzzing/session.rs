@@ -429,7 +429,7 @@ fn feed(s: &mut ServerSession, o: &mut ServerOracle, bytes: &[u8]) -> (Vec<u16>,
                 starttls = true;
             }
             Event::Close => o.closed = true,
-            Event::Message(_) | Event::Log(_) => {}
+            Event::Message(_) | Event::Log(_) | Event::Pause(_) => {}
         }
     }
     if was_pending {
