@@ -34,6 +34,64 @@ pub(crate) enum StepEnd {
     Error(String),
 }
 
+impl StepEnd {
+    fn verdict(&self) -> Verdict {
+        match self {
+            StepEnd::Ok => Verdict::Pass,
+            StepEnd::NonStrict(n) => Verdict::NonStrict { note: n.clone() },
+            StepEnd::Fail(_, r) => Verdict::Fail { reason: r.clone() },
+            StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
+        }
+    }
+}
+
+/// Record one step's outcome in `result`, both roles alike. Returns the scenario's
+/// verdict when this step ends it (a failure or an error); non-strict notes collect.
+pub(crate) fn record_step(
+    result: &mut ScenarioResult,
+    notes: &mut Vec<String>,
+    index: usize,
+    kind: &str,
+    started: Instant,
+    end: StepEnd,
+) -> Option<Verdict> {
+    result.steps.push(StepResult {
+        index,
+        kind: kind.to_string(),
+        verdict: end.verdict(),
+        duration: started.elapsed(),
+    });
+    match end {
+        StepEnd::Ok => None,
+        StepEnd::NonStrict(note) => {
+            notes.push(note);
+            None
+        }
+        StepEnd::Fail(mut f, reason) => {
+            f.index = index;
+            result.failed_step = Some(f);
+            Some(Verdict::Fail {
+                reason: format!("step {} ({kind}): {reason}", index + 1),
+            })
+        }
+        StepEnd::Error(reason) => Some(Verdict::Error {
+            reason: format!("step {} ({kind}): {reason}", index + 1),
+        }),
+    }
+}
+
+/// A run of steps that ended without failure is a pass, or non-strict if any step
+/// matched only an accepted alternative.
+pub(crate) fn settle(verdict: Verdict, notes: &[String]) -> Verdict {
+    if matches!(verdict, Verdict::Pass) && !notes.is_empty() {
+        Verdict::NonStrict {
+            note: notes.join("; "),
+        }
+    } else {
+        verdict
+    }
+}
+
 pub(crate) fn reply_lines(r: &Reply) -> Vec<String> {
     r.lines
         .iter()
@@ -495,42 +553,12 @@ pub async fn play(sc: &Scenario, ep: &Endpoint, vars: &Vars, seed: u64) -> Scena
             }
         };
         let end = play.step(i, &step).await;
-        let step_verdict = match &end {
-            StepEnd::Ok => Verdict::Pass,
-            StepEnd::NonStrict(n) => Verdict::NonStrict { note: n.clone() },
-            StepEnd::Fail(_, r) => Verdict::Fail { reason: r.clone() },
-            StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
-        };
-        result.steps.push(StepResult {
-            index: i,
-            kind: step.kind().to_string(),
-            verdict: step_verdict,
-            duration: started.elapsed(),
-        });
-        match end {
-            StepEnd::Ok => {}
-            StepEnd::NonStrict(note) => play.notes.push(note),
-            StepEnd::Fail(mut f, reason) => {
-                f.index = i;
-                result.failed_step = Some(f);
-                verdict = Verdict::Fail {
-                    reason: format!("step {} ({}): {reason}", i + 1, step.kind()),
-                };
-                break;
-            }
-            StepEnd::Error(reason) => {
-                verdict = Verdict::Error {
-                    reason: format!("step {} ({}): {reason}", i + 1, step.kind()),
-                };
-                break;
-            }
+        if let Some(v) = record_step(&mut result, &mut play.notes, i, step.kind(), started, end) {
+            verdict = v;
+            break;
         }
     }
-    if matches!(verdict, Verdict::Pass) && !play.notes.is_empty() {
-        verdict = Verdict::NonStrict {
-            note: play.notes.join("; "),
-        };
-    }
+    let verdict = settle(verdict, &play.notes);
     play.conn.shutdown().await;
     result.verdict = verdict;
     result.transcript = play.transcript;

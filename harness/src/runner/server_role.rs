@@ -5,7 +5,7 @@
 use super::client_role::StepEnd;
 use super::{ClientUnderTest, Shared};
 use crate::conn::{Conn, ConnError};
-use crate::report::{FailedStep, ScenarioResult, StepResult, TranscriptLine, Verdict};
+use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
 use crate::scenario::{Outcome, Scenario, Step, Vars};
 use authspec_reference::net::client::{ClientConnect, Transport, run_client};
 use authspec_reference::policy::client::{ClientConfig, ClientTlsLevel};
@@ -509,41 +509,14 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
             }
         };
         let end = judge.step(i, &step).await;
-        result.steps.push(StepResult {
-            index: i,
-            kind: step.kind().to_string(),
-            verdict: match &end {
-                StepEnd::Ok => Verdict::Pass,
-                StepEnd::NonStrict(n) => Verdict::NonStrict { note: n.clone() },
-                StepEnd::Fail(_, r) => Verdict::Fail { reason: r.clone() },
-                StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
-            },
-            duration: started.elapsed(),
-        });
-        match end {
-            StepEnd::Ok => {}
-            StepEnd::NonStrict(n) => notes.push(n),
-            StepEnd::Fail(mut f, reason) => {
-                f.index = i;
-                result.failed_step = Some(f);
-                verdict = Verdict::Fail {
-                    reason: format!("step {} ({}): {reason}", i + 1, step.kind()),
-                };
-                break;
-            }
-            StepEnd::Error(reason) => {
-                verdict = Verdict::Error {
-                    reason: format!("step {} ({}): {reason}", i + 1, step.kind()),
-                };
-                break;
-            }
+        if let Some(v) =
+            super::client_role::record_step(&mut result, &mut notes, i, step.kind(), started, end)
+        {
+            verdict = v;
+            break;
         }
     }
-    if matches!(verdict, Verdict::Pass) && !notes.is_empty() {
-        verdict = Verdict::NonStrict {
-            note: notes.join("; "),
-        };
-    }
+    let verdict = super::client_role::settle(verdict, &notes);
     judge.conn.shutdown().await;
     if let Some(t) = task {
         t.abort();

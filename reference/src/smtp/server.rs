@@ -647,43 +647,38 @@ impl ServerSession {
             return;
         }
         let requested = Mechanism::from_name(name.as_bytes());
-        let Some(offered) = self.offered_mechanisms() else {
-            // The mechanism exists but is only offered under TLS: §6 "538 5.7.11
-            // Encryption required for requested authentication mechanism".
-            if !self.tls && self.config.sasl_auth_enable {
-                let under_tls = self
-                    .config
+        // §6: a mechanism this server offers only under TLS, asked for without it, gets
+        // "538 5.7.11 Encryption required for requested authentication mechanism".
+        let needs_tls = !self.tls
+            && self.config.sasl_auth_enable
+            && requested.is_some_and(|m| {
+                self.config
                     .auth_mechanisms_offered(true, self.peer.ip)
-                    .unwrap_or_default();
-                if requested.is_some_and(|m| under_tls.contains(&m)) {
-                    self.reply(
-                        538,
-                        "5.7.11 Encryption required for requested authentication mechanism",
-                    );
-                    return;
-                }
+                    .is_some_and(|under_tls| under_tls.contains(&m))
+            });
+        let Some(offered) = self.offered_mechanisms() else {
+            if needs_tls {
+                self.reply(
+                    538,
+                    "5.7.11 Encryption required for requested authentication mechanism",
+                );
+            } else {
+                self.reply(503, "5.5.1 Error: authentication not enabled");
             }
-            self.reply(503, "5.5.1 Error: authentication not enabled");
             return;
         };
         let Some(mechanism) = requested.filter(|m| offered.contains(m)) else {
-            if !self.tls {
-                let under_tls = self
-                    .config
-                    .auth_mechanisms_offered(true, self.peer.ip)
-                    .unwrap_or_default();
-                if requested.is_some_and(|m| under_tls.contains(&m)) {
-                    self.reply(
-                        538,
-                        "5.7.11 Encryption required for requested authentication mechanism",
-                    );
-                    return;
-                }
+            if needs_tls {
+                self.reply(
+                    538,
+                    "5.7.11 Encryption required for requested authentication mechanism",
+                );
+            } else {
+                // §4: "If the requested authentication mechanism is not supported, the
+                // server rejects the AUTH command with a 504 reply." Filtered
+                // mechanisms get the same answer, even when asked for by name.
+                self.reply(504, "5.5.4 Unrecognized authentication type");
             }
-            // §4: "If the requested authentication mechanism is not supported, the
-            // server rejects the AUTH command with a 504 reply." Filtered mechanisms
-            // get the same answer, even when asked for by name.
-            self.reply(504, "5.5.4 Unrecognized authentication type");
             return;
         };
         let initial = match ir {
