@@ -15,7 +15,9 @@ import yaml
 
 ROOT = os.getcwd()
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
-VARS = {"user": "alice", "password": "wonderland"}
+# A corpus-only password: the seeds must not carry a credential that works on any
+# peer (the interop users' password is wonderland).
+VARS = {"user": "alice", "password": "fuzzseed10"}
 
 COMMAND_TARGETS = ["command", "differential", "server_session", "line_framer"]
 REPLY_TARGETS = ["reply", "client_session"]
@@ -138,7 +140,7 @@ for t in REPLY_TARGETS:
 b64 = lambda b: base64.b64encode(b).decode()
 
 # Commands the library does not send yet, so each verb and parameter has a seed.
-plain_ir = b64(b"\0alice\0wonderland")
+plain_ir = b64(b"\0alice\0fuzzseed10")
 xoauth2_ir = b64(b"user=alice\x01auth=Bearer tok\x01\x01")
 for line in [
     "MAIL FROM:<alice@example.org> SIZE=1000 AUTH=alice+40example.org BODY=8BITMIME",
@@ -192,10 +194,10 @@ put("digest_directives", b'username="chris",realm="elwood.innosoft.com",nonce="O
 put("server_digest_md5", b'charset=utf-8,username="user",realm="fuzz.test",nonce="x",nc=00000001,cnonce="OA6MHXh6VqTrRk",digest-uri="smtp/smtp.fuzz.test",response=d388dad90d4bbd760a152321f2143af7,qop=auth\0')
 
 # Files.
-put("passwd_file", "alice:{PLAIN}wonderland\nbob:{CRAM-MD5}" + "0" * 64 + ":1000:1000::/home/bob\n"
-    "carol:{SCRAM-SHA-256}4096,c2FsdA==,AAAA,BBBB\n# comment\n\ndave:{PLAIN.B64}d29uZGVybGFuZA==\n")
+put("passwd_file", "alice:{PLAIN}fuzzseed10\nbob:{CRAM-MD5}" + "0" * 64 + ":1000:1000::/home/bob\n"
+    "carol:{SCRAM-SHA-256}4096,c2FsdA==,AAAA,BBBB\n# comment\n\ndave:{PLAIN.B64}ZnV6enNlZWQxMA==\n")
 put("passwd_file", "tim:{CLEAR}pw\nuser@example.org:secret::::::\n")
-put("password_map", "[mx.example.com]:587 alice:wonderland\nexample.net bob:p@ss w0rd:x\n# comment\n")
+put("password_map", "[mx.example.com]:587 alice:fuzzseed10\nexample.net bob:p@ss w0rd:x\n# comment\n")
 put("main_cf", "myhostname = mx.example.org\nsmtpd_sasl_auth_enable = yes\nsmtpd_tls_security_level = may\n"
     "smtpd_tls_auth_only = yes\nsmtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination\n"
     "smtpd_sasl_security_options = noanonymous, noplaintext\nbroken_sasl_auth_clients = yes\n"
@@ -205,7 +207,7 @@ put("main_cf", "smtp_sasl_auth_enable = yes\nsmtp_sasl_password_maps = texthash:
     "smtp_tls_security_level = encrypt\nrelayhost = [mx.example.com]:587\n")
 put("xtext", b"alice+40example.org")
 put("xtext", b"+2B+3D+20")
-put("sasl_base64", b"AGFsaWNlAHdvbmRlcmxhbmQ=")
+put("sasl_base64", b"AGFsaWNlAGZ1enpzZWVkMTA=")
 put("sasl_base64", b"=")
 put("sasl_base64", b"*")
 put("yaml_glob", b"250-AUTH * PLAIN *\n250-AUTH LOGIN PLAIN CRAM-MD5")
