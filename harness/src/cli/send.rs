@@ -70,19 +70,6 @@ pub struct SendArgs {
     pub seed: Option<u64>,
 }
 
-#[derive(Debug)]
-struct PolicyChooser {
-    config: ClientConfig,
-}
-
-impl MechanismChooser for PolicyChooser {
-    fn choose(&self, offered: &[String], tls: bool) -> Result<Mechanism, String> {
-        self.config
-            .choose_mechanism(offered, tls)
-            .map_err(|e| e.to_string())
-    }
-}
-
 pub async fn run(a: SendArgs, verbose: u8) -> u8 {
     let mut overrides = a.overrides.clone();
     if a.user.is_some() {
@@ -159,11 +146,7 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
     } else if a.starttls {
         StartTlsPolicy::Required
     } else {
-        match config.tls_security_level {
-            ClientTlsLevel::None => StartTlsPolicy::Never,
-            ClientTlsLevel::May => StartTlsPolicy::Opportunistic,
-            _ => StartTlsPolicy::Required,
-        }
+        config.starttls_policy()
     };
     let auth = match creds {
         Some((user, password)) => {
@@ -175,9 +158,7 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
                         return EXIT_USAGE;
                     }
                 },
-                None => Box::new(PolicyChooser {
-                    config: config.clone(),
-                }),
+                None => Box::new(config.clone()),
             };
             Some(AuthPlan {
                 credentials: ClientCredentials {

@@ -8,14 +8,14 @@ use crate::conn::{Conn, ConnError};
 use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
 use crate::scenario::{Outcome, Scenario, Step, Vars};
 use authspec_reference::net::client::{ClientConnect, Transport, run_client};
-use authspec_reference::policy::client::{ClientConfig, ClientTlsLevel};
+use authspec_reference::policy::client::ClientConfig;
 use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::sasl::credentials::MemoryStore;
 use authspec_reference::sasl::{
     self, ClientCredentials, Mechanism, Secret, SeededRandom, ServerContext, ServerStep,
 };
 use authspec_reference::smtp::client::{
-    AuthPlan, ClientPlan, ClientSession, MailPlan, MechanismChooser, StartTlsPolicy,
+    AuthPlan, ClientPlan, ClientSession, MailPlan, MechanismChooser,
 };
 use authspec_reference::smtp::sasl_frame::{self, ClientMessage};
 use std::sync::Arc;
@@ -337,9 +337,7 @@ impl MechanismChooser for Chooser {
         if let Some(m) = self.forced {
             return authspec_reference::smtp::client::Forced(m).choose(offered, tls);
         }
-        self.config
-            .choose_mechanism(offered, tls)
-            .map_err(|e| e.to_string())
+        self.config.choose(offered, tls)
     }
 }
 
@@ -351,6 +349,7 @@ fn spawn_embedded_client(
     addr: String,
     timeout: Duration,
     seed: u64,
+    insecure: Arc<rustls::ClientConfig>,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let mut cf = MainCf::parse("smtp_sasl_auth_enable = yes\n", "(embedded client)")
         .map_err(|e| e.to_string())?;
@@ -364,11 +363,7 @@ fn spawn_embedded_client(
     let forced = vars
         .get("mechanism")
         .and_then(|m| Mechanism::from_name(m.as_bytes()));
-    let starttls = match config.tls_security_level {
-        ClientTlsLevel::None => StartTlsPolicy::Never,
-        ClientTlsLevel::May => StartTlsPolicy::Opportunistic,
-        _ => StartTlsPolicy::Required,
-    };
+    let starttls = config.starttls_policy();
     let plan = ClientPlan {
         helo_name: "client.authspec.test".into(),
         starttls,
@@ -389,10 +384,6 @@ fn spawn_embedded_client(
             body: b"Subject: authspec server-role scenario\r\n\r\nhello\r\n".to_vec(),
         }),
     };
-    let insecure = authspec_reference::net::tls::client_config(
-        &authspec_reference::net::tls::ServerVerification::Insecure,
-    )
-    .map_err(|e| e.to_string())?;
     let connect = ClientConnect {
         addr,
         transport: Transport::Plain,
@@ -435,7 +426,14 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
     let mut task: Option<tokio::task::JoinHandle<()>> = None;
     match &shared.cfg.client {
         ClientUnderTest::Embedded => {
-            match spawn_embedded_client(sc, vars, local.to_string(), timeout, seed) {
+            match spawn_embedded_client(
+                sc,
+                vars,
+                local.to_string(),
+                timeout,
+                seed,
+                Arc::clone(&shared.insecure_tls),
+            ) {
                 Ok(t) => task = Some(t),
                 Err(e) => {
                     result.verdict = Verdict::Error { reason: e };

@@ -402,3 +402,26 @@ impl PasswordMap {
             .map(|c| (c.user.clone(), c.password.clone()))
     }
 }
+
+impl ClientConfig {
+    /// `smtp_tls_security_level` as the client session's STARTTLS policy: `may` upgrades
+    /// when offered; `encrypt`, `verify` and `secure` require it.
+    pub fn starttls_policy(&self) -> crate::smtp::client::StartTlsPolicy {
+        use crate::smtp::client::StartTlsPolicy;
+        match self.tls_security_level {
+            ClientTlsLevel::None => StartTlsPolicy::Never,
+            ClientTlsLevel::May => StartTlsPolicy::Opportunistic,
+            ClientTlsLevel::Encrypt | ClientTlsLevel::Verify | ClientTlsLevel::Secure => {
+                StartTlsPolicy::Required
+            }
+        }
+    }
+}
+
+/// The client's configuration picks the mechanism, as Postfix's smtp client does.
+impl crate::smtp::client::MechanismChooser for ClientConfig {
+    fn choose(&self, offered: &[String], tls: bool) -> Result<Mechanism, String> {
+        self.choose_mechanism(offered, tls)
+            .map_err(|e| e.to_string())
+    }
+}
