@@ -439,18 +439,6 @@ fn from_latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
-/// Looks `user` up, then `user@realm` if the bare name is unqualified and unknown
-/// (Postfix's `smtpd_sasl_local_domain`).
-pub(super) fn lookup(ctx: &ServerContext, user: &str) -> Option<StoredCredential> {
-    if let Some(found) = ctx.credentials.lookup(user) {
-        return Some(found);
-    }
-    match &ctx.realm {
-        Some(realm) if !user.contains('@') => ctx.credentials.lookup(&format!("{user}@{realm}")),
-        _ => None,
-    }
-}
-
 // ---------------------------------------------------------------------------------
 // Server
 // ---------------------------------------------------------------------------------
@@ -588,7 +576,7 @@ impl DigestMd5Server {
             None => None,
         };
 
-        let (password, known_user) = match lookup(&self.ctx, &user) {
+        let (password, known_user) = match super::credentials::lookup_user(&self.ctx, &user) {
             Some(StoredCredential::Plain(pw)) => (pw, true),
             Some(other) => {
                 return Err(SaslError::SchemeUnusable {

@@ -27,7 +27,7 @@
 //! driver that wants those indistinguishable too must store SCRAM keys.
 
 use super::credentials::StoredCredential;
-use super::digest_md5::lookup;
+use super::credentials::lookup_user as lookup;
 use super::{
     Authenticated, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, Secret,
     ServerContext, ServerMechanism, ServerStep,
