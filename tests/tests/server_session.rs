@@ -476,3 +476,38 @@ fn errors_past_the_soft_limit_ask_the_driver_to_pause() {
         .collect();
     assert_eq!(pauses, vec![std::time::Duration::from_secs(1); 2]);
 }
+
+#[test]
+fn trace_headers_name_the_protocol_and_the_authenticated_sender() {
+    let mut s = server(&[]);
+    s.take_output();
+    ehlo(&mut s);
+    exchange(
+        &mut s,
+        &format!("AUTH PLAIN {}\r\n", b64(b"\0alice\0wonderland")),
+    );
+    exchange(
+        &mut s,
+        "MAIL FROM:<alice@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n",
+    );
+    exchange(&mut s, "hi\r\n.\r\n");
+    let msg = events(&mut s)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    let h = msg.trace_headers(authspec_tests::loopback(), "mx.authspec.test", true, "DATE");
+    assert_eq!(
+        h,
+        "Return-Path: <alice@example.com>\r\nReceived: from client.example.com ([127.0.0.1])\r\n\tby mx.authspec.test (authspec) with ESMTPA\r\n\t(Authenticated sender: alice)\r\n\tfor <b@example.net>; DATE\r\n"
+    );
+    let h = msg.trace_headers(
+        authspec_tests::loopback(),
+        "mx.authspec.test",
+        false,
+        "DATE",
+    );
+    assert!(!h.contains("Authenticated sender"));
+}

@@ -300,31 +300,13 @@ async fn deliver(shared: &ServerShared, ip: IpAddr, m: &Message) {
     let Some(dir) = &shared.maildir else {
         return;
     };
-    let mut received = format!(
-        "Received: from {} ([{}])\r\n\tby {} (authspec) with {}",
-        m.helo.as_deref().unwrap_or("unknown"),
+    let received = m.trace_headers(
         ip,
-        shared.config.myhostname,
-        match (m.tls, m.sasl_method.is_some()) {
-            (true, true) => "ESMTPSA",
-            (true, false) => "ESMTPS",
-            (false, true) => "ESMTPA",
-            (false, false) => "ESMTP",
-        }
+        &shared.config.myhostname,
+        shared.config.sasl_authenticated_header,
+        &rfc5322_now(),
     );
-    // smtpd_sasl_authenticated_header: Postfix adds the SASL login to Received:.
-    if shared.config.sasl_authenticated_header {
-        if let Some(user) = &m.sasl_username {
-            received.push_str(&format!("\r\n\t(Authenticated sender: {user})"));
-        }
-    }
-    received.push_str(&format!(
-        "\r\n\tfor <{}>; {}\r\n",
-        m.rcpt_to.first().map(String::as_str).unwrap_or(""),
-        rfc5322_now()
-    ));
-    let mut content = format!("Return-Path: <{}>\r\n", m.mail_from).into_bytes();
-    content.extend_from_slice(received.as_bytes());
+    let mut content = received.into_bytes();
     content.extend_from_slice(&m.data);
     let seq = DELIVERY_SEQ.fetch_add(1, Ordering::Relaxed);
     let now = std::time::SystemTime::now()

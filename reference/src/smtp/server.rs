@@ -65,6 +65,43 @@ pub struct Message {
     pub data: Vec<u8>,
 }
 
+impl Message {
+    /// The trace headers delivery prepends (RFC 5321 §4.4): `Return-Path:` and a
+    /// `Received:` line whose protocol says whether TLS and AUTH were used (ESMTPS,
+    /// ESMTPA, ESMTPSA: RFC 3848; RFC 4954 §7), with Postfix's
+    /// `smtpd_sasl_authenticated_header` comment when asked for. The driver supplies
+    /// the date, since the core reads no clock.
+    pub fn trace_headers(
+        &self,
+        client: IpAddr,
+        hostname: &str,
+        authenticated_header: bool,
+        date: &str,
+    ) -> String {
+        let protocol = match (self.tls, self.sasl_method.is_some()) {
+            (true, true) => "ESMTPSA",
+            (true, false) => "ESMTPS",
+            (false, true) => "ESMTPA",
+            (false, false) => "ESMTP",
+        };
+        let mut out = format!(
+            "Return-Path: <{}>\r\nReceived: from {} ([{client}])\r\n\tby {hostname} (authspec) with {protocol}",
+            self.mail_from,
+            self.helo.as_deref().unwrap_or("unknown"),
+        );
+        if authenticated_header {
+            if let Some(user) = &self.sasl_username {
+                out.push_str(&format!("\r\n\t(Authenticated sender: {user})"));
+            }
+        }
+        out.push_str(&format!(
+            "\r\n\tfor <{}>; {date}\r\n",
+            self.rcpt_to.first().map(String::as_str).unwrap_or("")
+        ));
+        out
+    }
+}
+
 /// Log records. `Debug` of each is safe to print: no payload, no secret.
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub enum LogRecord {
