@@ -54,6 +54,9 @@ const fn p(name: &'static str, default: &'static str) -> Parameter {
 /// Every parameter authspec reads, sorted by name. Defaults are Postfix's (postconf(5),
 /// Postfix 3.7) except where marked; the differences are listed in the policy README.
 pub const PARAMETERS: &[Parameter] = &[
+    // authspec-only: whether an ANONYMOUS login (RFC 4505) counts as authenticated for
+    // authspec_require_auth and permit_sasl_authenticated. Postfix never trusts it.
+    p("authspec_anonymous_is_authenticated", "no"),
     // authspec-only: delay before a 535 reply (Postfix leaves this to the SASL backend).
     p("authspec_auth_failure_delay", "0s"),
     // authspec-only: refuse MAIL before AUTH with RFC 4954 §6's 530 5.7.0.
@@ -94,6 +97,9 @@ pub const PARAMETERS: &[Parameter] = &[
     p("smtp_tls_wrappermode", "no"),
     p("smtpd_banner", "$myhostname ESMTP $mail_name"),
     p("smtpd_client_connection_count_limit", "50"),
+    // Postfix: ${smtpd_client_connection_limit_exceptions:$mynetworks}; authspec has
+    // only the newer name.
+    p("smtpd_client_event_limit_exceptions", "$mynetworks"),
     p("smtpd_client_restrictions", ""),
     p("smtpd_delay_reject", "yes"),
     p("smtpd_discard_ehlo_keywords", ""),
@@ -102,6 +108,8 @@ pub const PARAMETERS: &[Parameter] = &[
     // before 3.9 and `normalize` after.
     p("smtpd_forbid_bare_newline", "reject"),
     p("smtpd_hard_error_limit", "20"),
+    p("smtpd_recipient_limit", "1000"),
+    p("smtpd_recipient_overshoot_limit", "1000"),
     p("smtpd_recipient_restrictions", ""),
     p(
         "smtpd_relay_restrictions",
