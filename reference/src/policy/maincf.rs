@@ -35,6 +35,11 @@ pub const MAX_EXPANSION_DEPTH: usize = 100;
 /// grow exponentially.
 pub const MAX_EXPANDED_LEN: usize = 1 << 20;
 
+/// The most `$name` lookups one expansion may make. The output bound alone does not
+/// stop `a = $b$b`, `b = $c$c`, … when the last value is empty: the work doubles per
+/// level while the output stays empty. Real main.cf values need a few dozen.
+pub const MAX_EXPANSION_STEPS: usize = 10_000;
+
 /// The name `MainCf::parse` reports for values that come from `-o name=value`.
 pub const OVERRIDE_SOURCE: &str = "-o";
 /// The name reported for values that come from the built-in defaults.
@@ -374,6 +379,7 @@ impl MainCf {
                     cf: self,
                     stack: vec![name.to_owned()],
                     produced: 0,
+                    steps: 0,
                 };
                 let host = expander.expand_name("myhostname").unwrap_or_default();
                 Some(domain_of(&host).replace('$', "$$"))
@@ -415,6 +421,7 @@ impl MainCf {
             cf: self,
             stack: Vec::new(),
             produced: 0,
+            steps: 0,
         };
         expander
             .expand_name(name)
@@ -546,15 +553,21 @@ fn domain_of(host: &str) -> &str {
     }
 }
 
-/// Recursive `$` expansion with a loop check, a depth bound and an output bound.
+/// Recursive `$` expansion with a loop check, a depth bound, an output bound and a
+/// work bound.
 struct Expander<'a> {
     cf: &'a MainCf,
     stack: Vec<String>,
     produced: usize,
+    steps: usize,
 }
 
 impl Expander<'_> {
     fn expand_name(&mut self, name: &str) -> Result<String, ConfigErrorKind> {
+        self.steps += 1;
+        if self.steps > MAX_EXPANSION_STEPS {
+            return Err(ConfigErrorKind::ExpansionTooManySteps);
+        }
         if self.stack.iter().any(|n| n == name) {
             let mut chain = self.stack.clone();
             chain.push(name.to_owned());
