@@ -93,8 +93,9 @@ fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
             if p.is_dir() {
                 all.extend(scenario::load_dir(p).map_err(render_load_errors)?);
             } else {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+                let text =
+                    crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
+                        .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
                 all.push(
                     scenario::load_str(&text, &p.display().to_string())
                         .map_err(|e| e.to_string())?,
@@ -134,8 +135,8 @@ fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
     };
     v.extend(&Vars::from_env(std::env::vars()));
     if let Some(f) = &args.var_file {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        let text = crate::input::read_text(std::path::Path::new(f), crate::input::MAX_INPUT_FILE)
+            .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
         let mut fv = Vars::new();
         fv.parse_file(&text, &env)
             .map_err(|e| format!("{}: {e}", f.display()))?;
@@ -181,19 +182,21 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let expectations = match &args.expect_file {
         None => None,
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) => match Expectations::load_str(&t) {
-                Ok(e) => Some(e),
+        Some(p) => {
+            match crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE) {
+                Ok(t) => match Expectations::load_str(&t) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        eprintln!("authspec run: {}: {e}", p.display());
+                        return EXIT_USAGE;
+                    }
+                },
                 Err(e) => {
-                    eprintln!("authspec run: {}: {e}", p.display());
+                    eprintln!("authspec run: {}: cannot read: {e}", p.display());
                     return EXIT_USAGE;
                 }
-            },
-            Err(e) => {
-                eprintln!("authspec run: {}: cannot read: {e}", p.display());
-                return EXIT_USAGE;
             }
-        },
+        }
     };
     let target = match &args.target {
         None => Target::Embedded,

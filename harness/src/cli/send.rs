@@ -107,7 +107,10 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
         } else if !config.sasl_password_maps.is_empty() {
             let mut map: Option<PasswordMap> = None;
             for path in &config.sasl_password_maps {
-                let text = match std::fs::read_to_string(path) {
+                let text = match crate::input::read_text(
+                    std::path::Path::new(path),
+                    crate::input::MAX_INPUT_FILE,
+                ) {
                     Ok(t) => t,
                     Err(e) => {
                         eprintln!("authspec send: {path}: cannot read: {e}");

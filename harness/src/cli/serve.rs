@@ -59,19 +59,21 @@ pub async fn run(a: ServeArgs) -> u8 {
         return EXIT_OK;
     }
     let credentials: Arc<dyn CredentialStore> = match &a.users {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(text) => match passwd_file::parse(&text, &p.display().to_string()) {
-                Ok(f) => Arc::new(f),
+        Some(p) => {
+            match crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE) {
+                Ok(text) => match passwd_file::parse(&text, &p.display().to_string()) {
+                    Ok(f) => Arc::new(f),
+                    Err(e) => {
+                        eprintln!("authspec serve: {e}");
+                        return EXIT_USAGE;
+                    }
+                },
                 Err(e) => {
-                    eprintln!("authspec serve: {e}");
+                    eprintln!("authspec serve: {}: cannot read: {e}", p.display());
                     return EXIT_USAGE;
                 }
-            },
-            Err(e) => {
-                eprintln!("authspec serve: {}: cannot read: {e}", p.display());
-                return EXIT_USAGE;
             }
-        },
+        }
         None => {
             tracing::warn!("no --users file: every authentication will fail");
             Arc::new(MemoryStore::default())
