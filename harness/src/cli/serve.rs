@@ -32,6 +32,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub print_config: bool,
     /// Draw session nonces from this seed (reproducible runs) instead of the OS.
+    /// Testing only: the same seed gives the same nonces after every restart, so a
+    /// recorded CRAM-MD5 or DIGEST-MD5 response can be replayed. Refused unless every
+    /// --listen address is loopback.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Write the generated self-signed certificate (PEM) here, for clients to trust.
@@ -57,6 +60,20 @@ pub async fn run(a: ServeArgs) -> u8 {
     if a.print_config {
         print!("{}", config.print_config());
         return EXIT_OK;
+    }
+    // A seed makes nonces repeat across restarts (a captured CRAM-MD5 response
+    // replays), so it stays where only this machine can connect.
+    if a.seed.is_some() {
+        if let Some(addr) = a
+            .listen
+            .iter()
+            .find(|l| !crate::cli_support::resolves_to_loopback_only(l))
+        {
+            eprintln!(
+                "authspec serve: --seed repeats nonces across restarts; refused on the non-loopback address {addr}"
+            );
+            return EXIT_USAGE;
+        }
     }
     let credentials: Arc<dyn CredentialStore> = match &a.users {
         Some(p) => {
