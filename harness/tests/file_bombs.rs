@@ -215,3 +215,25 @@ fn finding_08_a_file_that_is_not_a_scenario_is_not_echoed() {
     assert!(text.contains("not a scenario file"), "{text}");
     assert!(!text.contains("s3cr3t"), "{text}");
 }
+
+/// Issue 15, finding 13: 1,000 × `wait: 60s` is a valid scenario that ran for about
+/// 17 hours. The per-scenario deadline ends it as an error.
+#[test]
+fn finding_13_a_scenario_of_long_waits_ends_at_the_scenario_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id: bomb/waits\ntitle: t\nsteps:\n  - expect: {code: 220}\n");
+    for _ in 0..1000 {
+        text.push_str("  - wait: 60s\n");
+    }
+    std::fs::write(dir.path().join("waits.yaml"), text).unwrap();
+    let (code, out) = run_authspec(&[
+        "run",
+        "--scenario-timeout",
+        "1",
+        "--format",
+        "json",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("deadline of 1 s"), "{out}");
+}

@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// Per-read timeout, in seconds.
     #[arg(long, default_value_t = 5.0)]
     pub timeout: f64,
+    /// The most one scenario may take, all its steps together, in seconds; past it the
+    /// scenario is an error.
+    #[arg(long, default_value_t = 120.0)]
+    pub scenario_timeout: f64,
     /// Seed for nonces on both sides (reproducible transcripts).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -227,6 +231,7 @@ pub async fn run(args: RunArgs) -> u8 {
         seed: args.seed,
         client,
         progress: std::io::stderr().is_terminal(),
+        scenario_timeout: Duration::from_secs_f64(args.scenario_timeout.clamp(0.05, 86_400.0)),
     };
     let mut report: RunReport = match runner::run(scenarios, &cfg).await {
         Ok(r) => r,
