@@ -52,6 +52,9 @@ fn client_steps() -> Vec<Step> {
         capability_absent: vec!["CHUNKING".into()],
         lines: Some(3),
         bare_334: Some(false),
+        decoded: Some("<*@*>".into()),
+        remember: Some("first".into()),
+        same_as: Some("first".into()),
         alternatives: vec![Expect {
             code: Some(CodeSpec::Exact(535)),
             note: Some("Postfix".into()),
