@@ -79,6 +79,7 @@ fn client_steps() -> Vec<Step> {
         Step::Pipeline(vec!["MAIL FROM:<a@b>".into(), "RCPT TO:<c@d>".into()]),
         Step::Expect(full_expect),
         Step::ExpectClose(ExpectClose::default()),
+        Step::ExpectSmuggling(authspec::scenario::ExpectSmuggling::default()),
         Step::ExpectClose(ExpectClose {
             code: Some(CodeSpec::Exact(421)),
             level: Some(authspec::scenario::Requirement::Reference),
