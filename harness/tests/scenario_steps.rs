@@ -15,6 +15,8 @@ fn file(role: Role, steps: Vec<Step>) -> ScenarioFile {
         spec: vec!["RFC4954 §4 MUST".parse().unwrap()],
         tags: vec!["x".into()],
         requires: Default::default(),
+        level: Some(authspec::scenario::Requirement::MUST),
+        quote: Some("RFC 4954 §4: the client MUST …".into()),
         profile: [("smtpd_sasl_auth_enable".to_owned(), "yes".to_owned())].into(),
         role,
         vars: [("n".to_owned(), "1".to_owned())].into(),
@@ -50,12 +52,19 @@ fn client_steps() -> Vec<Step> {
         capability_absent: vec!["CHUNKING".into()],
         lines: Some(3),
         bare_334: Some(false),
+        decoded: Some("<*@*>".into()),
+        remember: Some("first".into()),
+        same_as: Some("first".into()),
         alternatives: vec![Expect {
             code: Some(CodeSpec::Exact(535)),
             note: Some("Postfix".into()),
             ..Expect::default()
         }],
         note: None,
+        level: Some(authspec::scenario::Requirement::Rfc(
+            authspec::scenario::Level::Should,
+        )),
+        quote: Some("a SHOULD".into()),
     };
     vec![
         Step::Send(Send::Line("EHLO client.example.com".into())),
@@ -70,8 +79,11 @@ fn client_steps() -> Vec<Step> {
         Step::Pipeline(vec!["MAIL FROM:<a@b>".into(), "RCPT TO:<c@d>".into()]),
         Step::Expect(full_expect),
         Step::ExpectClose(ExpectClose::default()),
+        Step::ExpectSmuggling(authspec::scenario::ExpectSmuggling::default()),
         Step::ExpectClose(ExpectClose {
             code: Some(CodeSpec::Exact(421)),
+            level: Some(authspec::scenario::Requirement::Reference),
+            quote: None,
         }),
         Step::Auth(Auth {
             mechanism: "SCRAM-SHA-256".into(),
@@ -154,6 +166,8 @@ fn server_steps() -> Vec<Step> {
             password: None,
             authzid: None,
             reply: Some(Reply::Text("235 ok".into())),
+            level: Some(authspec::scenario::Requirement::Robustness),
+            quote: None,
         }),
         Step::ExpectNoCommand("500ms".parse().unwrap()),
         Step::Send(Send::Line("421 bye".into())),

@@ -368,6 +368,8 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
         spec: file.spec,
         tags: file.tags,
         requires: file.requires,
+        level: file.level,
+        quote: file.quote,
         profile: file.profile,
         role: file.role,
         vars: file.vars,
@@ -495,6 +497,7 @@ fn validate_step(step: &Step, n: usize, role: Role) -> Result<(), ValidationErro
         }
         Step::Challenge(_)
         | Step::ExpectClose(_)
+        | Step::ExpectSmuggling(_)
         | Step::Wait(_)
         | Step::Quit(_)
         | Step::Reply(_)
