@@ -18,7 +18,8 @@ async def drain(reader, until=None, limit=600):
     while time.monotonic() < end:
         try:
             chunk = await asyncio.wait_for(reader.read(65536), timeout=max(0.1, end - time.monotonic()))
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, ConnectionError, OSError):
+            # A server that closes with input unread resets the connection.
             break
         if not chunk:
             break
