@@ -76,6 +76,10 @@ pub struct RunArgs {
     /// only a broken MUST fails).
     #[arg(long)]
     pub strict: bool,
+    /// The most one scenario may take, all its steps together, in seconds; past it the
+    /// scenario is an error.
+    #[arg(long, default_value_t = 120.0)]
+    pub scenario_timeout: f64,
     /// Seed for nonces on both sides (reproducible transcripts).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -105,8 +109,9 @@ fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
             if p.is_dir() {
                 all.extend(scenario::load_dir(p).map_err(render_load_errors)?);
             } else {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+                let text =
+                    crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
+                        .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
                 all.push(
                     scenario::load_str(&text, &p.display().to_string())
                         .map_err(|e| e.to_string())?,
@@ -146,8 +151,8 @@ fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
     };
     v.extend(&Vars::from_env(std::env::vars()));
     if let Some(f) = &args.var_file {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        let text = crate::input::read_text(std::path::Path::new(f), crate::input::MAX_INPUT_FILE)
+            .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
         let mut fv = Vars::new();
         fv.parse_file(&text, &env)
             .map_err(|e| format!("{}: {e}", f.display()))?;
@@ -193,19 +198,21 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let expectations = match &args.expect_file {
         None => None,
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) => match Expectations::load_str(&t) {
-                Ok(e) => Some(e),
+        Some(p) => {
+            match crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE) {
+                Ok(t) => match Expectations::load_str(&t) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        eprintln!("authspec run: {}: {e}", p.display());
+                        return EXIT_USAGE;
+                    }
+                },
                 Err(e) => {
-                    eprintln!("authspec run: {}: {e}", p.display());
+                    eprintln!("authspec run: {}: cannot read: {e}", p.display());
                     return EXIT_USAGE;
                 }
-            },
-            Err(e) => {
-                eprintln!("authspec run: {}: cannot read: {e}", p.display());
-                return EXIT_USAGE;
             }
-        },
+        }
     };
     let target = match &args.target {
         None => Target::Embedded,
@@ -245,6 +252,7 @@ pub async fn run(args: RunArgs) -> u8 {
         client,
         progress: std::io::stderr().is_terminal(),
         strict: args.strict,
+        scenario_timeout: Duration::from_secs_f64(args.scenario_timeout.clamp(0.05, 86_400.0)),
     };
     let mut report: RunReport = match runner::run(scenarios, &cfg).await {
         Ok(r) => r,

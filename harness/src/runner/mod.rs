@@ -74,7 +74,15 @@ pub struct RunConfig {
     /// A broken SHOULD fails the peer (h2spec's strict mode); by default it is
     /// non-strict.
     pub strict: bool,
+    /// The most one scenario may take, all steps together; past it the scenario is an
+    /// error. Each read is bounded by `timeout`, but a valid scenario of 1,000
+    /// `wait: 60s` steps would otherwise run for 17 hours.
+    pub scenario_timeout: Duration,
 }
+
+/// The default per-scenario deadline: far above any bundled scenario (the slowest
+/// waits out a 2 s `smtpd_timeout`).
+pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl RunConfig {
     pub fn embedded() -> RunConfig {
@@ -87,6 +95,7 @@ impl RunConfig {
             client: ClientUnderTest::Embedded,
             progress: false,
             strict: false,
+            scenario_timeout: DEFAULT_SCENARIO_TIMEOUT,
         }
     }
 }
@@ -336,18 +345,33 @@ async fn run_one(sc: &Scenario, shared: &Shared, index: u64) -> ScenarioResult {
     // nonces (and snapshots) of the others.
     let _ = index;
     let seed = shared.cfg.seed ^ fnv1a(sc.id.as_bytes());
-    let mut result = match sc.role {
-        Role::Client => match &shared.remote {
-            Some((ep, offer)) => {
-                if let Some(why) = offer.unmet(sc, ep.tls, true) {
-                    ScenarioResult::new(sc, Verdict::Skip { reason: why })
-                } else {
-                    client_role::play(sc, ep, &vars, seed, shared.cfg.strict).await
+    let deadline = shared.cfg.scenario_timeout;
+    let play = async {
+        match sc.role {
+            Role::Client => match &shared.remote {
+                Some((ep, offer)) => {
+                    if let Some(why) = offer.unmet(sc, ep.tls, true) {
+                        ScenarioResult::new(sc, Verdict::Skip { reason: why })
+                    } else {
+                        client_role::play(sc, ep, &vars, seed, shared.cfg.strict).await
+                    }
                 }
-            }
-            None => embedded::play_client_role(sc, shared, &vars, seed).await,
-        },
-        Role::Server => server_role::play(sc, shared, &vars, seed).await,
+                None => embedded::play_client_role(sc, shared, &vars, seed).await,
+            },
+            Role::Server => server_role::play(sc, shared, &vars, seed).await,
+        }
+    };
+    let mut result = match tokio::time::timeout(deadline, play).await {
+        Ok(r) => r,
+        Err(_) => ScenarioResult::new(
+            sc,
+            Verdict::Error {
+                reason: format!(
+                    "the scenario did not finish within its deadline of {} s (--scenario-timeout)",
+                    deadline.as_secs_f64()
+                ),
+            },
+        ),
     };
     if result.transcript.is_empty() {
         if let Verdict::Error { reason } = &result.verdict {

@@ -277,6 +277,14 @@ pub fn load_str(text: &str, path: &str) -> Result<Scenario, LoadError> {
             kind: LoadErrorKind::Io(format!("larger than {MAX_FILE_SIZE} bytes")),
         });
     }
+    // Budgets first: serde_yaml has none for alias expansion in bytes, and deep
+    // nesting costs it quadratic time.
+    crate::input::check_yaml(text).map_err(|e| LoadError {
+        path: path.to_owned(),
+        line: e.location().map(|(l, _)| l),
+        column: e.location().map(|(_, c)| c),
+        kind: LoadErrorKind::Yaml(e.to_string()),
+    })?;
     let file: ScenarioFile = serde_yaml::from_str(text).map_err(|e| {
         let location = e.location();
         LoadError {
@@ -574,16 +582,39 @@ pub fn validate_set(scenarios: &[Scenario]) -> Vec<LoadError> {
     errors
 }
 
-/// Loads every `*.yaml` / `*.yml` under `dir`, recursively, sorted by path.
+/// Loads every `*.yaml` / `*.yml` under `dir`, recursively, sorted by path. What the
+/// walk skips (see [`load_dir_reporting`]) is reported on standard error.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
+    let (result, skipped) = load_dir_reporting(dir);
+    for s in skipped {
+        eprintln!("authspec: warning: {s}");
+    }
+    result
+}
+
+/// [`load_dir`], returning what the walk skipped instead of printing it. The walk
+/// never leaves the tree: a symbolic link is followed only to a regular file inside
+/// `dir`, never to a directory (no loops); FIFOs, devices and sockets are skipped
+/// without being opened; each file is read with a bound of [`MAX_FILE_SIZE`]. A
+/// skipped file's content is never read, so it cannot appear in a message.
+pub fn load_dir_reporting(dir: &Path) -> (Result<Vec<Scenario>, Vec<LoadError>>, Vec<String>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    collect(dir, &mut files, &mut errors, 0);
+    let mut skipped = Vec::new();
+    match dir.canonicalize() {
+        Ok(root) => collect(dir, &root, &mut files, &mut errors, &mut skipped, 0),
+        Err(e) => errors.push(LoadError {
+            path: dir.display().to_string(),
+            line: None,
+            column: None,
+            kind: LoadErrorKind::Io(e.to_string()),
+        }),
+    }
     files.sort();
     let mut texts = Vec::new();
     for f in &files {
         let name = f.display().to_string();
-        match std::fs::read_to_string(f) {
+        match crate::input::read_text(f, MAX_FILE_SIZE) {
             Ok(t) => texts.push((name, t)),
             Err(e) => errors.push(LoadError {
                 path: name,
@@ -597,23 +628,28 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
-    match load_embedded(&borrowed) {
+    let result = match load_embedded(&borrowed) {
         Ok(scenarios) if errors.is_empty() => Ok(scenarios),
         Ok(_) => Err(errors),
         Err(mut more) => {
             errors.append(&mut more);
             Err(errors)
         }
-    }
+    };
+    (result, skipped)
 }
 
-/// Directory depth bound, against symlink loops.
+/// Directory depth bound.
 const MAX_DEPTH: usize = 32;
+/// The most entries a walk looks at, so a huge tree ends with an error, not a hang.
+const MAX_ENTRIES: usize = 100_000;
 
 fn collect(
     dir: &Path,
+    root: &Path,
     files: &mut Vec<std::path::PathBuf>,
     errors: &mut Vec<LoadError>,
+    skipped: &mut Vec<String>,
     depth: usize,
 ) {
     let io_error = |e: std::io::Error| LoadError {
@@ -636,6 +672,12 @@ fn collect(
         }
     };
     for entry in entries {
+        if files.len() + skipped.len() >= MAX_ENTRIES {
+            errors.push(io_error(std::io::Error::other(format!(
+                "more than {MAX_ENTRIES} entries"
+            ))));
+            return;
+        }
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -644,20 +686,65 @@ fn collect(
             }
         };
         let path = entry.path();
-        if path.is_dir() {
-            collect(&path, files, errors, depth + 1);
-        } else if depth == 0
+        let is_scenario_name = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        // lstat: the entry itself, not what a link points to.
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                errors.push(io_error(e));
+                continue;
+            }
+        };
+        let file_type = meta.file_type();
+        if file_type.is_dir() {
+            collect(&path, root, files, errors, skipped, depth + 1);
+            continue;
+        }
+        if depth == 0
             && path
                 .file_name()
                 .is_some_and(|n| n == crate::coverage::CATALOG_FILE)
         {
             // The coverage catalog at the top of a library is not a scenario.
             continue;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+        }
+        if !is_scenario_name {
+            continue;
+        }
+        if file_type.is_symlink() {
+            match path.canonicalize() {
+                Ok(target) if !target.starts_with(root) => {
+                    skipped.push(format!(
+                        "{}: skipped: a symbolic link out of {}",
+                        path.display(),
+                        root.display()
+                    ));
+                }
+                Ok(target) => match std::fs::metadata(&target) {
+                    Ok(m) if m.is_file() => files.push(path),
+                    Ok(m) => skipped.push(format!(
+                        "{}: skipped: a symbolic link to {}",
+                        path.display(),
+                        crate::input::file_kind(&m)
+                    )),
+                    Err(e) => errors.push(io_error(e)),
+                },
+                Err(e) => skipped.push(format!(
+                    "{}: skipped: a symbolic link that does not resolve ({e})",
+                    path.display()
+                )),
+            }
+        } else if file_type.is_file() {
             files.push(path);
+        } else {
+            skipped.push(format!(
+                "{}: skipped: {}, not a regular file",
+                path.display(),
+                crate::input::file_kind(&meta)
+            ));
         }
     }
 }

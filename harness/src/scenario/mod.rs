@@ -22,8 +22,8 @@ mod vars;
 pub use bytes::{EscapeError, decode_hex, display_bytes, unescape};
 pub use check::{Advertised, Outcome};
 pub use load::{
-    LoadError, LoadErrorKind, MAX_FILE_SIZE, ValidationError, from_file, load_dir, load_embedded,
-    load_str, validate_set,
+    LoadError, LoadErrorKind, MAX_FILE_SIZE, ValidationError, from_file, load_dir,
+    load_dir_reporting, load_embedded, load_str, validate_set,
 };
 pub use model::{
     Auth, CapabilityCheck, Challenge, ChallengeOptions, Clause, ClauseError, CodeSpec, Consequence,
