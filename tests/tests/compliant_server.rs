@@ -85,6 +85,7 @@ fn run_config(addr: String, starttls: bool, timeout: Duration) -> RunConfig {
 struct Digest {
     passed: usize,
     non_strict: usize,
+    info: usize,
     failed: usize,
     errors: usize,
     skipped: usize,
@@ -92,7 +93,7 @@ struct Digest {
     bad: Vec<Bad>,
     /// Skipped scenarios and why.
     skips: Vec<(String, String)>,
-    /// Scenarios that passed or were non-strict.
+    /// Scenarios that passed, were non-strict or informational.
     passing: BTreeSet<String>,
 }
 
@@ -124,6 +125,7 @@ fn digest(report: &RunReport) -> Digest {
     let mut d = Digest {
         passed: s.passed,
         non_strict: s.non_strict,
+        info: s.info,
         failed: s.failed,
         errors: s.errors,
         skipped: s.skipped,
@@ -133,7 +135,7 @@ fn digest(report: &RunReport) -> Digest {
         match &r.verdict {
             Verdict::Fail { .. } | Verdict::Error { .. } => d.bad.push(bad(report, r)),
             Verdict::Skip { reason } => d.skips.push((r.id.clone(), reason.clone())),
-            Verdict::Pass | Verdict::NonStrict { .. } => {
+            Verdict::Pass | Verdict::NonStrict { .. } | Verdict::Info { .. } => {
                 d.passing.insert(r.id.clone());
             }
         }
@@ -227,10 +229,11 @@ fn check_combos(combos: &[Combo], at_once: usize) {
             }
         };
         println!(
-            "== {}: {} passed, {} non-strict, {} failed, {} errors, {} skipped",
+            "== {}: {} passed, {} non-strict, {} info, {} failed, {} errors, {} skipped",
             combo.label(),
             d.passed,
             d.non_strict,
+            d.info,
             d.failed,
             d.errors,
             d.skipped
@@ -245,8 +248,15 @@ fn check_combos(combos: &[Combo], at_once: usize) {
                 .or_default()
                 .push(format!("{} ({kind})", combo.label()));
         }
+        let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
         for (id, reason) in &d.skips {
             skips.entry(id.clone()).or_insert_with(|| reason.clone());
+            *reasons.entry(reason.as_str()).or_default() += 1;
+        }
+        if verbose {
+            for (reason, n) in reasons {
+                println!("  skipped {n}: {reason}");
+            }
         }
         if d.failed + d.errors > 0 {
             problems.push(format!(
