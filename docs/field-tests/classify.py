@@ -1,4 +1,9 @@
-import json,re,collections,sys
+#!/usr/bin/env python3
+"""The hand classification of the field test's fail/error verdicts, as rules, so an
+"after" run can be counted the same way. Reads <run>.json from $FIELD_TEST_DIR
+(default /tmp/ft/); prints verdict counts per (run, class) and lists what no rule
+covers (UNCLASSIFIED: look at those by hand). See README.md beside this file."""
+import json,re,collections,sys,os
 RUNS=[('exim','exim-plain','127.0.0.1:2530, cleartext, --ca-file'),
       ('exim','exim-starttls','127.0.0.1:2530, --starttls --tls-insecure'),
       ('exim-dovecot','eximdc-plain','127.0.0.1:2531, cleartext, --ca-file'),
@@ -6,7 +11,7 @@ RUNS=[('exim','exim-plain','127.0.0.1:2530, cleartext, --ca-file'),
       ('opensmtpd','osm-plain','127.0.0.1:2532, cleartext, no TLS options'),
       ('opensmtpd','osm-plain-ca','127.0.0.1:2532, cleartext, --ca-file'),
       ('opensmtpd','osm-starttls','127.0.0.1:2532, --starttls --tls-insecure')]
-D='/tmp/ft/'
+D=os.path.join(os.environ.get('FIELD_TEST_DIR','/tmp/ft'),'')
 PROFILE_IDS=set('''security-options/dovecot-nodictionary security-options/mechanism-filter-exclude security-options/mechanism-filter-keep
 security-options/mutual-auth security-options/noactive security-options/noactive-mutual-auth security-options/noanonymous
 security-options/nodictionary security-options/noplaintext security-options/noplaintext-noanonymous security-options/tls-auth-only-with-options
