@@ -10,11 +10,17 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 status=0
 
-stop_pidfile() { # name pidfile [command that stops it gracefully...]
-  local name=$1 file=$2 pid
-  shift 2
+stop_pidfile() { # name pidfile program [command that stops it gracefully...]
+  local name=$1 file=$2 prog=$3 pid
+  shift 3
   [[ -f $file ]] || return 0
   pid=$(tr -dc '0-9' <"$file")
+  # A PID file left from before a reboot may name an unrelated process by now: only a
+  # process running our program is signalled.
+  if [[ -n $pid ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$prog"; then
+    rm -f "$file"
+    return 0
+  fi
   if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
     if [[ $# -gt 0 ]]; then timeout 10 "$@" </dev/null >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
     else kill "$pid" 2>/dev/null || true; fi
@@ -38,10 +44,10 @@ stop_pidfile() { # name pidfile [command that stops it gracefully...]
 
 # Exim: the daemon's PID (pid_file_path); SIGTERM ends the listener, sessions in
 # progress end on their own.
-stop_pidfile exim "$PEERS_RUN_DIR/exim.pid"
-stop_pidfile "exim (dovecot authenticators)" "$PEERS_RUN_DIR/exim-dovecot.pid"
+stop_pidfile exim "$PEERS_RUN_DIR/exim.pid" "$PEERS_OPT/exim/usr/sbin/exim4"
+stop_pidfile "exim (dovecot authenticators)" "$PEERS_RUN_DIR/exim-dovecot.pid" "$PEERS_OPT/exim/usr/sbin/exim4"
 # OpenSMTPD in the foreground (-d): SIGTERM to the parent stops every process of it.
-stop_pidfile opensmtpd "$PEERS_RUN_DIR/opensmtpd.pid"
-stop_pidfile "dovecot (Exim's)" "$PEERS_RUN_DIR/exim-dovecot/master.pid" \
+stop_pidfile opensmtpd "$PEERS_RUN_DIR/opensmtpd.pid" "$PEERS_OPT/opensmtpd/usr/sbin/smtpd"
+stop_pidfile "dovecot (Exim's)" "$PEERS_RUN_DIR/exim-dovecot/master.pid" dovecot \
   dovecot -c "$PEERS_ETC/exim-dovecot/dovecot.conf" stop
 exit $status
