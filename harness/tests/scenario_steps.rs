@@ -18,6 +18,7 @@ fn file(role: Role, steps: Vec<Step>) -> ScenarioFile {
         profile: [("smtpd_sasl_auth_enable".to_owned(), "yes".to_owned())].into(),
         role,
         vars: [("n".to_owned(), "1".to_owned())].into(),
+        for_each_mechanism: Vec::new(),
         steps: Some(steps),
         transcript: None,
     }

@@ -364,6 +364,11 @@ pub struct ScenarioFile {
     )]
     #[schemars(with = "BTreeMap<String, ScalarSchema>")]
     pub vars: BTreeMap<String, String>,
+    /// Server role: play the scenario once per SASL mechanism listed here that the
+    /// client implements, with `${mechanism}` set (ids get `/<mechanism>` appended).
+    /// Generic behaviours (stop on 535, cancel a bad challenge) are written once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub for_each_mechanism: Vec<String>,
     /// The steps. Exactly one of `steps` and `transcript` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<Step>>,
@@ -388,6 +393,9 @@ pub struct Scenario {
     pub vars: BTreeMap<String, String>,
     /// The transcript, when the file used the shorthand.
     pub transcript: Option<String>,
+    /// See [`ScenarioFile::for_each_mechanism`]; empty once expanded
+    /// ([`super::expand_mechanisms`]).
+    pub for_each_mechanism: Vec<String>,
     pub(crate) steps: Vec<Step>,
 }
 
@@ -408,6 +416,7 @@ impl Scenario {
             profile: self.profile.clone(),
             role: self.role,
             vars: self.vars.clone(),
+            for_each_mechanism: self.for_each_mechanism.clone(),
             steps: if self.transcript.is_some() {
                 None
             } else {
@@ -1290,6 +1299,12 @@ pub struct ExpectCommand {
     /// The line is `AUTH <mechanism> …` for this mechanism (compared ignoring case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_mechanism: Option<String>,
+    /// An initial response on this AUTH line answers the next `challenge`: that
+    /// challenge is not sent and the next `expect_response` judges the initial response
+    /// (RFC 4954 §4 lets a client send its first response with AUTH; servers accept
+    /// `AUTH LOGIN <user>` too).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub initial_response_answers_challenge: bool,
 }
 
 /// `challenge:` — send `334 <base64>` (RFC 4954 §4). Short form: the base64 text.
@@ -1392,10 +1407,28 @@ impl ExpectAuth {
     }
 }
 
-/// `expect_client_close: {}` — the client closes the connection.
+/// `expect_client_close: {}` — the client closes the connection (QUIT is answered 221
+/// and allowed first).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExpectClientClose {}
+pub struct ExpectClientClose {
+    /// Answer other commands with this reply instead of failing at the first one…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_others: Option<Reply>,
+    /// …as long as there are at most this many (default 0 without `reply_to_others`,
+    /// 3 with it); one more is a retry storm and does not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_commands: Option<u32>,
+}
+
+/// `expect_exit: { success: false }` — the client command ends by itself with a
+/// status of 0 (`success: true`) or not 0 (`success: false`), within the run's timeout.
+/// Only `--client-command` clients have an exit status; for others the step is skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectExit {
+    pub success: bool,
+}
 
 // ---------------------------------------------------------------------------------------
 // Steps
@@ -1532,6 +1565,8 @@ steps! {
     ExpectClientClose(ExpectClientClose) = "expect_client_close", Server;
     /// The client sends nothing for this long (server role).
     ExpectNoCommand(WaitDuration) = "expect_no_command", Server;
+    /// The client command's exit status (server role, `--client-command`).
+    ExpectExit(ExpectExit) = "expect_exit", Server;
 }
 
 impl Step {
@@ -1546,8 +1581,13 @@ impl Step {
             | Step::ExpectClose(_)
             | Step::Wait(_)
             | Step::Quit(_)
-            | Step::ExpectClientClose(_)
+            | Step::ExpectExit(_)
             | Step::ExpectNoCommand(_) => {}
+            Step::ExpectClientClose(c) => {
+                if let Some(r) = &mut c.reply_to_others {
+                    r.strings_mut(f);
+                }
+            }
             Step::Pipeline(lines) => lines.iter_mut().for_each(|l| f(l, Slot::Plain)),
             Step::Expect(e) => e.strings_mut(f),
             Step::Auth(a) => {
