@@ -159,7 +159,7 @@ fn server_steps() -> Vec<Step> {
         Step::ExpectNoCommand("500ms".parse().unwrap()),
         Step::Send(Send::Line("421 bye".into())),
         Step::Wait("2s".parse().unwrap()),
-        Step::ExpectClientClose(ExpectClientClose {}),
+        Step::ExpectClientClose(ExpectClientClose::default()),
     ]
 }
 

@@ -27,9 +27,9 @@ pub use load::{
 };
 pub use model::{
     Auth, CapabilityCheck, Challenge, ChallengeOptions, Clause, ClauseError, CodeSpec, Expect,
-    ExpectAuth, ExpectClientClose, ExpectClose, ExpectExit, ExpectCommand, ExpectResponse, InitialResponse,
-    Level, MAX_WAIT, Quit, Reply, ReplyLines, Requires, Role, STEP_KINDS, Sasl, Scenario,
-    ScenarioFile, Send, SendBytes, SendOptions, Starttls, Step, StepRole, WaitDuration,
+    ExpectAuth, ExpectClientClose, ExpectClose, ExpectCommand, ExpectExit, ExpectResponse,
+    InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requires, Role, STEP_KINDS, Sasl,
+    Scenario, ScenarioFile, Send, SendBytes, SendOptions, Starttls, Step, StepRole, WaitDuration,
 };
 pub use schema::json_schema;
 pub use transcript::TranscriptError;
@@ -60,7 +60,12 @@ pub fn expand_mechanisms(scenarios: Vec<Scenario>) -> Vec<Scenario> {
             one.id = format!("{}/{}", sc.id, m.to_ascii_lowercase());
             one.title = format!("{} ({m})", sc.title);
             one.vars.insert("mechanism".to_owned(), m.clone());
-            if !one.requires.mechanisms.iter().any(|r| r.eq_ignore_ascii_case(m)) {
+            if !one
+                .requires
+                .mechanisms
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(m))
+            {
                 one.requires.mechanisms.push(m.clone());
             }
             out.push(one);
