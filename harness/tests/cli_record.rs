@@ -289,11 +289,13 @@ fn smtplib_and_send_sessions_round_trip_in_both_roles() {
         assert_eq!(code, 0, "{mech} server-role replay:\n{report}\n{stext}");
         assert!(report.contains("1 passed"), "{report}");
 
-        // The scripted server judges: a client that picks another mechanism fails.
+        // A client that picks another offered mechanism made a choice the RFCs leave
+        // to it: the recording shows the difference as information, never a fail.
         let other = if mech == "PLAIN" { "LOGIN" } else { "PLAIN" };
         let cmd = format!("python3 {script_s} {{host}} {{port}} {other}");
         let (code, report) = replay_server(server_file, &cmd);
-        assert_eq!(code, 1, "{mech} file vs {other} client:\n{report}");
+        assert_eq!(code, 0, "{mech} file vs {other} client:\n{report}");
+        assert!(report.contains("1 info"), "{report}");
     }
 
     // SCRAM-SHA-256 from authspec's own client.

@@ -242,7 +242,7 @@ fn human_report() {
     let last = text.lines().last().unwrap();
     assert_eq!(
         last,
-        "2 passed, 1 failed, 2 skipped, 1 non-strict, 1 errors, 1 known deviations in 1.23s"
+        "2 passed, 1 failed, 2 skipped, 1 non-strict, 0 info, 1 errors, 1 known deviations in 1.23s"
     );
     // Groups in RFC then section order, `Other` last.
     let headings: Vec<&str> = text
@@ -298,7 +298,7 @@ fn human_summary_without_expectations() {
     let text = human::render(&report, false);
     assert!(
         text.ends_with(
-            "3 passed, 2 failed, 1 skipped, 1 non-strict, 1 errors, 0 known deviations in 1.23s\n"
+            "3 passed, 2 failed, 1 skipped, 1 non-strict, 0 info, 1 errors, 0 known deviations in 1.23s\n"
         ),
         "{text}"
     );
@@ -319,7 +319,7 @@ fn json_report_shape() {
         v["summary"],
         serde_json::json!({
             "total": 8, "passed": 2, "failed": 1, "skipped": 2, "non_strict": 1,
-            "errors": 1, "known_deviations": 1, "unexpected_passes": 1
+            "info": 0, "errors": 1, "known_deviations": 1, "unexpected_passes": 1
         })
     );
     let results = v["results"].as_array().unwrap();
@@ -339,7 +339,9 @@ fn json_report_shape() {
             "group",
             "id",
             "known_deviation",
+            "level",
             "path",
+            "quote",
             "spec",
             "steps",
             "tags",

@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 const PLAIN_IR: &str = r#"
 id: test/plain-ir
 title: AUTH PLAIN with an initial response
-spec: ["RFC4954 §4"]
+spec: ["RFC4954 §4 MUST"]
+quote: 'RFC 4954 §4: "the server ... MUST reject the AUTH command" or complete it'
 steps:
   - expect: { code: 220 }
   - send: EHLO client.example.com

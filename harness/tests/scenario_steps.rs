@@ -15,6 +15,8 @@ fn file(role: Role, steps: Vec<Step>) -> ScenarioFile {
         spec: vec!["RFC4954 §4 MUST".parse().unwrap()],
         tags: vec!["x".into()],
         requires: Default::default(),
+        level: Some(authspec::scenario::Requirement::MUST),
+        quote: Some("RFC 4954 §4: the client MUST …".into()),
         profile: [("smtpd_sasl_auth_enable".to_owned(), "yes".to_owned())].into(),
         role,
         vars: [("n".to_owned(), "1".to_owned())].into(),
@@ -57,6 +59,10 @@ fn client_steps() -> Vec<Step> {
             ..Expect::default()
         }],
         note: None,
+        level: Some(authspec::scenario::Requirement::Rfc(
+            authspec::scenario::Level::Should,
+        )),
+        quote: Some("a SHOULD".into()),
     };
     vec![
         Step::Send(Send::Line("EHLO client.example.com".into())),
@@ -73,6 +79,8 @@ fn client_steps() -> Vec<Step> {
         Step::ExpectClose(ExpectClose::default()),
         Step::ExpectClose(ExpectClose {
             code: Some(CodeSpec::Exact(421)),
+            level: Some(authspec::scenario::Requirement::Reference),
+            quote: None,
         }),
         Step::Auth(Auth {
             mechanism: "SCRAM-SHA-256".into(),
@@ -155,6 +163,8 @@ fn server_steps() -> Vec<Step> {
             password: None,
             authzid: None,
             reply: Some(Reply::Text("235 ok".into())),
+            level: Some(authspec::scenario::Requirement::Robustness),
+            quote: None,
         }),
         Step::ExpectNoCommand("500ms".parse().unwrap()),
         Step::Send(Send::Line("421 bye".into())),

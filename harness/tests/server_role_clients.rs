@@ -63,22 +63,24 @@ fn smtplib_against_the_client_scenarios() {
         return;
     }
     let got = verdicts();
+    // Scenarios whose clauses carry no MUST judge at the reference level: a client
+    // that differs there gets `info`, not a fail.
     let expected = [
         ("client/auth-eq-only-banner", "pass"),
-        ("client/cancels-bad-challenge", "fail"),
+        ("client/cancels-bad-challenge", "info"),
         ("client/digest-md5-rspauth", "fail"),
         ("client/first-mutual-mechanism", "pass"),
         ("client/login-334-with-space", "fail"),
-        ("client/login-bare-334", "fail"),
-        ("client/login-prompts-with-nul", "fail"),
+        ("client/login-bare-334", "info"),
+        ("client/login-prompts-with-nul", "info"),
         ("client/no-fallback-storm-after-504", "pass"),
-        ("client/noplaintext-without-tls", "fail"),
+        ("client/noplaintext-without-tls", "info"),
         ("client/oauthbearer-error-kvsep-response", "fail"),
         ("client/scram-final-334-empty-response", "fail"),
         ("client/skips-unknown-mechanisms", "pass"),
         ("client/stops-on-454", "pass"),
         ("client/stops-on-535", "pass"),
-        ("client/xoauth2-error-empty-response", "fail"),
+        ("client/xoauth2-error-empty-response", "info"),
     ];
     for (id, verdict) in expected {
         assert_eq!(

@@ -67,9 +67,15 @@ pub struct RunArgs {
     /// Scenarios run at once.
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Per-read timeout, in seconds.
-    #[arg(long, default_value_t = 5.0)]
-    pub timeout: f64,
+    /// Per-read timeout, in seconds. Defaults to 5 against the embedded server and to
+    /// 30 against a target: real servers tarpit after a failed AUTH (1–8 s is common)
+    /// and may greet late after a reverse DNS lookup.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Fail a target for a broken SHOULD too (by default a broken SHOULD is non-strict;
+    /// only a broken MUST fails).
+    #[arg(long)]
+    pub strict: bool,
     /// Seed for nonces on both sides (reproducible transcripts).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -92,6 +98,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub list: bool,
 }
+
+/// The per-read timeout against the embedded server, which answers at once.
+const EMBEDDED_TIMEOUT_SECS: f64 = 5.0;
+/// The per-read timeout against a real server: long enough for a tarpit after a failed
+/// AUTH or a slow greeting, which are not errors.
+const REMOTE_TIMEOUT_SECS: f64 = 30.0;
 
 fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
     let mut all = Vec::new();
@@ -229,7 +241,15 @@ pub async fn run(args: RunArgs) -> u8 {
     let cfg = RunConfig {
         target,
         vars,
-        timeout: Duration::from_secs_f64(args.timeout.clamp(0.05, 600.0)),
+        timeout: Duration::from_secs_f64(
+            args.timeout
+                .unwrap_or(if args.target.is_some() {
+                    REMOTE_TIMEOUT_SECS
+                } else {
+                    EMBEDDED_TIMEOUT_SECS
+                })
+                .clamp(0.05, 600.0),
+        ),
         jobs: args.jobs.unwrap_or_else(default_jobs),
         seed: args.seed,
         client,
@@ -240,6 +260,7 @@ pub async fn run(args: RunArgs) -> u8 {
                 .collect()
         }),
         progress: std::io::stderr().is_terminal(),
+        strict: args.strict,
     };
     let mut report: RunReport = match runner::run(scenarios, &cfg).await {
         Ok(r) => r,

@@ -224,6 +224,8 @@ pub fn render(
         spec: clauses(cand.kind),
         tags: vec!["fuzz".to_owned(), kind.to_owned()],
         requires: crate::scenario::Requires::default(),
+        level: None,
+        quote: None,
         profile: BTreeMap::new(),
         role: Role::Client,
         vars: BTreeMap::new(),

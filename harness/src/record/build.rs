@@ -877,6 +877,8 @@ impl Builder<'_> {
                 password,
                 authzid: None,
                 reply,
+                level: None,
+                quote: None,
             }));
         } else {
             self.server_rounds(x, Some(m.name()));
@@ -1122,6 +1124,8 @@ pub fn build(events: &[Event], info: &SessionInfo, opts: &Options) -> Recording 
             spec: spec.clone(),
             tags: tags.clone(),
             requires: Default::default(),
+            level: None,
+            quote: None,
             profile: BTreeMap::new(),
             role,
             // Only the client role replays a refused exchange with a wrong password.

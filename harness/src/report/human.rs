@@ -4,6 +4,7 @@
 //! RFC4954 §4
 //!   ✔ rfc4954/auth-plain-initial-response — AUTH PLAIN with an initial response…
 //!   ~ rfc4954/auth-unknown-mechanism — … (non-strict: Postfix answers 535)
+//!   i rfc4954/… — … (info: differs from the reference where the RFC leaves the choice)
 //!   ✘ rfc4954/… — …
 //!   - rfc4954/… — … (skipped: target does not offer CRAM-MD5)
 //!   ! rfc4954/… — … (error: connection refused)
@@ -61,6 +62,13 @@ fn result_line(r: &ScenarioResult, p: &Paint) -> String {
                 p.yellow(&format!("(non-strict: {note})"))
             )
         }
+        Verdict::Info { note } => {
+            format!(
+                "{} {head} {}",
+                p.dim("i"),
+                p.dim(&format!("(info: {note})"))
+            )
+        }
         Verdict::Fail { .. } => match &r.known_deviation {
             Some(reason) => format!(
                 "{} {head} {}",
@@ -103,6 +111,9 @@ fn details(r: &ScenarioResult, out: &mut String) {
     }
     if let Some(reason) = r.verdict.reason() {
         let _ = writeln!(out, "  reason: {reason}");
+    }
+    if let Some(q) = &r.quote {
+        let _ = writeln!(out, "  requirement: {q}");
     }
     if let Some(f) = &r.failed_step {
         let _ = writeln!(out, "  step {} expected: {}", f.index, f.expected);

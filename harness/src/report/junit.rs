@@ -26,7 +26,9 @@ fn transcript_text(report: &RunReport, r: &ScenarioResult) -> String {
 fn test_case(report: &RunReport, r: &ScenarioResult) -> TestCase {
     let m = |s: &str| report.mask(s);
     let status = match &r.verdict {
-        Verdict::Pass | Verdict::NonStrict { .. } => TestCaseStatus::success(),
+        Verdict::Pass | Verdict::NonStrict { .. } | Verdict::Info { .. } => {
+            TestCaseStatus::success()
+        }
         Verdict::Fail { reason } => match &r.known_deviation {
             Some(dev) => {
                 let mut s = TestCaseStatus::skipped();
@@ -39,8 +41,13 @@ fn test_case(report: &RunReport, r: &ScenarioResult) -> TestCase {
                 s.set_message(m(reason));
                 s.set_type("fail");
                 if let Some(f) = &r.failed_step {
+                    let quote = r
+                        .quote
+                        .as_deref()
+                        .map(|q| format!("requirement: {q}\n"))
+                        .unwrap_or_default();
                     s.set_description(m(&format!(
-                        "step {} expected: {}\nactual:\n{}",
+                        "{quote}step {} expected: {}\nactual:\n{}",
                         f.index, f.expected, f.actual
                     )));
                 }
@@ -63,8 +70,16 @@ fn test_case(report: &RunReport, r: &ScenarioResult) -> TestCase {
     case.set_classname(r.group());
     case.set_time(r.duration);
     let mut out = String::new();
-    if let Verdict::NonStrict { note } = &r.verdict {
-        out.push_str(&format!("non-strict: {}\n", m(note)));
+    match &r.verdict {
+        Verdict::NonStrict { note } => out.push_str(&format!("non-strict: {}\n", m(note))),
+        Verdict::Info { note } => out.push_str(&format!("info: {}\n", m(note))),
+        _ => {}
+    }
+    if let Some(level) = r.level {
+        out.push_str(&format!("level: {level}\n"));
+    }
+    if let Some(q) = &r.quote {
+        out.push_str(&format!("requirement: {}\n", m(q)));
     }
     if let Some(reason) = &r.unexpected_pass {
         out.push_str(&format!(

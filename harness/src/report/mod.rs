@@ -31,6 +31,9 @@ pub enum Verdict {
     NonStrict { note: String },
     /// The target broke the clause.
     Fail { reason: String },
+    /// The target differs from Postfix or the reference where the RFCs leave the choice
+    /// open, or did not do something the RFC only permits (MAY). Shown, never failing.
+    Info { note: String },
     /// Not run: the target lacks an extension or mechanism, or the expectations file says so.
     Skip { reason: String },
     /// Could not be judged: connection refused, TLS failure, a variable not set…
@@ -38,12 +41,13 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The stable name used in JSON: `pass`, `non_strict`, `fail`, `skip`, `error`.
+    /// The stable name used in JSON: `pass`, `non_strict`, `info`, `fail`, `skip`, `error`.
     pub fn kind(&self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::NonStrict { .. } => "non_strict",
             Verdict::Fail { .. } => "fail",
+            Verdict::Info { .. } => "info",
             Verdict::Skip { .. } => "skip",
             Verdict::Error { .. } => "error",
         }
@@ -54,15 +58,19 @@ impl Verdict {
         match self {
             Verdict::Pass => None,
             Verdict::NonStrict { note: r }
+            | Verdict::Info { note: r }
             | Verdict::Fail { reason: r }
             | Verdict::Skip { reason: r }
             | Verdict::Error { reason: r } => Some(r),
         }
     }
 
-    /// Pass or non-strict.
+    /// Pass, non-strict or informational.
     pub fn is_passing(&self) -> bool {
-        matches!(self, Verdict::Pass | Verdict::NonStrict { .. })
+        matches!(
+            self,
+            Verdict::Pass | Verdict::NonStrict { .. } | Verdict::Info { .. }
+        )
     }
 }
 
@@ -179,6 +187,10 @@ pub struct ScenarioResult {
     pub transcript: Vec<TranscriptLine>,
     pub steps: Vec<StepResult>,
     pub failed_step: Option<FailedStep>,
+    /// The level of the check that decided a fail, non-strict or info verdict.
+    pub level: Option<crate::scenario::Requirement>,
+    /// The RFC sentence that check enforces, as the scenario quotes it.
+    pub quote: Option<String>,
     /// Set by [`RunReport::apply_expectations`]: the scenario failed, as the
     /// expectations file says it does; the reason is the file's.
     pub known_deviation: Option<String>,
@@ -204,6 +216,8 @@ impl ScenarioResult {
             transcript: Vec::new(),
             steps: Vec::new(),
             failed_step: None,
+            level: None,
+            quote: None,
             known_deviation: None,
             unexpected_pass: None,
             client: None,
@@ -244,6 +258,7 @@ pub struct Summary {
     pub failed: usize,
     pub skipped: usize,
     pub non_strict: usize,
+    pub info: usize,
     pub errors: usize,
     pub known_deviations: usize,
     pub unexpected_passes: usize,
@@ -253,11 +268,12 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} passed, {} failed, {} skipped, {} non-strict, {} errors, {} known deviations",
+            "{} passed, {} failed, {} skipped, {} non-strict, {} info, {} errors, {} known deviations",
             self.passed,
             self.failed,
             self.skipped,
             self.non_strict,
+            self.info,
             self.errors,
             self.known_deviations
         )
@@ -330,6 +346,7 @@ impl RunReport {
             match r.verdict {
                 Verdict::Pass => s.passed += 1,
                 Verdict::NonStrict { .. } => s.non_strict += 1,
+                Verdict::Info { .. } => s.info += 1,
                 Verdict::Fail { .. } if r.known_deviation.is_some() => s.known_deviations += 1,
                 Verdict::Fail { .. } => s.failed += 1,
                 Verdict::Skip { .. } => s.skipped += 1,
@@ -365,7 +382,7 @@ impl RunReport {
             used_deviations.insert(key.to_owned());
             match r.verdict {
                 Verdict::Fail { .. } => r.known_deviation = Some(reason.to_owned()),
-                Verdict::Pass | Verdict::NonStrict { .. } => {
+                Verdict::Pass | Verdict::NonStrict { .. } | Verdict::Info { .. } => {
                     r.unexpected_pass = Some(reason.to_owned());
                 }
                 Verdict::Skip { .. } | Verdict::Error { .. } => {}

@@ -1,11 +1,12 @@
 //! Client-role scenarios: the harness is the SMTP client, the target is judged.
 
+use super::verdict::{Judged, StepEnd, record_step, settle};
 use super::{Endpoint, TlsMode};
 use crate::conn::{Conn, ConnError};
-use crate::report::{FailedStep, ScenarioResult, StepResult, TranscriptLine, Verdict};
-use crate::scenario::{Expect, InitialResponse, Outcome, Scenario, Step, Vars};
+use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
+use crate::scenario::{Advertised, Expect, InitialResponse, Outcome, Scenario, Step, Vars};
 use authspec_reference::sasl::{self, ClientCredentials, Mechanism, Secret, SeededRandom};
-use authspec_reference::smtp::reply::{Reply, Separator};
+use authspec_reference::smtp::reply::{self as smtp_reply, Capabilities, Reply, Separator};
 use authspec_reference::smtp::sasl_frame;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,72 +25,15 @@ pub(crate) struct Play<'a> {
     /// CVE-2011-0411 injection shape), so the next `starttls` step must not send it
     /// again: it only reads the reply and runs the handshake.
     pub starttls_pipelined: bool,
-}
-
-/// How one step ended.
-pub(crate) enum StepEnd {
-    Ok,
-    NonStrict(String),
-    Fail(FailedStep, String),
-    Error(String),
-}
-
-impl StepEnd {
-    fn verdict(&self) -> Verdict {
-        match self {
-            StepEnd::Ok => Verdict::Pass,
-            StepEnd::NonStrict(n) => Verdict::NonStrict { note: n.clone() },
-            StepEnd::Fail(_, r) => Verdict::Fail { reason: r.clone() },
-            StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
-        }
-    }
-}
-
-/// Record one step's outcome in `result`, both roles alike. Returns the scenario's
-/// verdict when this step ends it (a failure or an error); non-strict notes collect.
-pub(crate) fn record_step(
-    result: &mut ScenarioResult,
-    notes: &mut Vec<String>,
-    index: usize,
-    kind: &str,
-    started: Instant,
-    end: StepEnd,
-) -> Option<Verdict> {
-    result.steps.push(StepResult {
-        index,
-        kind: kind.to_string(),
-        verdict: end.verdict(),
-        duration: started.elapsed(),
-    });
-    match end {
-        StepEnd::Ok => None,
-        StepEnd::NonStrict(note) => {
-            notes.push(note);
-            None
-        }
-        StepEnd::Fail(mut f, reason) => {
-            f.index = index;
-            result.failed_step = Some(f);
-            Some(Verdict::Fail {
-                reason: format!("step {} ({kind}): {reason}", index + 1),
-            })
-        }
-        StepEnd::Error(reason) => Some(Verdict::Error {
-            reason: format!("step {} ({kind}): {reason}", index + 1),
-        }),
-    }
-}
-
-/// A run of steps that ended without failure is a pass, or non-strict if any step
-/// matched only an accepted alternative.
-pub(crate) fn settle(verdict: Verdict, notes: &[String]) -> Verdict {
-    if matches!(verdict, Verdict::Pass) && !notes.is_empty() {
-        Verdict::NonStrict {
-            note: notes.join("; "),
-        }
-    } else {
-        verdict
-    }
+    /// The capabilities of the last EHLO reply in this session, forgotten after
+    /// STARTTLS (RFC 3207 §4.2) and HELO. Conditions on enhanced codes and the use of
+    /// pipelining depend on them.
+    pub caps: Option<Capabilities>,
+    /// The last line sent was EHLO, so the next 250 reply lists the capabilities.
+    pub ehlo_pending: bool,
+    /// The scenario pipelines on purpose where PIPELINING may not be advertised (the
+    /// STARTTLS injection of CVE-2011-0411 is an attack, not a use of RFC 2920).
+    pub pipeline_unadvertised: bool,
 }
 
 pub(crate) fn reply_lines(r: &Reply) -> Vec<String> {
@@ -144,7 +88,28 @@ impl Play<'_> {
         }
     }
 
+    fn advertised(&self) -> Advertised {
+        Advertised {
+            enhanced_status_codes: self
+                .caps
+                .as_ref()
+                .is_some_and(|c| c.has("ENHANCEDSTATUSCODES")),
+        }
+    }
+
+    /// Notes what a line the client sends does to the session's capabilities.
+    fn track_command(&mut self, bytes: &[u8]) {
+        let verb = bytes.get(..4).map(<[u8]>::to_ascii_uppercase);
+        match verb.as_deref() {
+            Some(b"EHLO") => self.ehlo_pending = true,
+            // HELO opens a session without extensions (RFC 5321 §4.1.1.1).
+            Some(b"HELO") => self.caps = None,
+            _ => {}
+        }
+    }
+
     async fn send(&mut self, bytes: &[u8]) -> Result<(), StepEnd> {
+        self.track_command(bytes);
         self.client(bytes);
         self.conn
             .send(bytes)
@@ -156,6 +121,9 @@ impl Play<'_> {
         match self.conn.read_reply(what).await {
             Ok(r) => {
                 self.server(&r);
+                if std::mem::take(&mut self.ehlo_pending) && r.code == 250 {
+                    self.caps = smtp_reply::parse_ehlo(&r).ok();
+                }
                 Ok(r)
             }
             Err(e) => Err(conn_end(e, what)),
@@ -163,7 +131,7 @@ impl Play<'_> {
     }
 
     fn judge(&self, index: usize, expect: &Expect, r: &Reply) -> StepEnd {
-        match expect.evaluate(&reply_lines(r)) {
+        match expect.evaluate_in(&reply_lines(r), self.advertised()) {
             Outcome::Pass => StepEnd::Ok,
             Outcome::NonStrict { note } => StepEnd::NonStrict(note),
             Outcome::Fail {
@@ -337,6 +305,8 @@ impl Play<'_> {
             .await
         {
             Ok(()) => {
+                // RFC 3207 §4.2: the client MUST discard what it learnt before TLS.
+                self.caps = None;
                 let v = self
                     .conn
                     .tls_info
@@ -369,6 +339,16 @@ impl Play<'_> {
                 Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
                 Err(e) => StepEnd::Error(format!("bad hex: {e}")),
             },
+            Step::Pipeline(_)
+                if !self.pipeline_unadvertised
+                    && !self.caps.as_ref().is_some_and(|c| c.has("PIPELINING")) =>
+            {
+                StepEnd::Skip(
+                    "the target did not advertise PIPELINING in this session, so a client \
+                     may not pipeline (RFC 2920 §3.1)"
+                        .into(),
+                )
+            }
             Step::Pipeline(lines) => {
                 let mut b = Vec::new();
                 for l in lines {
@@ -466,7 +446,13 @@ pub(crate) fn conn_end(e: ConnError, what: &str) -> StepEnd {
 }
 
 /// Play `sc` against `ep` from connect to the last step.
-pub async fn play(sc: &Scenario, ep: &Endpoint, vars: &Vars, seed: u64) -> ScenarioResult {
+pub async fn play(
+    sc: &Scenario,
+    ep: &Endpoint,
+    vars: &Vars,
+    seed: u64,
+    strict: bool,
+) -> ScenarioResult {
     let mut result = ScenarioResult::new(sc, Verdict::Pass);
     let conn = match ep.connect().await {
         Ok(c) => c,
@@ -484,11 +470,15 @@ pub async fn play(sc: &Scenario, ep: &Endpoint, vars: &Vars, seed: u64) -> Scena
         notes: Vec::new(),
         rng: SeededRandom::from_seed(seed),
         starttls_pipelined: false,
+        caps: None,
+        ehlo_pending: false,
+        pipeline_unadvertised: sc.tags.iter().any(|t| t == "injection"),
     };
     let mut steps: Vec<Step> = Vec::with_capacity(sc.steps().len() + 3);
     // `--starttls`: every scenario runs inside TLS; the greeting and the first EHLO are
     // consumed here, and the scenario's own steps begin after the handshake.
-    if ep.tls == TlsMode::StartTls {
+    // A scenario that runs its own STARTTLS starts in plaintext on a fresh connection.
+    if ep.tls == TlsMode::StartTls && !super::applicability::has_starttls_step(sc) {
         let prelude = async {
             let g = play.read("the greeting").await?;
             if g.code != 220 {
@@ -553,7 +543,16 @@ pub async fn play(sc: &Scenario, ep: &Endpoint, vars: &Vars, seed: u64) -> Scena
             }
         };
         let end = play.step(i, &step).await;
-        if let Some(v) = record_step(&mut result, &mut play.notes, i, step.kind(), started, end) {
+        let judged = Judged::of(sc, &step, strict);
+        if let Some(v) = record_step(
+            &mut result,
+            &mut play.notes,
+            i,
+            step.kind(),
+            started,
+            end,
+            &judged,
+        ) {
             verdict = v;
             break;
         }

@@ -123,7 +123,7 @@ pub async fn play_client_role(
     // the profile does not meet is skipped, as against any target.
     match super::preflight(&ep).await {
         Ok(offer) => {
-            if let Some(why) = offer.unmet(&sc.requires, running.wrapper) {
+            if let Some(why) = offer.unmet(sc, ep.tls, false) {
                 return ScenarioResult::new(
                     sc,
                     Verdict::Skip {
@@ -141,5 +141,5 @@ pub async fn play_client_role(
             );
         }
     }
-    super::client_role::play(sc, &ep, vars, seed).await
+    super::client_role::play(sc, &ep, vars, seed, shared.cfg.strict).await
 }

@@ -6,14 +6,16 @@
 //! [`RunReport`]. Every read has a timeout and every buffer a bound (see
 //! [`crate::conn`]), so a dead or hostile target ends a scenario with an error verdict.
 
+mod applicability;
 mod client_process;
 pub mod client_role;
 pub mod embedded;
 pub mod server_role;
+mod verdict;
 
 use crate::conn::{Conn, ConnError};
 use crate::report::{RunReport, ScenarioResult, TranscriptLine, Verdict};
-use crate::scenario::{Requires, Role, Scenario, Vars};
+use crate::scenario::{Role, Scenario, Vars};
 use authspec_reference::smtp::reply::{self, Capabilities};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,6 +76,9 @@ pub struct RunConfig {
     /// harness serves for the reference client.
     pub client_mechanisms: Option<Vec<String>>,
     pub progress: bool,
+    /// A broken SHOULD fails the peer (h2spec's strict mode); by default it is
+    /// non-strict.
+    pub strict: bool,
 }
 
 impl RunConfig {
@@ -87,6 +92,7 @@ impl RunConfig {
             client: ClientUnderTest::Embedded,
             client_mechanisms: None,
             progress: false,
+            strict: false,
         }
     }
 }
@@ -126,54 +132,10 @@ pub struct Offer {
 }
 
 impl Offer {
-    fn all(&self) -> impl Iterator<Item = &Capabilities> {
-        self.before_tls.iter().chain(self.after_tls.iter())
-    }
-
-    /// Why a scenario with `req` cannot apply, if it cannot.
-    pub fn unmet(&self, req: &Requires, remote_tls: bool) -> Option<String> {
-        for ext in &req.extensions {
-            // `AUTH=` (the pre-standard form Postfix adds with broken_sasl_auth_clients)
-            // is parsed apart from the keywords, as `auth_eq`.
-            let offered = |c: &Capabilities| {
-                if ext.eq_ignore_ascii_case("AUTH=") {
-                    c.auth_eq.is_some()
-                } else {
-                    c.has(ext)
-                }
-            };
-            if !self.all().any(offered) {
-                return Some(format!("target does not advertise the {ext} extension"));
-            }
-        }
-        for m in &req.mechanisms {
-            if !self.all().any(|c| c.offers_mechanism(m)) {
-                let offered: Vec<String> = self
-                    .all()
-                    .flat_map(|c| {
-                        c.auth
-                            .clone()
-                            .or_else(|| c.auth_eq.clone())
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                return Some(format!(
-                    "target does not offer the {m} mechanism (it offers: {})",
-                    if offered.is_empty() {
-                        "none".to_string()
-                    } else {
-                        offered.join(" ")
-                    }
-                ));
-            }
-        }
-        if req.tls && !remote_tls && !self.all().any(|c| c.has("STARTTLS")) {
-            return Some("target offers no TLS (no STARTTLS, and --tls not given)".into());
-        }
-        if req.auth && !self.all().any(|c| c.auth.is_some() || c.auth_eq.is_some()) {
-            return Some("target does not offer AUTH".into());
-        }
-        None
+    /// Why `sc` cannot apply to a target that offered this in `mode`, if it cannot;
+    /// `live` when the scenario's profile was not applied to the target.
+    pub fn unmet(&self, sc: &Scenario, mode: TlsMode, live: bool) -> Option<String> {
+        applicability::unmet(sc, self, mode, live)
     }
 }
 
@@ -530,10 +492,10 @@ async fn run_one(sc: &Scenario, shared: &Shared, index: u64) -> ScenarioResult {
     let mut result = match sc.role {
         Role::Client => match &shared.remote {
             Some((ep, offer)) => {
-                if let Some(why) = offer.unmet(&sc.requires, ep.tls == TlsMode::Implicit) {
+                if let Some(why) = offer.unmet(sc, ep.tls, true) {
                     ScenarioResult::new(sc, Verdict::Skip { reason: why })
                 } else {
-                    client_role::play(sc, ep, &vars, seed).await
+                    client_role::play(sc, ep, &vars, seed, shared.cfg.strict).await
                 }
             }
             None => embedded::play_client_role(sc, shared, &vars, seed).await,

@@ -3,7 +3,7 @@
 //! {host} {port}`), or any client pointed at `--listen`.
 
 use super::client_process::ClientProcess;
-use super::client_role::StepEnd;
+use super::verdict::{Judged, StepEnd, record_step, settle};
 use super::{ClientUnderTest, Shared};
 use crate::conn::{Conn, ConnError};
 use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
@@ -696,14 +696,21 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
             }
         };
         let end = judge.step(i, &step).await;
-        if let Some(v) =
-            super::client_role::record_step(&mut result, &mut notes, i, step.kind(), started, end)
-        {
+        let judged = Judged::of(sc, &step, shared.cfg.strict);
+        if let Some(v) = record_step(
+            &mut result,
+            &mut notes,
+            i,
+            step.kind(),
+            started,
+            end,
+            &judged,
+        ) {
             verdict = v;
             break;
         }
     }
-    let verdict = super::client_role::settle(verdict, &notes);
+    let verdict = settle(verdict, &notes);
     judge.conn.shutdown().await;
     if let Some(t) = task {
         t.abort();

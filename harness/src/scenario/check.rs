@@ -32,6 +32,22 @@ impl Outcome {
     }
 }
 
+/// What the peer advertised in the session so far, which some conditions depend on.
+/// A condition on something the peer never claimed to do holds vacuously: a server
+/// that did not advertise ENHANCEDSTATUSCODES owes no enhanced codes (RFC 2034 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advertised {
+    /// ENHANCEDSTATUSCODES was in the last EHLO reply.
+    pub enhanced_status_codes: bool,
+}
+
+impl Advertised {
+    /// What a condition may assume when nothing is known: everything it names.
+    pub const ALL: Advertised = Advertised {
+        enhanced_status_codes: true,
+    };
+}
+
 /// A reply line split into its parts (RFC 5321 §4.2).
 struct Line<'a> {
     code: Option<u16>,
@@ -62,6 +78,34 @@ fn enhanced_code(text: &str) -> Option<&str> {
             .iter()
             .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
     ok.then_some(word)
+}
+
+/// Whether `word` is an enhanced status code or a glob for one (`5.7.*`).
+fn is_enhanced_pattern(word: &str) -> bool {
+    let parts: Vec<&str> = word.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit() || b == b'*')
+        })
+}
+
+/// `text` without a leading enhanced status code (or a pattern for one).
+fn without_enhanced(text: &str) -> &str {
+    match text.split_once(' ') {
+        Some((word, rest)) if is_enhanced_pattern(word) => rest,
+        None if is_enhanced_pattern(text) => "",
+        _ => text,
+    }
+}
+
+/// A whole reply line (`535 5.7.8 text`) without its enhanced code: `535 text`.
+fn line_without_enhanced(line: &str) -> String {
+    let b = line.as_bytes();
+    if b.len() >= 4 && b[..3].iter().all(|c| c.is_ascii_digit() || *c == b'*') {
+        format!("{}{}", &line[..4], without_enhanced(&line[4..]))
+    } else {
+        line.to_owned()
+    }
 }
 
 /// EHLO keywords and their parameters: every line but the first (RFC 5321 §4.1.1.1).
@@ -131,14 +175,20 @@ impl Expect {
         s
     }
 
-    /// Checks a reply (its lines without CRLF). The primary conditions give a pass; an
+    /// Checks a reply (its lines without CRLF), assuming the peer advertised
+    /// everything the conditions name. The primary conditions give a pass; an
     /// alternative gives a non-strict verdict with its note.
     pub fn evaluate(&self, reply: &[String]) -> Outcome {
-        match self.check(reply) {
+        self.evaluate_in(reply, Advertised::ALL)
+    }
+
+    /// [`Expect::evaluate`] for a peer that advertised `adv` in this session.
+    pub fn evaluate_in(&self, reply: &[String], adv: Advertised) -> Outcome {
+        match self.check_in(reply, adv) {
             Ok(()) => Outcome::Pass,
             Err(reason) => {
                 for (i, alt) in self.alternatives.iter().enumerate() {
-                    if alt.check(reply).is_ok() {
+                    if alt.check_in(reply, adv).is_ok() {
                         let note = alt.note.clone().unwrap_or_else(|| {
                             format!("accepted alternative {}: {}", i + 1, alt.describe())
                         });
@@ -156,6 +206,40 @@ impl Expect {
 
     /// Checks the primary conditions only; the error names the first that failed.
     pub fn check(&self, reply: &[String]) -> Result<(), String> {
+        self.check_in(reply, Advertised::ALL)
+    }
+
+    /// [`Expect::check`] for a peer that advertised `adv`. Without
+    /// ENHANCEDSTATUSCODES, `enhanced` holds vacuously and enhanced codes are taken out
+    /// of `text` and `reply_lines` patterns (and of the reply) before matching: the
+    /// codes are conditional on the keyword (RFC 2034 §3).
+    pub fn check_in(&self, reply: &[String], adv: Advertised) -> Result<(), String> {
+        if !adv.enhanced_status_codes
+            && (self.enhanced.is_some()
+                || self
+                    .text
+                    .as_deref()
+                    .is_some_and(|t| without_enhanced(t) != t)
+                || self
+                    .reply_lines
+                    .iter()
+                    .any(|l| line_without_enhanced(l) != *l))
+        {
+            let mut plain = self.clone();
+            plain.enhanced = None;
+            plain.text = self.text.as_deref().map(|t| without_enhanced(t).to_owned());
+            plain.reply_lines = self
+                .reply_lines
+                .iter()
+                .map(|l| line_without_enhanced(l))
+                .collect();
+            let reply: Vec<String> = reply.iter().map(|l| line_without_enhanced(l)).collect();
+            return plain.check_strict(&reply);
+        }
+        self.check_strict(reply)
+    }
+
+    fn check_strict(&self, reply: &[String]) -> Result<(), String> {
         let Some(first) = reply.first() else {
             return Err("no reply".to_owned());
         };
@@ -227,15 +311,21 @@ impl Expect {
     }
 }
 
-/// First and last patterns anchored; middle patterns matched in order against the lines
-/// in between, extra lines allowed.
+/// The first pattern is anchored to the first line (the greeting or the EHLO domain
+/// line); every other pattern must match a line of its own among the rest, in any order
+/// and whatever the continuation mark (`250-` or `250 `): RFC 5321 §4.1.1.1 fixes
+/// neither the order of EHLO keywords nor which one comes last. Extra lines are
+/// allowed (capabilities vary).
 fn match_lines(patterns: &[String], reply: &[String]) -> Result<(), String> {
-    let globs: Vec<Glob> = patterns.iter().map(|p| Glob::new(p)).collect();
+    let globs: Vec<Glob> = patterns.iter().map(|p| Glob::new(&unmarked(p))).collect();
     let (Some(first_glob), Some(first_line)) = (globs.first(), reply.first()) else {
         return Err("no reply".to_owned());
     };
-    if !first_glob.is_match(first_line) {
-        return Err(format!("line {first_line:?} does not match {first_glob}"));
+    if !first_glob.is_match(&unmarked(first_line)) {
+        return Err(format!(
+            "line {first_line:?} does not match {}",
+            patterns[0]
+        ));
     }
     if globs.len() == 1 {
         if reply.len() != 1 {
@@ -249,20 +339,34 @@ fn match_lines(patterns: &[String], reply: &[String]) -> Result<(), String> {
             globs.len().min(2)
         ));
     }
-    let last_glob = &globs[globs.len() - 1];
-    let last_line = &reply[reply.len() - 1];
-    if !last_glob.is_match(last_line) {
-        return Err(format!(
-            "last line {last_line:?} does not match {last_glob}"
-        ));
-    }
-    let mut middle = reply[1..reply.len() - 1].iter();
-    for glob in &globs[1..globs.len() - 1] {
-        if !middle.any(|l| glob.is_match(l)) {
-            return Err(format!("no line matches {glob} (in order)"));
+    let rest: Vec<String> = reply[1..].iter().map(|l| unmarked(l)).collect();
+    let mut used = vec![false; rest.len()];
+    // The most specific patterns pick first, so a catch-all like `250 *` cannot take
+    // the one line that `250-AUTH * LOGIN *` needs.
+    let mut order: Vec<usize> = (1..globs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(patterns[i].chars().filter(|c| *c != '*').count()));
+    for i in order {
+        let hit = rest
+            .iter()
+            .enumerate()
+            .find(|(j, l)| !used[*j] && globs[i].is_match(l));
+        match hit {
+            Some((j, _)) => used[j] = true,
+            None => return Err(format!("no line matches {}", patterns[i])),
         }
     }
     Ok(())
+}
+
+/// A reply line or pattern with its continuation mark made a space: `250-AUTH` and
+/// `250 AUTH` say the same thing about the keyword.
+fn unmarked(line: &str) -> String {
+    let b = line.as_bytes();
+    if b.len() >= 4 && b[3] == b'-' && b[..3].iter().all(|c| c.is_ascii_digit() || *c == b'*') {
+        format!("{} {}", &line[..3], &line[4..])
+    } else {
+        line.to_owned()
+    }
 }
 
 impl ExpectCommand {

@@ -20,16 +20,17 @@ pub mod transcript;
 mod vars;
 
 pub use bytes::{EscapeError, decode_hex, display_bytes, unescape};
-pub use check::Outcome;
+pub use check::{Advertised, Outcome};
 pub use load::{
     LoadError, LoadErrorKind, MAX_FILE_SIZE, ValidationError, from_file, load_dir, load_embedded,
     load_str, validate_set,
 };
 pub use model::{
-    Auth, CapabilityCheck, Challenge, ChallengeOptions, Clause, ClauseError, CodeSpec, Expect,
-    ExpectAuth, ExpectClientClose, ExpectClose, ExpectCommand, ExpectExit, ExpectResponse,
-    InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requires, Role, STEP_KINDS, Sasl,
-    Scenario, ScenarioFile, Send, SendBytes, SendOptions, Starttls, Step, StepRole, WaitDuration,
+    Auth, CapabilityCheck, Challenge, ChallengeOptions, Clause, ClauseError, CodeSpec, Consequence,
+    Expect, ExpectAuth, ExpectClientClose, ExpectClose, ExpectCommand, ExpectExit, ExpectResponse,
+    InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requirement, Requires, Role,
+    STEP_KINDS, Sasl, Scenario, ScenarioFile, Send, SendBytes, SendOptions, Starttls, Step,
+    StepRole, WaitDuration,
 };
 pub use schema::json_schema;
 pub use transcript::TranscriptError;

@@ -62,6 +62,116 @@ impl fmt::Display for Level {
     }
 }
 
+/// How strongly a check binds the peer, and so what a mismatch yields. Only an absolute
+/// requirement of an RFC (or its grammar) fails a peer; a broken recommendation is
+/// non-strict, and a behaviour that merely differs from Postfix or the reference is
+/// informational (DESIGN.md, "Verdicts people can trust"; h2spec and the rustls BoGo
+/// runner judge the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Requirement {
+    /// An RFC 2119 keyword: `MUST`, `MUST NOT`, `SHOULD`, `SHOULD NOT`, `MAY`.
+    Rfc(Level),
+    /// authspec breaks the grammar on purpose and watches the peer cope; no RFC
+    /// sentence says how it must.
+    Robustness,
+    /// What Postfix or the reference does, where the RFCs leave the choice open.
+    Reference,
+}
+
+/// What a check that does not hold turns into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consequence {
+    Fail,
+    NonStrict,
+    Info,
+}
+
+impl Requirement {
+    pub const MUST: Requirement = Requirement::Rfc(Level::Must);
+
+    /// The level as scenarios and reports write it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Requirement::Rfc(l) => l.as_str(),
+            Requirement::Robustness => "robustness",
+            Requirement::Reference => "reference",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Requirement> {
+        match s {
+            "robustness" => Some(Requirement::Robustness),
+            "reference" => Some(Requirement::Reference),
+            other => Level::parse(other).map(Requirement::Rfc),
+        }
+    }
+
+    /// Whether a broken check at this level fails the peer without `--strict`.
+    pub const fn is_absolute(self) -> bool {
+        matches!(self, Requirement::Rfc(Level::Must | Level::MustNot))
+    }
+
+    /// What a check at this level that does not hold yields. `--strict` turns a broken
+    /// SHOULD into a fail, as h2spec's strict mode does; robustness and reference
+    /// checks never fail a peer.
+    pub const fn consequence(self, strict: bool) -> Consequence {
+        match self {
+            Requirement::Rfc(Level::Must | Level::MustNot) => Consequence::Fail,
+            Requirement::Rfc(Level::Should | Level::ShouldNot) if strict => Consequence::Fail,
+            Requirement::Rfc(Level::Should | Level::ShouldNot) | Requirement::Robustness => {
+                Consequence::NonStrict
+            }
+            Requirement::Rfc(Level::May) | Requirement::Reference => Consequence::Info,
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Requirement {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Requirement {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Requirement, D::Error> {
+        let s = String::deserialize(d)?;
+        Requirement::parse(&s).ok_or_else(|| {
+            de::Error::custom(format!(
+                "bad level {s:?}: expected MUST, MUST NOT, SHOULD, SHOULD NOT, MAY, \
+                 robustness or reference"
+            ))
+        })
+    }
+}
+
+impl JsonSchema for Requirement {
+    fn schema_name() -> String {
+        "Requirement".to_owned()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        described(
+            string_enum(&[
+                "MUST",
+                "MUST NOT",
+                "SHOULD",
+                "SHOULD NOT",
+                "MAY",
+                "robustness",
+                "reference",
+            ]),
+            "How strongly the check binds the peer: a broken MUST fails, a broken SHOULD \
+             is non-strict (a fail under --strict), robustness is non-strict, MAY and \
+             reference are informational.",
+        )
+    }
+}
+
 /// One spec clause a scenario checks, written `RFC4954 §4 MUST` (the level is optional).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Clause {
@@ -346,6 +456,14 @@ pub struct ScenarioFile {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Requires::is_empty")]
     pub requires: Requires,
+    /// How strongly the scenario's checks bind the peer, unless a step says otherwise.
+    /// Defaults to the strongest level among the `spec` clauses, or `reference`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence a MUST-level check enforces, quoted; reports show it with the
+    /// failure. Required when the scenario's level (or a step's) is MUST or MUST NOT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
     /// main.cf parameters for the embedded reference server (`name: value`).
     #[serde(
         default,
@@ -387,6 +505,9 @@ pub struct Scenario {
     pub spec: Vec<Clause>,
     pub tags: Vec<String>,
     pub requires: Requires,
+    /// As written; [`Scenario::level`] gives the effective level.
+    pub level: Option<Requirement>,
+    pub quote: Option<String>,
     pub profile: BTreeMap<String, String>,
     pub role: Role,
     /// Default variable values from the file.
@@ -413,6 +534,8 @@ impl Scenario {
             spec: self.spec.clone(),
             tags: self.tags.clone(),
             requires: self.requires.clone(),
+            level: self.level,
+            quote: self.quote.clone(),
             profile: self.profile.clone(),
             role: self.role,
             vars: self.vars.clone(),
@@ -424,6 +547,23 @@ impl Scenario {
             },
             transcript: self.transcript.clone(),
         }
+    }
+
+    /// The level of every check that does not name its own: the file's `level`, else
+    /// the strongest RFC 2119 keyword among the `spec` clauses, else `reference`.
+    pub fn level(&self) -> Requirement {
+        self.level.unwrap_or_else(|| {
+            self.spec
+                .iter()
+                .filter_map(|c| c.level)
+                .map(|l| match l {
+                    Level::Must | Level::MustNot => (0, Level::Must),
+                    Level::Should | Level::ShouldNot => (1, Level::Should),
+                    Level::May => (2, Level::May),
+                })
+                .min()
+                .map_or(Requirement::Reference, |(_, l)| Requirement::Rfc(l))
+        })
     }
 
     /// The first spec clause, which reports group by.
@@ -827,6 +967,12 @@ pub struct Expect {
     /// Why an alternative is acceptable; reported with the non-strict verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 impl Expect {
@@ -875,6 +1021,10 @@ impl Expect {
 pub struct ExpectClose {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -884,6 +1034,12 @@ struct ExpectCloseFields {
     /// A reply the server sends before closing.
     #[serde(default)]
     code: Option<CodeSpec>,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default)]
+    level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default)]
+    quote: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ExpectClose {
@@ -908,7 +1064,11 @@ impl<'de> Deserialize<'de> for ExpectClose {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ExpectClose, A::Error> {
                 let f = ExpectCloseFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(ExpectClose { code: f.code })
+                Ok(ExpectClose {
+                    code: f.code,
+                    level: f.level,
+                    quote: f.quote,
+                })
             }
         }
         d.deserialize_any(V)
@@ -1305,6 +1465,12 @@ pub struct ExpectCommand {
     /// `AUTH LOGIN <user>` too).
     #[serde(default, skip_serializing_if = "is_false")]
     pub initial_response_answers_challenge: bool,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 /// `challenge:` — send `334 <base64>` (RFC 4954 §4). Short form: the base64 text.
@@ -1376,6 +1542,12 @@ pub struct ExpectResponse {
     /// The client cancels with `*`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub cancel: bool,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 /// `expect_auth:` — the harness runs the server side of a SASL exchange for `mechanism`
@@ -1396,6 +1568,12 @@ pub struct ExpectAuth {
     /// The reply after a successful exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<Reply>,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 impl ExpectAuth {
@@ -1419,6 +1597,12 @@ pub struct ExpectClientClose {
     /// 3 with it); one more is a retry storm and does not hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_commands: Option<u32>,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 /// `expect_exit: { success: false }` — the client command ends by itself with a
@@ -1428,6 +1612,12 @@ pub struct ExpectClientClose {
 #[serde(deny_unknown_fields)]
 pub struct ExpectExit {
     pub success: bool,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1570,6 +1760,34 @@ steps! {
 }
 
 impl Step {
+    /// The level and quote this step names for its own check, if it names one.
+    pub fn own_level(&self) -> (Option<Requirement>, Option<&str>) {
+        fn pick<'a>(
+            l: &Option<Requirement>,
+            q: &'a Option<String>,
+        ) -> (Option<Requirement>, Option<&'a str>) {
+            (*l, q.as_deref())
+        }
+        match self {
+            Step::Expect(e) => pick(&e.level, &e.quote),
+            Step::ExpectClose(c) => pick(&c.level, &c.quote),
+            Step::Auth(a) => a
+                .expect
+                .as_ref()
+                .map_or((None, None), |e| pick(&e.level, &e.quote)),
+            Step::Starttls(s) => s
+                .expect
+                .as_ref()
+                .map_or((None, None), |e| pick(&e.level, &e.quote)),
+            Step::ExpectCommand(c) => pick(&c.level, &c.quote),
+            Step::ExpectResponse(r) => pick(&r.level, &r.quote),
+            Step::ExpectAuth(a) => pick(&a.level, &a.quote),
+            Step::ExpectClientClose(c) => pick(&c.level, &c.quote),
+            Step::ExpectExit(x) => pick(&x.level, &x.quote),
+            _ => (None, None),
+        }
+    }
+
     /// Visits every string that may hold `${…}`, with how it is to be expanded.
     pub(crate) fn strings_mut(&mut self, f: &mut dyn FnMut(&mut String, Slot)) {
         match self {

@@ -1,0 +1,121 @@
+//! From step outcomes to a scenario's verdict: the one place where a check that did not
+//! hold becomes a fail, a non-strict verdict or an informational note, by the level of
+//! the requirement it checks (DESIGN.md, "Verdicts people can trust"). Both runner roles
+//! go through [`record_step`] and [`settle`].
+
+use crate::report::{FailedStep, ScenarioResult, StepResult, Verdict};
+use crate::scenario::{Consequence, Requirement, Scenario, Step};
+use std::time::Instant;
+
+/// How one step ended.
+pub(crate) enum StepEnd {
+    Ok,
+    /// An accepted alternative matched; the scenario goes on.
+    NonStrict(String),
+    /// The step's check did not hold. What that means depends on its level.
+    Fail(FailedStep, String),
+    /// The scenario cannot apply to this peer (it did not advertise what a step needs);
+    /// the reason says what was missing.
+    Skip(String),
+    Error(String),
+}
+
+impl StepEnd {
+    fn verdict(&self, judged: &Judged) -> Verdict {
+        match self {
+            StepEnd::Ok => Verdict::Pass,
+            StepEnd::NonStrict(n) => Verdict::NonStrict { note: n.clone() },
+            StepEnd::Fail(_, r) => judged.verdict(r.clone()),
+            StepEnd::Skip(r) => Verdict::Skip { reason: r.clone() },
+            StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
+        }
+    }
+}
+
+/// The requirement a step checks: its own level and quote, or the scenario's.
+#[derive(Debug, Clone)]
+pub(crate) struct Judged {
+    pub level: Requirement,
+    pub quote: Option<String>,
+    pub strict: bool,
+}
+
+impl Judged {
+    pub(crate) fn of(sc: &Scenario, step: &Step, strict: bool) -> Judged {
+        let (level, quote) = step.own_level();
+        Judged {
+            level: level.unwrap_or_else(|| sc.level()),
+            quote: quote.map(str::to_owned).or_else(|| sc.quote.clone()),
+            strict,
+        }
+    }
+
+    fn verdict(&self, reason: String) -> Verdict {
+        match self.level.consequence(self.strict) {
+            Consequence::Fail => Verdict::Fail { reason },
+            Consequence::NonStrict => Verdict::NonStrict { note: reason },
+            Consequence::Info => Verdict::Info { note: reason },
+        }
+    }
+}
+
+/// Record one step's outcome in `result`. Returns the scenario's verdict when this step
+/// ends it: a check that did not hold (at any level: what follows it assumed it held),
+/// a skip or an error. Notes of accepted alternatives collect in `notes`.
+pub(crate) fn record_step(
+    result: &mut ScenarioResult,
+    notes: &mut Vec<String>,
+    index: usize,
+    kind: &str,
+    started: Instant,
+    end: StepEnd,
+    judged: &Judged,
+) -> Option<Verdict> {
+    result.steps.push(StepResult {
+        index,
+        kind: kind.to_string(),
+        verdict: end.verdict(judged),
+        duration: started.elapsed(),
+    });
+    match end {
+        StepEnd::Ok => None,
+        StepEnd::NonStrict(note) => {
+            notes.push(note);
+            None
+        }
+        StepEnd::Fail(mut f, reason) => {
+            f.index = index;
+            result.failed_step = Some(f);
+            result.level = Some(judged.level);
+            result.quote.clone_from(&judged.quote);
+            Some(judged.verdict(format!(
+                "step {} ({kind}, {}): {reason}",
+                index + 1,
+                judged.level
+            )))
+        }
+        StepEnd::Skip(reason) => Some(Verdict::Skip {
+            reason: format!("step {} ({kind}): {reason}", index + 1),
+        }),
+        StepEnd::Error(reason) => Some(Verdict::Error {
+            reason: format!("step {} ({kind}): {reason}", index + 1),
+        }),
+    }
+}
+
+/// The scenario's verdict once its steps ran: a pass becomes non-strict when an
+/// accepted alternative matched on the way; a verdict that ended the run keeps the
+/// earlier notes in front of its own.
+pub(crate) fn settle(verdict: Verdict, notes: &[String]) -> Verdict {
+    if notes.is_empty() {
+        return verdict;
+    }
+    let joined = notes.join("; ");
+    match verdict {
+        Verdict::Pass => Verdict::NonStrict { note: joined },
+        Verdict::NonStrict { note } => Verdict::NonStrict {
+            note: format!("{joined}; {note}"),
+        },
+        other => other,
+    }
+}
