@@ -170,6 +170,17 @@ fn server_steps() -> Vec<Step> {
         Step::Send(Send::Line("421 bye".into())),
         Step::Wait("2s".parse().unwrap()),
         Step::ExpectClientClose(ExpectClientClose::default()),
+        Step::ExpectClientClose(ExpectClientClose {
+            reply_to_others: Some(Reply::Text("504 no".into())),
+            max_commands: Some(2),
+            level: Some(authspec::scenario::Requirement::Robustness),
+            quote: None,
+        }),
+        Step::ExpectExit(authspec::scenario::ExpectExit {
+            success: false,
+            level: None,
+            quote: None,
+        }),
     ]
 }
 
