@@ -4,8 +4,9 @@
 #   A  authspec's client (probe, send, run) against Postfix with Cyrus SASL and with
 #      Dovecot SASL (the peers of postfix-up.sh on :2525 :2526 :2528 :2529), and against
 #      Exim and OpenSMTPD (servers-up.sh: :2530 :2531 :2532);
-#   B  real clients (swaks, gsasl, curl, msmtp, Python smtplib, Postfix's smtp client)
-#      against `authspec serve`.
+#   B  real clients (swaks, gsasl, curl, msmtp, Python smtplib, Postfix's smtp client,
+#      lettre, nodemailer, aiosmtplib) against `authspec serve`, and the server-role
+#      scenarios judging the last three.
 #
 # Every check is one command with a known good outcome (right password accepted and,
 # where the client sends mail, the message found in serve's maildir) or bad outcome
@@ -676,9 +677,60 @@ EOF
   check B "python smtplib" TLS "SMTP_SSL, CA = written cert, LOGIN, alice, mail delivered" 0 --mail "$t" -- \
     env PY_PW="$PEERS_PASS1" "${py[@]}" localhost "$W" LOGIN "$PEERS_USER1" PY_PW "$PEERS_USER1@authspec.test" rcpt@example.com "$(new_message "$t")" tls "$CERT_W"
 
+  # ---- library clients: lettre, nodemailer, aiosmtplib; and the client scenarios
+  library_clients_b "$P"
+
   # ---- Postfix's smtp client (Cyrus SASL) relaying through authspec serve
   phase "B: Postfix smtp client relaying"
   relay_b "$P" "$S" "$W"
+}
+
+# Three client libraries (tests/interop/clients/, installed by its install.sh): each
+# mechanism it implements against authspec serve (right password -> accepted, wrong ->
+# refused), then the server-role scenarios with the client as --client-command and its
+# expectations file (only real deviations, quoted). The README's swaks example too.
+library_clients_b() { # plain-port
+  local P=$1 c=$here/clients name m u p
+  phase "B: library clients (lettre, nodemailer, aiosmtplib)"
+  if ! timeout 1500 "$c/install.sh" >"$LOGS/clients-install.log" 2>&1; then
+    record B "lettre" PLAIN "clients/install.sh" FAIL "$(tail -n 3 "$LOGS/clients-install.log" | tr '\n' ' ')"
+    return
+  fi
+  local -A CMD=(
+    [lettre]="$c/lettre/target/release/authspec-interop-lettre"
+    [nodemailer]="node $c/nodemailer/send.js"
+    [aiosmtplib]="python3 $c/aiosmtplib/send.py"
+  )
+  local -A MECHS=([lettre]="PLAIN LOGIN" [nodemailer]="PLAIN LOGIN CRAM-MD5" [aiosmtplib]="PLAIN LOGIN CRAM-MD5")
+  for name in lettre nodemailer aiosmtplib; do
+    for m in ${MECHS[$name]}; do
+      for u in "$PEERS_USER1" "$PEERS_USER2"; do
+        if [[ $u == "$PEERS_USER1" ]]; then p=$PEERS_PASS1; else p=$PEERS_PASS2; fi
+        # shellcheck disable=SC2086 # the command is words
+        check B "$name" "$m" "$u right password, accepted" 0 --grep "^accepted: " -- \
+          env AUTHSPEC_USER="$u" AUTHSPEC_PASSWORD="$p" ${CMD[$name]} "$PEERS_HOST" "$P" "$m"
+      done
+      # shellcheck disable=SC2086
+      check B "$name" "$m" "alice wrong password -> 1" 1 -- \
+        env AUTHSPEC_USER="$PEERS_USER1" AUTHSPEC_PASSWORD="not-$PEERS_PASS1" ${CMD[$name]} "$PEERS_HOST" "$P" "$m"
+    done
+    # The client's own choice among what serve offers.
+    # shellcheck disable=SC2086
+    check B "$name" auto "alice, mechanism chosen by the client, accepted" 0 --grep "^accepted: " -- \
+      env AUTHSPEC_USER="$PEERS_USER1" AUTHSPEC_PASSWORD="$PEERS_PASS1" ${CMD[$name]} "$PEERS_HOST" "$P"
+    local junit=$OUT/reports/junit-client-$name.xml
+    check B "$name" scenarios "authspec run scenarios/client (expectations/clients/$name.yaml)" 0 --timeout "$RUN_TIMEOUT" -- \
+      "$AUTHSPEC" run "$root/scenarios/client" --client-command "${CMD[$name]} {host} {port}" \
+      --expect-file "$EXPECT_DIR/clients/$name.yaml" --format junit --output "$junit"
+    if [[ -s $junit ]]; then
+      echo "        $name junit: $(timeout 10 python3 "$here/helpers.py" junit "$junit" 2>&1 || true)"
+    fi
+  done
+  # README.md "Against your client": the --client-command example, as written.
+  local example
+  example=$(sed -n '/^## Against your client/,/^```$/p' "$root/README.md" | sed -n '/--client-command/,/--to /p' | tr -d '\\\n' | tr -s ' ')
+  check B swaks scenarios "README's --client-command example: ${example:0:60}…" 0 --timeout "$RUN_TIMEOUT" -- \
+    env -C "$root" PATH="$(dirname "$AUTHSPEC"):$PATH" sh -c "$example"
 }
 
 relay_b() { # plain-port starttls-port tls-port

@@ -247,6 +247,7 @@ pub fn render(
         profile: BTreeMap::new(),
         role: Role::Client,
         vars: BTreeMap::new(),
+        for_each_mechanism: Vec::new(),
         steps: Some(steps),
         transcript: None,
     };

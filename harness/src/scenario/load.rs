@@ -361,6 +361,20 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
             LoadError::invalid(path, line, e)
         })?;
     }
+    if let Some(bad) = file
+        .for_each_mechanism
+        .iter()
+        .find(|m| m.contains("${") || !mechanism_ok(m))
+    {
+        return Err(LoadError::invalid(
+            path,
+            key_line(text, "for_each_mechanism"),
+            ValidationError::BadMechanism {
+                step: 0,
+                name: bad.clone(),
+            },
+        ));
+    }
     for value in file.vars.values() {
         vars::check_syntax(value).map_err(|error| {
             LoadError::invalid(
@@ -386,6 +400,7 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
         role: file.role,
         vars: file.vars,
         transcript: file.transcript,
+        for_each_mechanism: file.for_each_mechanism,
         steps,
     };
     check_quotes(&scenario).map_err(|e| LoadError::invalid(path, key_line(text, "spec"), e))?;
@@ -546,6 +561,7 @@ fn validate_step(step: &Step, n: usize, role: Role) -> Result<(), ValidationErro
         | Step::Quit(_)
         | Step::Reply(_)
         | Step::ExpectClientClose(_)
+        | Step::ExpectExit(_)
         | Step::ExpectNoCommand(_) => {}
     }
     // Variable syntax everywhere, so a typo in a filter fails at load time.
