@@ -53,6 +53,9 @@ fn client_steps() -> Vec<Step> {
         capability_absent: vec!["CHUNKING".into()],
         lines: Some(3),
         bare_334: Some(false),
+        decoded: Some("<*@*>".into()),
+        remember: Some("first".into()),
+        same_as: Some("first".into()),
         alternatives: vec![Expect {
             code: Some(CodeSpec::Exact(535)),
             note: Some("Postfix".into()),
@@ -77,6 +80,7 @@ fn client_steps() -> Vec<Step> {
         Step::Pipeline(vec!["MAIL FROM:<a@b>".into(), "RCPT TO:<c@d>".into()]),
         Step::Expect(full_expect),
         Step::ExpectClose(ExpectClose::default()),
+        Step::ExpectSmuggling(authspec::scenario::ExpectSmuggling::default()),
         Step::ExpectClose(ExpectClose {
             code: Some(CodeSpec::Exact(421)),
             level: Some(authspec::scenario::Requirement::Reference),

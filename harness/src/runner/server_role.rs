@@ -3,7 +3,7 @@
 //! {host} {port}`), or any client pointed at `--listen`.
 
 use super::client_process::ClientProcess;
-use super::verdict::{Judged, StepEnd, record_step, settle};
+use super::verdict::{Judged, Notes, StepEnd, record_step, settle};
 use super::{ClientUnderTest, Shared};
 use crate::conn::{Conn, ConnError};
 use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
@@ -109,6 +109,7 @@ impl Judge {
         match o {
             Outcome::Pass => StepEnd::Ok,
             Outcome::NonStrict { note } => StepEnd::NonStrict(note),
+            Outcome::Info { note } => StepEnd::Info(note),
             Outcome::Fail {
                 expected,
                 actual,
@@ -683,7 +684,7 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
         )));
     }
     let mut verdict = Verdict::Pass;
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     for (i, step) in sc.steps().iter().enumerate() {
         let started = Instant::now();
         let step = match step.expand(vars) {

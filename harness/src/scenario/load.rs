@@ -504,6 +504,7 @@ fn validate_step(step: &Step, n: usize, role: Role) -> Result<(), ValidationErro
         }
         Step::Challenge(_)
         | Step::ExpectClose(_)
+        | Step::ExpectSmuggling(_)
         | Step::Wait(_)
         | Step::Quit(_)
         | Step::Reply(_)

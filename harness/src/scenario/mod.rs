@@ -28,9 +28,9 @@ pub use load::{
 pub use model::{
     Auth, CapabilityCheck, Challenge, ChallengeOptions, Clause, ClauseError, CodeSpec, Consequence,
     Expect, ExpectAuth, ExpectClientClose, ExpectClose, ExpectCommand, ExpectExit, ExpectResponse,
-    InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requirement, Requires, Role,
-    STEP_KINDS, Sasl, Scenario, ScenarioFile, Send, SendBytes, SendOptions, Starttls, Step,
-    StepRole, WaitDuration,
+    ExpectSmuggling, InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requirement,
+    Requires, Role, STEP_KINDS, Sasl, Scenario, ScenarioFile, Send, SendBytes, SendOptions,
+    Starttls, Step, StepRole, WaitDuration,
 };
 pub use schema::json_schema;
 pub use transcript::TranscriptError;

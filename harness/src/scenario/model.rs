@@ -960,6 +960,16 @@ pub struct Expect {
     /// (RFC 4954 §4 requires the space).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bare_334: Option<bool>,
+    /// A glob for the base64-decoded text of a `334` challenge: `"<*@*>"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<String>,
+    /// Keep this reply under a name, for a later `same_as`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remember: Option<String>,
+    /// The reply has exactly the lines of the reply kept with `remember` (the target's
+    /// own answer to a wrong password, say), whatever their wording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
     /// Replies also accepted, with a non-strict verdict: what the RFC allows or what
     /// widespread servers do instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -994,6 +1004,8 @@ impl Expect {
             || !self.capability_absent.is_empty()
             || self.lines.is_some()
             || self.bare_334.is_some()
+            || self.decoded.is_some()
+            || self.same_as.is_some()
     }
 
     fn strings_mut(&mut self, f: &mut dyn FnMut(&mut String, Slot)) {
@@ -1002,6 +1014,9 @@ impl Expect {
         }
         if let Some(t) = &mut self.text {
             f(t, Slot::Pattern);
+        }
+        if let Some(d) = &mut self.decoded {
+            f(d, Slot::Pattern);
         }
         for l in &mut self.reply_lines {
             f(l, Slot::Pattern);
@@ -1585,6 +1600,21 @@ impl ExpectAuth {
     }
 }
 
+/// `expect_smuggling: {}` — after a DATA payload that hides a second transaction behind
+/// a line end other than CRLF "." CRLF, tell a safe server from a vulnerable one by what
+/// it answers: a refusal, a close, or one reply for one message are safe; a reply to the
+/// smuggled MAIL means it ran as a command (SMTP smuggling, CVE-2023-51764).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSmuggling {
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+}
+
 /// `expect_client_close: {}` — the client closes the connection (QUIT is answered 221
 /// and allowed first).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -1737,6 +1767,8 @@ steps! {
     Sasl(Sasl) = "sasl", Client;
     /// STARTTLS and the TLS handshake.
     Starttls(Starttls) = "starttls", Client;
+    /// Judge the answer to a smuggling payload: safe or vulnerable.
+    ExpectSmuggling(ExpectSmuggling) = "expect_smuggling", Client;
     /// Pause.
     Wait(WaitDuration) = "wait", Either;
     /// QUIT, 221, close.
@@ -1771,6 +1803,7 @@ impl Step {
         match self {
             Step::Expect(e) => pick(&e.level, &e.quote),
             Step::ExpectClose(c) => pick(&c.level, &c.quote),
+            Step::ExpectSmuggling(c) => pick(&c.level, &c.quote),
             Step::Auth(a) => a
                 .expect
                 .as_ref()
@@ -1796,6 +1829,7 @@ impl Step {
                 f(s.line_mut(), slot);
             }
             Step::SendBytes(_)
+            | Step::ExpectSmuggling(_)
             | Step::ExpectClose(_)
             | Step::Wait(_)
             | Step::Quit(_)
