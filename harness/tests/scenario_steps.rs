@@ -20,6 +20,7 @@ fn file(role: Role, steps: Vec<Step>) -> ScenarioFile {
         profile: [("smtpd_sasl_auth_enable".to_owned(), "yes".to_owned())].into(),
         role,
         vars: [("n".to_owned(), "1".to_owned())].into(),
+        for_each_mechanism: Vec::new(),
         steps: Some(steps),
         transcript: None,
     }
@@ -172,7 +173,18 @@ fn server_steps() -> Vec<Step> {
         Step::ExpectNoCommand("500ms".parse().unwrap()),
         Step::Send(Send::Line("421 bye".into())),
         Step::Wait("2s".parse().unwrap()),
-        Step::ExpectClientClose(ExpectClientClose {}),
+        Step::ExpectClientClose(ExpectClientClose::default()),
+        Step::ExpectClientClose(ExpectClientClose {
+            reply_to_others: Some(Reply::Text("504 no".into())),
+            max_commands: Some(2),
+            level: Some(authspec::scenario::Requirement::Robustness),
+            quote: None,
+        }),
+        Step::ExpectExit(authspec::scenario::ExpectExit {
+            success: false,
+            level: None,
+            quote: None,
+        }),
     ]
 }
 

@@ -3,6 +3,8 @@
 //! server session with no sockets (the quinn-proto pattern).
 #![forbid(unsafe_code)]
 
+pub mod doubles;
+
 use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::policy::server::ServerConfig;
 use authspec_reference::sasl::credentials::MemoryStore;

@@ -83,12 +83,21 @@ pub struct RunArgs {
     /// Seed for nonces on both sides (reproducible transcripts).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// For server-role scenarios: run this client, `{host}` and `{port}` filled in.
+    /// For server-role scenarios: run this client through `sh -c`, with `{host}`,
+    /// `{port}` and `{mechanism}` filled in, and AUTHSPEC_USER, AUTHSPEC_PASSWORD and
+    /// AUTHSPEC_MECHANISM in its environment. Its exit status and output are reported.
     #[arg(long)]
     pub client_command: Option<String>,
-    /// For server-role scenarios: wait for an external client on this address.
+    /// For server-role scenarios: wait for an external client on this address. The
+    /// scenarios are played one at a time, in the order printed at the start.
     #[arg(long, conflicts_with = "client_command")]
     pub listen: Option<String>,
+    /// The SASL mechanisms the client implements (comma-separated). Scenarios written
+    /// once per mechanism run for these; others are skipped. Without it a client command
+    /// is asked (one short session per mechanism, offered alone), and --listen assumes
+    /// PLAIN.
+    #[arg(long, value_delimiter = ',')]
+    pub client_mechanisms: Option<Vec<String>>,
     /// Print the scenario list with their clauses and exit.
     #[arg(long)]
     pub list: bool,
@@ -182,6 +191,7 @@ pub async fn run(args: RunArgs) -> u8 {
         }
     };
     if args.list {
+        let scenarios = scenario::expand_mechanisms(scenarios);
         for s in &scenarios {
             let spec: Vec<String> = s.spec.iter().map(ToString::to_string).collect();
             println!("{:<60} {}", s.id, spec.join(", "));
@@ -250,6 +260,12 @@ pub async fn run(args: RunArgs) -> u8 {
         jobs: args.jobs.unwrap_or_else(default_jobs),
         seed: args.seed,
         client,
+        client_mechanisms: args.client_mechanisms.as_ref().map(|v| {
+            v.iter()
+                .map(|m| m.trim().to_ascii_uppercase())
+                .filter(|m| !m.is_empty())
+                .collect()
+        }),
         progress: std::io::stderr().is_terminal(),
         strict: args.strict,
         scenario_timeout: Duration::from_secs_f64(args.scenario_timeout.clamp(0.05, 86_400.0)),

@@ -655,7 +655,7 @@ impl Builder<'_> {
                 }
                 Event::ClientClosed => {
                     if !self.server_closed {
-                        self.server_step(Step::ExpectClientClose(ExpectClientClose {}));
+                        self.server_step(Step::ExpectClientClose(ExpectClientClose::default()));
                     }
                     self.client_closed = true;
                 }
@@ -1193,6 +1193,7 @@ pub fn build(events: &[Event], info: &SessionInfo, opts: &Options) -> Recording 
             } else {
                 BTreeMap::new()
             },
+            for_each_mechanism: Vec::new(),
             steps: Some(steps),
             transcript: None,
         })

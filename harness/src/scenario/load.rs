@@ -61,6 +61,9 @@ pub enum ValidationError {
     },
     /// An `expect` (also inside `auth`, `starttls`, or an alternative) with no condition.
     EmptyExpect { step: usize },
+    /// A check at the MUST or MUST NOT level with no `quote` of the RFC sentence it
+    /// enforces, on the step or the scenario: a fail must say which sentence was broken.
+    MustWithoutQuote { step: Option<usize> },
     /// An alternative with alternatives of its own.
     NestedAlternatives { step: usize },
     /// `note` on a primary expectation, where it would never be shown.
@@ -114,6 +117,15 @@ impl fmt::Display for ValidationError {
                 write!(
                     f,
                     "step {step}: `{kind}` cannot be used in a {role}-role scenario (see `role:`)"
+                )
+            }
+            V::MustWithoutQuote { step } => {
+                let at = step.map_or_else(|| "the scenario".to_owned(), |s| format!("step {s}"));
+                write!(
+                    f,
+                    "{at} judges at the MUST level but no `quote:` gives the RFC sentence it \
+                     enforces; add `quote:` (the sentence, with its RFC and section) to the \
+                     scenario or the step, or lower the `level:`"
                 )
             }
             V::EmptyExpect { step } => write!(
@@ -349,6 +361,20 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
             LoadError::invalid(path, line, e)
         })?;
     }
+    if let Some(bad) = file
+        .for_each_mechanism
+        .iter()
+        .find(|m| m.contains("${") || !mechanism_ok(m))
+    {
+        return Err(LoadError::invalid(
+            path,
+            key_line(text, "for_each_mechanism"),
+            ValidationError::BadMechanism {
+                step: 0,
+                name: bad.clone(),
+            },
+        ));
+    }
     for value in file.vars.values() {
         vars::check_syntax(value).map_err(|error| {
             LoadError::invalid(
@@ -361,7 +387,7 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
             )
         })?;
     }
-    Ok(Scenario {
+    let scenario = Scenario {
         path: path.to_owned(),
         id: file.id,
         title: file.title,
@@ -374,8 +400,41 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
         role: file.role,
         vars: file.vars,
         transcript: file.transcript,
+        for_each_mechanism: file.for_each_mechanism,
         steps,
-    })
+    };
+    check_quotes(&scenario).map_err(|e| LoadError::invalid(path, key_line(text, "spec"), e))?;
+    Ok(scenario)
+}
+
+/// Every check that can fail a peer names the RFC sentence it enforces (DESIGN.md,
+/// "Verdicts people can trust").
+fn check_quotes(sc: &Scenario) -> Result<(), ValidationError> {
+    let has_quote = |q: Option<&str>| q.is_some_and(|q| !q.trim().is_empty());
+    let scenario_quote = has_quote(sc.quote.as_deref());
+    for (i, step) in sc.steps().iter().enumerate() {
+        let (level, quote) = step.own_level();
+        let judges = !matches!(
+            step,
+            Step::Send(_)
+                | Step::SendBytes(_)
+                | Step::Pipeline(_)
+                | Step::Sasl(_)
+                | Step::Wait(_)
+                | Step::Reply(_)
+                | Step::Challenge(_)
+        );
+        if judges
+            && level.unwrap_or_else(|| sc.level()).is_absolute()
+            && !has_quote(quote)
+            && !scenario_quote
+        {
+            return Err(ValidationError::MustWithoutQuote {
+                step: level.map(|_| i + 1),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn mechanism_ok(name: &str) -> bool {
@@ -502,6 +561,7 @@ fn validate_step(step: &Step, n: usize, role: Role) -> Result<(), ValidationErro
         | Step::Quit(_)
         | Step::Reply(_)
         | Step::ExpectClientClose(_)
+        | Step::ExpectExit(_)
         | Step::ExpectNoCommand(_) => {}
     }
     // Variable syntax everywhere, so a typo in a filter fails at load time.
