@@ -256,3 +256,44 @@ async fn server_that_never_answers_auth_times_out_per_step() {
         assert!(reason.contains("timed out"), "{reason}");
     }
 }
+
+/// A server that answers NOOP with 421 and closes: a scenario that accepts the 421 as
+/// an ending alternative stops there, instead of failing the step after it on the
+/// closed connection (the "accepts 421, then expects NOOP to get 250" slip).
+#[tokio::test]
+async fn an_ending_alternative_stops_the_scenario() {
+    let addr = hostile(|mut s| async move {
+        let mut buf = Vec::new();
+        let _ = s.write_all(b"220 terse ESMTP\r\n").await;
+        let mut b = [0u8; 1024];
+        loop {
+            let n = match s.read(&mut b).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&b[..n]);
+            while let Some(pos) = buf.iter().position(|c| *c == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                let upper = String::from_utf8_lossy(&line).to_ascii_uppercase();
+                if upper.starts_with("EHLO") {
+                    let _ = s.write_all(b"250 terse\r\n").await;
+                } else {
+                    let _ = s.write_all(b"421 closing\r\n").await;
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let text = "id: t/end\ntitle: t\nspec: [\"RFC5321 §4.1.1.9 MUST\"]\nquote: q\nsteps:\n  - expect: { code: 220 }\n  - send: EHLO x\n  - expect: { code: 250 }\n  - send: NOOP\n  - expect:\n      code: 250\n      alternatives:\n        - { code: 421, end: true, note: closes }\n  - send: NOOP\n  - expect: { code: 250 }\n";
+    let sc = load_str(text, "inline.yaml").unwrap();
+    let report = runner::run(vec![sc], &config(addr, Duration::from_secs(2)))
+        .await
+        .expect("the preflight works");
+    assert_eq!(
+        report.results[0].verdict,
+        Verdict::NonStrict {
+            note: "closes".into()
+        }
+    );
+}

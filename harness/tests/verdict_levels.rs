@@ -137,3 +137,29 @@ fn decoded_challenges_are_matched_on_their_text() {
         Outcome::Fail { .. }
     ));
 }
+
+#[test]
+fn end_belongs_to_alternatives_only() {
+    let primary = "id: t/x\ntitle: t\nsteps:\n  - expect: { code: 250, end: true }\n";
+    let err = load_str(primary, "x.yaml").unwrap_err().to_string();
+    assert!(err.contains("`end`"), "{err}");
+    let alt = "id: t/x\ntitle: t\nsteps:\n  - expect:\n      code: 250\n      alternatives:\n        - { code: 421, end: true }\n  - send: NOOP\n";
+    assert!(load_str(alt, "x.yaml").is_ok());
+}
+
+#[test]
+fn another_enhanced_detail_of_the_right_class_is_non_strict() {
+    let e = Expect {
+        code: Some(authspec::scenario::CodeSpec::Exact(235)),
+        enhanced: Some("2.7.0".into()),
+        ..Expect::default()
+    };
+    assert!(matches!(
+        e.evaluate(&lines(&["235 2.0.0 Authentication succeeded"])),
+        Outcome::NonStrict { .. }
+    ));
+    assert!(matches!(
+        e.evaluate(&lines(&["235 5.7.0 odd"])),
+        Outcome::Fail { .. }
+    ));
+}

@@ -168,7 +168,17 @@ impl Play<'_> {
                 );
             }
         }
-        match expect.evaluate_in(&lines, self.advertised()) {
+        let adv = self.advertised();
+        let ending = expect
+            .alternatives
+            .iter()
+            .find(|a| a.check_in(&lines, adv).is_ok())
+            .filter(|a| a.end);
+        match expect.evaluate_in(&lines, adv) {
+            Outcome::NonStrict { note } if ending.is_some() => {
+                StepEnd::Settled(Verdict::NonStrict { note })
+            }
+            Outcome::Info { note } if ending.is_some() => StepEnd::Settled(Verdict::Info { note }),
             Outcome::Pass => StepEnd::Ok,
             Outcome::NonStrict { note } => StepEnd::NonStrict(note),
             Outcome::Info { note } => StepEnd::Info(note),

@@ -20,6 +20,8 @@ pub(crate) enum StepEnd {
     /// The scenario cannot apply to this peer (it did not advertise what a step needs);
     /// the reason says what was missing.
     Skip(String),
+    /// An alternative that ends the scenario matched: this is its verdict.
+    Settled(Verdict),
     Error(String),
 }
 
@@ -31,6 +33,7 @@ impl StepEnd {
             StepEnd::Info(n) => Verdict::Info { note: n.clone() },
             StepEnd::Fail(_, r) => judged.verdict(r.clone()),
             StepEnd::Skip(r) => Verdict::Skip { reason: r.clone() },
+            StepEnd::Settled(v) => v.clone(),
             StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
         }
     }
@@ -116,6 +119,7 @@ pub(crate) fn record_step(
                 judged.level
             )))
         }
+        StepEnd::Settled(v) => Some(v),
         StepEnd::Skip(reason) => Some(Verdict::Skip {
             reason: format!("step {} ({kind}): {reason}", index + 1),
         }),

@@ -291,7 +291,14 @@ impl Expect {
             match enhanced_code(split(last).text) {
                 Some(e) if Glob::new(pattern).is_match(e) => {}
                 Some(e) => return Err(format!("enhanced code {e} does not match {pattern}")),
-                None => return Err(format!("no enhanced status code (wanted {pattern})")),
+                None => {
+                    return Err(format!(
+                        "no enhanced status code (wanted {pattern}) although \
+                         ENHANCEDSTATUSCODES was advertised; RFC 2034 §4: \"These codes must \
+                         appear in all 2xx, 4xx, and 5xx response lines other than initial \
+                         greeting and any response to HELO or EHLO\""
+                    ));
+                }
             }
         }
         if let Some(pattern) = &self.text {
