@@ -163,3 +163,32 @@ fn another_enhanced_detail_of_the_right_class_is_non_strict() {
         Outcome::Fail { .. }
     ));
 }
+
+#[test]
+fn a_missing_enhanced_code_breaks_rfc_2034_once_advertised() {
+    let e = Expect {
+        code: Some(authspec::scenario::CodeSpec::Exact(535)),
+        enhanced: Some("5.7.8".into()),
+        ..Expect::default()
+    };
+    let bare = lines(&["535 Authentication failed"]);
+    assert!(e.enhanced_rule_broken(&bare, Advertised::ALL).is_some());
+    let none = Advertised {
+        enhanced_status_codes: false,
+    };
+    assert!(e.enhanced_rule_broken(&bare, none).is_none());
+    // Another detail of the right class is not this rule's business.
+    assert!(
+        e.enhanced_rule_broken(&lines(&["535 5.7.0 no"]), Advertised::ALL)
+            .is_none()
+    );
+    assert!(
+        e.enhanced_rule_broken(&lines(&["535 2.7.0 no"]), Advertised::ALL)
+            .is_some()
+    );
+    // A different reply code is judged by the step, not by this rule.
+    assert!(
+        e.enhanced_rule_broken(&lines(&["250 ok"]), Advertised::ALL)
+            .is_none()
+    );
+}

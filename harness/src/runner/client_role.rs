@@ -14,6 +14,12 @@ use std::time::Instant;
 /// The most challenges one `auth` step answers before giving up on the server.
 const MAX_SASL_ROUNDS: usize = 16;
 
+/// The sentence a reply without an enhanced code breaks once ENHANCEDSTATUSCODES was
+/// advertised, whatever level the scenario checks at.
+const ENHANCED_CODES_RULE: &str = "RFC 2034 §4: \"These codes must appear in all 2xx, \
+    4xx, and 5xx response lines other than initial greeting and any response to HELO or \
+    EHLO.\" RFC 3463 §2: the class is the first digit of the reply code.";
+
 /// The state of one played scenario.
 pub(crate) struct Play<'a> {
     pub conn: Conn,
@@ -169,6 +175,17 @@ impl Play<'_> {
             }
         }
         let adv = self.advertised();
+        if let Some(reason) = expect.enhanced_rule_broken(&lines, adv) {
+            return StepEnd::FailRule {
+                failed: FailedStep {
+                    index,
+                    expected: expect.describe(),
+                    actual: lines.join("\n"),
+                },
+                reason,
+                quote: ENHANCED_CODES_RULE.to_owned(),
+            };
+        }
         let ending = expect
             .alternatives
             .iter()
