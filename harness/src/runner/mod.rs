@@ -502,7 +502,7 @@ impl Shared {
 /// The per-read timeout for a target whose greeting took `delay`: at least four times
 /// the delay, so a server that is slow on purpose (a greeting pause, a tarpit after a
 /// failure, usually as long) is waited for rather than judged dead. Said once.
-fn fitted_timeout(timeout: Duration, delay: Duration) -> Duration {
+pub(crate) fn fitted_timeout(timeout: Duration, delay: Duration) -> Duration {
     const MAX: Duration = Duration::from_secs(600);
     let wanted = delay.saturating_mul(4).min(MAX);
     if wanted > timeout {
