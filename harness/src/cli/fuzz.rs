@@ -65,7 +65,7 @@ pub struct FuzzArgs {
 }
 
 pub async fn run(a: FuzzArgs) -> u8 {
-    if let Err(e) = crate::cli_support::require_loopback(&a.target, a.allow_remote) {
+    if let Err(e) = crate::support::require_loopback(&a.target, a.allow_remote) {
         eprintln!("authspec fuzz: {e}");
         return EXIT_USAGE;
     }

@@ -469,14 +469,14 @@ impl Shared {
                     )
                     .map_err(|e| RunError(format!("TLS setup: {e}")))?
                 };
-                let host = crate::cli_support::host_of(&r.addr);
+                let host = crate::support::host_of(&r.addr);
                 let ep = Endpoint {
                     addr: r.addr.clone(),
                     tls: r.tls,
                     server_name: r.sni.clone().unwrap_or(host),
                     tls_config,
                     timeout: cfg.timeout,
-                    sasl_port: crate::cli_support::port_of(&r.addr),
+                    sasl_port: crate::support::port_of(&r.addr),
                 };
                 // A dead target stops the whole run here, in one timeout, instead of
                 // timing out scenario by scenario.

@@ -1,4 +1,4 @@
-//! Loading scenario files: YAML → [`ScenarioFile`] → validated [`Scenario`].
+//! Scenario parsing: YAML → [`ScenarioFile`] → validated [`Scenario`].
 //!
 //! Every error names the file and, when it can be known, the line and column, and says
 //! what was expected. Nothing here panics on any input; files are bounded in size.
