@@ -189,4 +189,4 @@ pub fn tls_client(
     tls::client_config(&v).map_err(|e| e.to_string())
 }
 
-pub use crate::cli_support::{host_of, port_of};
+pub use crate::support::{host_of, port_of};

@@ -71,7 +71,7 @@ pub async fn run(a: ProbeArgs) -> u8 {
                 // escape sequence from the peer reaches the terminal.
                 Format::Human => {
                     for line in render_human(&report).lines() {
-                        println!("{}", crate::cli_support::escape_controls(line));
+                        println!("{}", crate::support::escape_controls(line));
                     }
                 }
                 Format::Json => println!(
@@ -86,7 +86,7 @@ pub async fn run(a: ProbeArgs) -> u8 {
             eprintln!(
                 "authspec probe: {}: {}{}",
                 a.target,
-                crate::cli_support::escape_controls(&common::tls_words(&text)),
+                crate::support::escape_controls(&common::tls_words(&text)),
                 common::tls_hint(&text)
             );
             // A port that stays silent, or answers with TLS, is most likely implicit TLS.
