@@ -164,7 +164,15 @@ impl Conn {
                 self.buf.extend_from_slice(&chunk[..n]);
                 Ok(())
             }
-            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+            // A TLS peer that closes without close_notify has closed all the same; rustls
+            // reports it as UnexpectedEof. Judging it as a close makes the verdict the
+            // same under TLS as in plaintext.
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
                 Err(ConnError::Closed { partial })
             }
             Ok(Err(e)) => Err(ConnError::Io(e)),

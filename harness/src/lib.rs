@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cli_support;
 pub mod conn;
 pub mod coverage;
+pub mod input;
 pub mod load;
 pub mod netfuzz;
 pub mod probe;

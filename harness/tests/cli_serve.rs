@@ -325,3 +325,40 @@ fn probe_reports_auth_lines_and_mechanisms() {
     assert!(!rules.contains(&"bare-334"), "{rules:?}");
     assert!(!rules.contains(&"unknown-mechanism-not-504"), "{rules:?}");
 }
+
+/// Issue 15, finding 15: `--mechanism PLAIN` does not override the user's own
+/// `smtp_sasl_security_options = noplaintext`; the conflict is named and no password
+/// goes out.
+#[test]
+fn send_mechanism_plain_conflicting_with_noplaintext_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let out = Command::new(BIN)
+        .args(["send", "--server", &server.addr, "--user", "alice"])
+        .args(["--password-env", "AUTHSPEC_TEST_PW", "--mechanism", "PLAIN"])
+        .args(["-o", "smtp_sasl_security_options=noplaintext"])
+        .args(["--from", "alice@example.com", "--to", "bob@example.net"])
+        .env("AUTHSPEC_TEST_PW", "wonderland")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("--mechanism PLAIN conflicts with smtp_sasl_security_options"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("noplaintext"), "{stderr}");
+}
+
+/// Issue 15, finding 10: `--seed` repeats nonces across restarts; it is refused on a
+/// listener other machines can reach.
+#[test]
+fn serve_seed_is_refused_on_a_non_loopback_listener() {
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "0.0.0.0:0", "--seed", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--seed repeats nonces"), "{stderr}");
+}

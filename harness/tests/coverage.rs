@@ -9,7 +9,9 @@ use authspec::coverage::{self, Catalog, CatalogError, Finding};
 use authspec::scenario::{self, Level, Scenario};
 
 fn scenario(id: &str, spec: &str) -> Scenario {
-    let text = format!("id: {id}\ntitle: t\nspec: {spec}\nsteps:\n  - expect: {{ code: 220 }}\n");
+    let text = format!(
+        "id: {id}\ntitle: t\nspec: {spec}\nquote: the sentence\nsteps:\n  - expect: {{ code: 220 }}\n"
+    );
     scenario::load_str(&text, &format!("scenarios/{id}.yaml")).unwrap()
 }
 
@@ -292,7 +294,9 @@ fn write_scenario(dir: &Path, id: &str, spec: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(
         path,
-        format!("id: {id}\ntitle: t\nspec: {spec}\nsteps:\n  - expect: {{ code: 220 }}\n"),
+        format!(
+            "id: {id}\ntitle: t\nspec: {spec}\nquote: the sentence\nsteps:\n  - expect: {{ code: 220 }}\n"
+        ),
     )
     .unwrap();
 }

@@ -20,6 +20,7 @@ fn file(role: Role, steps: Vec<Step>) -> ScenarioFile {
         profile: [("smtpd_sasl_auth_enable".to_owned(), "yes".to_owned())].into(),
         role,
         vars: [("n".to_owned(), "1".to_owned())].into(),
+        for_each_mechanism: Vec::new(),
         steps: Some(steps),
         transcript: None,
     }
@@ -52,6 +53,9 @@ fn client_steps() -> Vec<Step> {
         capability_absent: vec!["CHUNKING".into()],
         lines: Some(3),
         bare_334: Some(false),
+        decoded: Some("<*@*>".into()),
+        remember: Some("first".into()),
+        same_as: Some("first".into()),
         alternatives: vec![Expect {
             code: Some(CodeSpec::Exact(535)),
             note: Some("Postfix".into()),
@@ -76,6 +80,7 @@ fn client_steps() -> Vec<Step> {
         Step::Pipeline(vec!["MAIL FROM:<a@b>".into(), "RCPT TO:<c@d>".into()]),
         Step::Expect(full_expect),
         Step::ExpectClose(ExpectClose::default()),
+        Step::ExpectSmuggling(authspec::scenario::ExpectSmuggling::default()),
         Step::ExpectClose(ExpectClose {
             code: Some(CodeSpec::Exact(421)),
             level: Some(authspec::scenario::Requirement::Reference),
@@ -168,7 +173,18 @@ fn server_steps() -> Vec<Step> {
         Step::ExpectNoCommand("500ms".parse().unwrap()),
         Step::Send(Send::Line("421 bye".into())),
         Step::Wait("2s".parse().unwrap()),
-        Step::ExpectClientClose(ExpectClientClose {}),
+        Step::ExpectClientClose(ExpectClientClose::default()),
+        Step::ExpectClientClose(ExpectClientClose {
+            reply_to_others: Some(Reply::Text("504 no".into())),
+            max_commands: Some(2),
+            level: Some(authspec::scenario::Requirement::Robustness),
+            quote: None,
+        }),
+        Step::ExpectExit(authspec::scenario::ExpectExit {
+            success: false,
+            level: None,
+            quote: None,
+        }),
     ]
 }
 

@@ -1203,3 +1203,25 @@ fn fuzz_entries_accept_garbage() {
         password_map(input);
     }
 }
+
+/// Issue 15, finding 7: `a = $b$b`, `b = $c$c`, … with an empty last value doubles the
+/// work per level and produces no output, so the output bound never fires; 40 levels
+/// were 2^40 lookups (a hang). The step budget ends it with a named error.
+#[test]
+fn expansion_doubling_chain_with_empty_end_hits_the_step_budget() {
+    let names: Vec<&str> = authspec_reference::policy::maincf::PARAMETERS
+        .iter()
+        .map(|p| p.name)
+        .filter(|n| !n.starts_with("authspec_") && *n != "mydomain")
+        .take(41)
+        .collect();
+    let mut text = String::new();
+    for pair in names.windows(2) {
+        text.push_str(&format!("{} = ${}${}\n", pair[0], pair[1], pair[1]));
+    }
+    text.push_str(&format!("{} =\n", names[40]));
+    let main = MainCf::parse_lenient(&text, "main.cf").unwrap();
+    let err = main.expand(names[0]).unwrap_err();
+    assert_eq!(err.kind, ConfigErrorKind::ExpansionTooManySteps);
+    assert!(err.to_string().contains("10000 $name lookups"), "{err}");
+}

@@ -42,7 +42,9 @@ start_proxy() {
   "$AUTHSPEC" record --listen 127.0.0.1:0 --target "$target" --out "$dir" >"$dir/proxy.log" 2>"$dir/proxy.err" &
   pids+=($!)
   for _ in $(seq 1 100); do
-    proxy_port=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$dir/proxy.log")
+    # The backgrounded proxy may not have created its log yet; under set -e a failing
+    # sed here would end the whole script.
+    proxy_port=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$dir/proxy.log" 2>/dev/null || true)
     [[ -n $proxy_port ]] && return 0
     sleep 0.1
   done

@@ -10,7 +10,7 @@ use authspec_reference::policy::server::ServerConfig;
 use authspec_reference::sasl::credentials::MemoryStore;
 use authspec_reference::sasl::{CredentialStore, SeededRandom};
 use authspec_reference::smtp::client::{ClientEvent, ClientSession};
-use authspec_reference::smtp::server::{Event, Peer, ServerSession};
+use authspec_reference::smtp::server::{Delivery, Envelope, Event, Peer, ServerSession};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -53,10 +53,36 @@ pub fn server(params: &[(&str, &str)]) -> ServerSession {
     )
 }
 
-/// Feed `input` to `s` and return what it answered, as text.
+/// Feed `input` to `s` and return what it answered, as text. A message that ends
+/// is answered as a driver with working storage would ([`Delivery::Queued`]); its
+/// events stay queued for [`events`] and [`message`].
 pub fn exchange(s: &mut ServerSession, input: &str) -> String {
     s.receive(input.as_bytes());
-    String::from_utf8_lossy(&s.take_output()).into_owned()
+    let mut out = s.take_output();
+    while s.awaiting_delivery() {
+        s.delivered(Delivery::Queued);
+        out.extend(s.take_output());
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first complete message among `events`: its envelope and its data joined.
+pub fn message(events: &[Event]) -> Option<(Envelope, Vec<u8>)> {
+    let mut current: Option<(Envelope, Vec<u8>)> = None;
+    for e in events {
+        match e {
+            Event::MessageBegin(env) => current = Some((env.clone(), Vec::new())),
+            Event::MessageData(d) => {
+                if let Some((_, data)) = current.as_mut() {
+                    data.extend_from_slice(d);
+                }
+            }
+            Event::MessageEnd => return current,
+            Event::MessageAbort => current = None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The server's events so far.

@@ -334,14 +334,8 @@ fn unauthenticated_relay_is_refused_authenticated_relay_is_accepted() {
     assert!(exchange(&mut s, "DATA\r\n").starts_with("354 "));
     let r = exchange(&mut s, "Subject: hi\r\n\r\n..dot\r\n.\r\n");
     assert_eq!(r, "250 2.0.0 Ok: queued\r\n");
-    let msg = events(&mut s)
-        .into_iter()
-        .find_map(|e| match e {
-            Event::Message(m) => Some(m),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(msg.data, b"Subject: hi\r\n\r\n.dot\r\n");
+    let (msg, data) = authspec_tests::message(&events(&mut s)).unwrap();
+    assert_eq!(data, b"Subject: hi\r\n\r\n.dot\r\n");
     assert_eq!(msg.sasl_username.as_deref(), Some("alice"));
 }
 
@@ -364,7 +358,7 @@ fn smuggling_shape_in_data_is_refused() {
     assert!(
         !events(&mut s)
             .iter()
-            .any(|e| matches!(e, Event::Message(_)))
+            .any(|e| matches!(e, Event::MessageEnd))
     );
 }
 
@@ -491,13 +485,7 @@ fn trace_headers_name_the_protocol_and_the_authenticated_sender() {
         "MAIL FROM:<alice@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n",
     );
     exchange(&mut s, "hi\r\n.\r\n");
-    let msg = events(&mut s)
-        .into_iter()
-        .find_map(|e| match e {
-            Event::Message(m) => Some(m),
-            _ => None,
-        })
-        .unwrap();
+    let (msg, _) = authspec_tests::message(&events(&mut s)).unwrap();
     let h = msg.trace_headers(authspec_tests::loopback(), "mx.authspec.test", true, "DATE");
     assert_eq!(
         h,

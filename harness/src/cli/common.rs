@@ -43,8 +43,9 @@ pub fn init_tracing(verbose: u8) {
 pub fn load_main_cf(path: Option<&Path>, overrides: &[String]) -> Result<MainCf, String> {
     let mut cf = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+            let text =
+                crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
+                    .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
             MainCf::parse(&text, &p.display().to_string()).map_err(|e| e.to_string())?
         }
         None => MainCf::parse("", "(defaults)").map_err(|e| e.to_string())?,
@@ -65,8 +66,8 @@ pub fn secret_from(env: Option<&str>, file: Option<&Path>) -> Result<Option<Secr
         };
     }
     if let Some(p) = file {
-        let text =
-            std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+        let text = crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
+            .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
         let line = text.lines().next().unwrap_or("").to_string();
         return Ok(Some(Secret::from(line)));
     }

@@ -62,7 +62,13 @@ pub async fn run(a: ProbeArgs) -> u8 {
     match probe(&opts).await {
         Ok(report) => {
             match a.format {
-                Format::Human => print!("{}", render_human(&report)),
+                // Server text in the report is escaped line by line: no terminal
+                // escape sequence from the peer reaches the terminal.
+                Format::Human => {
+                    for line in render_human(&report).lines() {
+                        println!("{}", crate::cli_support::escape_controls(line));
+                    }
+                }
                 Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -71,7 +77,11 @@ pub async fn run(a: ProbeArgs) -> u8 {
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("authspec probe: {}: {e}", a.target);
+            eprintln!(
+                "authspec probe: {}: {}",
+                a.target,
+                crate::cli_support::escape_controls(&e.to_string())
+            );
             EXIT_NETWORK
         }
     }

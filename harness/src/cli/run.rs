@@ -76,15 +76,28 @@ pub struct RunArgs {
     /// only a broken MUST fails).
     #[arg(long)]
     pub strict: bool,
+    /// The most one scenario may take, all its steps together, in seconds; past it the
+    /// scenario is an error.
+    #[arg(long, default_value_t = 120.0)]
+    pub scenario_timeout: f64,
     /// Seed for nonces on both sides (reproducible transcripts).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// For server-role scenarios: run this client, `{host}` and `{port}` filled in.
+    /// For server-role scenarios: run this client through `sh -c`, with `{host}`,
+    /// `{port}` and `{mechanism}` filled in, and AUTHSPEC_USER, AUTHSPEC_PASSWORD and
+    /// AUTHSPEC_MECHANISM in its environment. Its exit status and output are reported.
     #[arg(long)]
     pub client_command: Option<String>,
-    /// For server-role scenarios: wait for an external client on this address.
+    /// For server-role scenarios: wait for an external client on this address. The
+    /// scenarios are played one at a time, in the order printed at the start.
     #[arg(long, conflicts_with = "client_command")]
     pub listen: Option<String>,
+    /// The SASL mechanisms the client implements (comma-separated). Scenarios written
+    /// once per mechanism run for these; others are skipped. Without it a client command
+    /// is asked (one short session per mechanism, offered alone), and --listen assumes
+    /// PLAIN.
+    #[arg(long, value_delimiter = ',')]
+    pub client_mechanisms: Option<Vec<String>>,
     /// Print the scenario list with their clauses and exit.
     #[arg(long)]
     pub list: bool,
@@ -105,8 +118,9 @@ fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
             if p.is_dir() {
                 all.extend(scenario::load_dir(p).map_err(render_load_errors)?);
             } else {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+                let text =
+                    crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
+                        .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
                 all.push(
                     scenario::load_str(&text, &p.display().to_string())
                         .map_err(|e| e.to_string())?,
@@ -146,8 +160,8 @@ fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
     };
     v.extend(&Vars::from_env(std::env::vars()));
     if let Some(f) = &args.var_file {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        let text = crate::input::read_text(std::path::Path::new(f), crate::input::MAX_INPUT_FILE)
+            .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
         let mut fv = Vars::new();
         fv.parse_file(&text, &env)
             .map_err(|e| format!("{}: {e}", f.display()))?;
@@ -177,6 +191,7 @@ pub async fn run(args: RunArgs) -> u8 {
         }
     };
     if args.list {
+        let scenarios = scenario::expand_mechanisms(scenarios);
         for s in &scenarios {
             let spec: Vec<String> = s.spec.iter().map(ToString::to_string).collect();
             println!("{:<60} {}", s.id, spec.join(", "));
@@ -193,19 +208,21 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let expectations = match &args.expect_file {
         None => None,
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) => match Expectations::load_str(&t) {
-                Ok(e) => Some(e),
+        Some(p) => {
+            match crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE) {
+                Ok(t) => match Expectations::load_str(&t) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        eprintln!("authspec run: {}: {e}", p.display());
+                        return EXIT_USAGE;
+                    }
+                },
                 Err(e) => {
-                    eprintln!("authspec run: {}: {e}", p.display());
+                    eprintln!("authspec run: {}: cannot read: {e}", p.display());
                     return EXIT_USAGE;
                 }
-            },
-            Err(e) => {
-                eprintln!("authspec run: {}: cannot read: {e}", p.display());
-                return EXIT_USAGE;
             }
-        },
+        }
     };
     let target = match &args.target {
         None => Target::Embedded,
@@ -243,8 +260,15 @@ pub async fn run(args: RunArgs) -> u8 {
         jobs: args.jobs.unwrap_or_else(default_jobs),
         seed: args.seed,
         client,
+        client_mechanisms: args.client_mechanisms.as_ref().map(|v| {
+            v.iter()
+                .map(|m| m.trim().to_ascii_uppercase())
+                .filter(|m| !m.is_empty())
+                .collect()
+        }),
         progress: std::io::stderr().is_terminal(),
         strict: args.strict,
+        scenario_timeout: Duration::from_secs_f64(args.scenario_timeout.clamp(0.05, 86_400.0)),
     };
     let mut report: RunReport = match runner::run(scenarios, &cfg).await {
         Ok(r) => r,

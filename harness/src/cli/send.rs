@@ -4,8 +4,11 @@ use super::common::{
     self, EXIT_AUTH_REJECTED, EXIT_FAILED, EXIT_NETWORK, EXIT_NO_MECHANISM, EXIT_OK, EXIT_PROTOCOL,
     EXIT_USAGE,
 };
+use crate::cli_support::escape_controls;
 use authspec_reference::net::client::{ClientConnect, DriverError, Transport, run_client};
-use authspec_reference::policy::client::{ClientConfig, ClientTlsLevel, PasswordMap};
+use authspec_reference::policy::client::{
+    ClientConfig, ClientTlsLevel, ForcedUnderPolicy, PasswordMap,
+};
 use authspec_reference::sasl::{ClientCredentials, Mechanism, SeededRandom};
 use authspec_reference::smtp::client::{
     AuthPlan, ClientError, ClientPlan, ClientSession, Forced, MailPlan, MechanismChooser,
@@ -107,7 +110,10 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
         } else if !config.sasl_password_maps.is_empty() {
             let mut map: Option<PasswordMap> = None;
             for path in &config.sasl_password_maps {
-                let text = match std::fs::read_to_string(path) {
+                let text = match crate::input::read_text(
+                    std::path::Path::new(path),
+                    crate::input::MAX_INPUT_FILE,
+                ) {
                     Ok(t) => t,
                     Err(e) => {
                         eprintln!("authspec send: {path}: cannot read: {e}");
@@ -152,6 +158,13 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
         Some((user, password)) => {
             let chooser: Box<dyn MechanismChooser> = match &a.mechanism {
                 Some(m) => match Mechanism::from_name(m.as_bytes()) {
+                    // The user's own settings bind --mechanism; Postfix's built-in
+                    // default (noplaintext, noanonymous) does not, or --mechanism
+                    // PLAIN could never test a plaintext server.
+                    Some(m) if user_set_sasl_policy(&cf) => Box::new(ForcedUnderPolicy {
+                        mechanism: m,
+                        config: config.clone(),
+                    }),
                     Some(m) => Box::new(Forced(m)),
                     None => {
                         eprintln!("authspec send: unknown mechanism {m}");
@@ -235,9 +248,11 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
     if verbose > 0 {
         for l in &run.transcript {
             match l {
-                TranscriptLine::Client(t) => eprintln!("C: {t}"),
-                TranscriptLine::Server(t) => eprintln!("S: {t}"),
-                TranscriptLine::Note(t) => eprintln!("#  {t}"),
+                // The server's text is the server's choice: escape sequences in it
+                // must not reach the terminal.
+                TranscriptLine::Client(t) => eprintln!("C: {}", escape_controls(t)),
+                TranscriptLine::Server(t) => eprintln!("S: {}", escape_controls(t)),
+                TranscriptLine::Note(t) => eprintln!("#  {}", escape_controls(t)),
             }
         }
     }
@@ -257,7 +272,7 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("authspec send: {e}");
+            eprintln!("authspec send: {}", escape_controls(&e.to_string()));
             match e {
                 DriverError::Connect(_)
                 | DriverError::Timeout(_)
@@ -289,4 +304,17 @@ fn crlf(b: &[u8]) -> Vec<u8> {
         prev = c;
     }
     out
+}
+
+/// Whether the user set the client's SASL policy (`-o` or `--config`) rather than
+/// leaving Postfix's defaults.
+fn user_set_sasl_policy(cf: &authspec_reference::policy::maincf::MainCf) -> bool {
+    use authspec_reference::policy::maincf::Origin;
+    [
+        "smtp_sasl_security_options",
+        "smtp_sasl_tls_security_options",
+        "smtp_sasl_mechanism_filter",
+    ]
+    .iter()
+    .any(|n| !matches!(cf.origin(n), Some(Origin::Default) | None))
 }

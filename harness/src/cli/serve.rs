@@ -32,6 +32,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub print_config: bool,
     /// Draw session nonces from this seed (reproducible runs) instead of the OS.
+    /// Testing only: the same seed gives the same nonces after every restart, so a
+    /// recorded CRAM-MD5 or DIGEST-MD5 response can be replayed. Refused unless every
+    /// --listen address is loopback.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Write the generated self-signed certificate (PEM) here, for clients to trust.
@@ -58,20 +61,36 @@ pub async fn run(a: ServeArgs) -> u8 {
         print!("{}", config.print_config());
         return EXIT_OK;
     }
+    // A seed makes nonces repeat across restarts (a captured CRAM-MD5 response
+    // replays), so it stays where only this machine can connect.
+    if a.seed.is_some() {
+        if let Some(addr) = a
+            .listen
+            .iter()
+            .find(|l| !crate::cli_support::resolves_to_loopback_only(l))
+        {
+            eprintln!(
+                "authspec serve: --seed repeats nonces across restarts; refused on the non-loopback address {addr}"
+            );
+            return EXIT_USAGE;
+        }
+    }
     let credentials: Arc<dyn CredentialStore> = match &a.users {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(text) => match passwd_file::parse(&text, &p.display().to_string()) {
-                Ok(f) => Arc::new(f),
+        Some(p) => {
+            match crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE) {
+                Ok(text) => match passwd_file::parse(&text, &p.display().to_string()) {
+                    Ok(f) => Arc::new(f),
+                    Err(e) => {
+                        eprintln!("authspec serve: {e}");
+                        return EXIT_USAGE;
+                    }
+                },
                 Err(e) => {
-                    eprintln!("authspec serve: {e}");
+                    eprintln!("authspec serve: {}: cannot read: {e}", p.display());
                     return EXIT_USAGE;
                 }
-            },
-            Err(e) => {
-                eprintln!("authspec serve: {}: cannot read: {e}", p.display());
-                return EXIT_USAGE;
             }
-        },
+        }
         None => {
             tracing::warn!("no --users file: every authentication will fail");
             Arc::new(MemoryStore::default())

@@ -136,6 +136,24 @@ fn clauses(kind: FindingKind) -> Vec<Clause> {
     texts.iter().filter_map(|t| t.parse().ok()).collect()
 }
 
+/// The RFC sentence a finding of this kind breaks, for the scenario's `quote`.
+fn quote(kind: FindingKind) -> Option<String> {
+    let text = match kind {
+        FindingKind::AuthBypass => {
+            "RFC 4616 §2: \"the server will verify the presented ... authentication identity \
+             (authcid) and password (passwd) ... If both steps succeed, the user is \
+             authenticated\"; a wrong password must not give 235."
+        }
+        FindingKind::MalformedReply | FindingKind::Hang | FindingKind::ClosedWithoutReply => {
+            "RFC 5321 §4.2: \"An SMTP reply consists of a three digit number (transmitted as \
+             three numeric characters) followed by some text\"; §4.1.4: the server MUST \
+             answer every command it receives."
+        }
+        FindingKind::NoGreeting => return None,
+    };
+    Some(text.to_owned())
+}
+
 /// The finding as a scenario file's text (header comment and YAML), and the file name.
 /// `Err` when the file could not be written without the secret.
 pub fn render(
@@ -225,10 +243,11 @@ pub fn render(
         tags: vec!["fuzz".to_owned(), kind.to_owned()],
         requires: crate::scenario::Requires::default(),
         level: None,
-        quote: None,
+        quote: quote(cand.kind),
         profile: BTreeMap::new(),
         role: Role::Client,
         vars: BTreeMap::new(),
+        for_each_mechanism: Vec::new(),
         steps: Some(steps),
         transcript: None,
     };

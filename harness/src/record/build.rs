@@ -89,18 +89,49 @@ struct Exchange {
     /// The final reply, and the octets it was.
     last: Option<(smtp_reply::Reply, Vec<u8>)>,
     cancelled: bool,
+    /// The AUTH line did not have RFC 4954's shape: nothing after the verb is kept.
+    malformed: bool,
     /// Notes met inside the exchange.
     notes: Vec<String>,
     /// Index of the first event after the exchange.
     next: usize,
 }
 
-fn split_auth(line: &[u8]) -> (String, Option<Vec<u8>>) {
-    let mut parts = line.splitn(3, |b| *b == b' ');
-    let _verb = parts.next();
-    let mech = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-    (mech, parts.next().map(<[u8]>::to_vec))
+/// The mechanism name and initial response of an AUTH line, when the line has
+/// exactly RFC 4954 §4's shape: `AUTH` SP mechanism [SP initial-response], single
+/// spaces, a valid mechanism name (RFC 4422 §3.1) and a response without spaces.
+/// `None` for anything else (`AUTH  PLAIN <b64>` with two spaces, trailing words):
+/// such a line is not parsed further, and what follows the verb is withheld.
+fn split_auth(line: &[u8]) -> Option<(String, Option<Vec<u8>>)> {
+    let mut parts = line.split(|b| *b == b' ');
+    let _verb = parts.next()?;
+    let mech = parts.next()?;
+    let ir = parts.next();
+    let valid_name = (1..=20).contains(&mech.len())
+        && mech
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if !valid_name || parts.next().is_some() || ir.is_some_and(<[u8]>::is_empty) {
+        return None;
+    }
+    Some((
+        String::from_utf8_lossy(mech).into_owned(),
+        ir.map(<[u8]>::to_vec),
+    ))
 }
+
+/// What replaces a payload that cannot be proven free of secrets: the base64 of
+/// `withheld`. A server answers it as it answered the original (an unrecognised
+/// command, or a response it cannot use), and it holds nothing of the session.
+const WITHHELD_PAYLOAD: &str = "d2l0aGhlbGQ=";
+
+/// The SMTP verbs a client line in command position may start with (RFC 5321,
+/// RFC 3207, RFC 4954, RFC 3030). After an AUTH exchange, a line that starts with none
+/// of them is most likely a SASL response sent out of turn (after a 535 or a `*`).
+const KNOWN_VERBS: &[&str] = &[
+    "EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP",
+    "STARTTLS", "AUTH", "BDAT", "LHLO", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML",
+];
 
 /// Follows an AUTH command from event `start` to its final reply.
 fn exchange(events: &[Event], start: usize) -> Exchange {
@@ -108,10 +139,17 @@ fn exchange(events: &[Event], start: usize) -> Exchange {
     let Some(Event::Client(line)) = events.get(start) else {
         return x;
     };
-    let (mech, ir) = split_auth(&line.bytes);
-    x.mechanism = Mechanism::from_name(mech.as_bytes());
-    x.mech_name = mech;
-    x.ir = ir;
+    match split_auth(&line.bytes) {
+        Some((mech, ir)) => {
+            x.mechanism = Mechanism::from_name(mech.as_bytes());
+            x.mech_name = mech;
+            x.ir = ir;
+        }
+        None => {
+            x.malformed = true;
+            x.mech_name = "AUTH".into();
+        }
+    }
     let mut i = start + 1;
     let mut pending: Option<(smtp_reply::Reply, Vec<u8>)> = None;
     while let Some(ev) = events.get(i) {
@@ -415,6 +453,9 @@ struct Builder<'a> {
     starttls: bool,
     /// Why the server-role scenario ends before the session did, for its title.
     server_cut: Option<&'static str>,
+    /// An AUTH command was seen: from then on a line that is not a command is
+    /// treated as a SASL payload and withheld.
+    auth_seen: bool,
 }
 
 impl Builder<'_> {
@@ -614,7 +655,7 @@ impl Builder<'_> {
                 }
                 Event::ClientClosed => {
                     if !self.server_closed {
-                        self.server_step(Step::ExpectClientClose(ExpectClientClose {}));
+                        self.server_step(Step::ExpectClientClose(ExpectClientClose::default()));
                     }
                     self.client_closed = true;
                 }
@@ -630,6 +671,18 @@ impl Builder<'_> {
     }
 
     fn command(&mut self, line: &ClientLine, verb: &str) {
+        if self.auth_seen && !KNOWN_VERBS.contains(&verb) {
+            // A password sent after the 535 or the `*` that ended the exchange looks
+            // like any unknown command; nothing proves it is not a secret.
+            self.note("a line that is not an SMTP command, sent after AUTH, was withheld as a possible SASL payload");
+            self.waiting.push_back(verb.to_string());
+            self.client_step(Step::Send(Send::Line(WITHHELD_PAYLOAD.into())));
+            self.server_step(Step::ExpectCommand(ExpectCommand {
+                line: Some("*".into()),
+                ..ExpectCommand::default()
+            }));
+            return;
+        }
         if !verb.is_empty() && verb.len() <= 8 && verb.bytes().all(|b| b.is_ascii_alphabetic()) {
             self.summarize(verb.to_string());
         }
@@ -749,6 +802,7 @@ impl Builder<'_> {
 
     /// An AUTH exchange. Returns the next event index.
     fn auth(&mut self, i: usize) -> usize {
+        self.auth_seen = true;
         let x = exchange(self.events, i);
         let next = x.next.max(i + 1);
         let outcome = x
@@ -975,17 +1029,27 @@ impl Builder<'_> {
         }
     }
 
-    /// A mechanism authspec does not implement: the exchange as it went.
-    fn raw_auth(&mut self, x: &Exchange, i: usize) {
+    /// A mechanism authspec does not implement, or an AUTH line it cannot parse: the
+    /// exchange as it went, with every payload withheld. authspec cannot tell which
+    /// part of an unknown mechanism's messages derives from the password (NTLM's
+    /// responses do), so none is written.
+    fn raw_auth(&mut self, x: &Exchange, _i: usize) {
         let name = printable(&x.mech_name.to_ascii_uppercase(), 24);
-        self.non_portable.push(format!(
-            "{name} is not implemented by authspec and is replayed verbatim"
-        ));
-        if let Some(Event::Client(line)) = self.events.get(i) {
-            match self.line_pieces(line) {
-                Some(p) => self.client_step(Self::send_step(&p, line.ending)),
-                None => self.client_step(Step::Send(Send::Line(format!("AUTH {name}")))),
-            }
+        if x.malformed {
+            self.non_portable.push(
+                "an AUTH line without RFC 4954's shape was replaced; its arguments are withheld"
+                    .into(),
+            );
+            self.client_step(Step::Send(Send::Line(format!("AUTH {WITHHELD_PAYLOAD}"))));
+        } else {
+            self.non_portable.push(format!(
+                "{name} is not implemented by authspec; its exchange is replayed with every payload withheld"
+            ));
+            let line = match &x.ir {
+                Some(_) => format!("AUTH {name} {WITHHELD_PAYLOAD}"),
+                None => format!("AUTH {name}"),
+            };
+            self.client_step(Step::Send(Send::Line(line)));
         }
         for (r, _, resp) in &x.rounds {
             let e = self.expect_for(r, Some("AUTH"));
@@ -999,16 +1063,10 @@ impl Builder<'_> {
                     cancel: true,
                     ..Sasl::default()
                 })),
-                Some(r) => match self.line_pieces(r) {
-                    Some(p) => self.client_step(Step::Sasl(Sasl {
-                        send: Some(p.raw()),
-                        ..Sasl::default()
-                    })),
-                    None => self.client_step(Step::Sasl(Sasl {
-                        cancel: true,
-                        ..Sasl::default()
-                    })),
-                },
+                Some(_) => self.client_step(Step::Sasl(Sasl {
+                    send: Some(WITHHELD_PAYLOAD.into()),
+                    ..Sasl::default()
+                })),
                 None => {}
             }
         }
@@ -1077,6 +1135,7 @@ pub fn build(events: &[Event], info: &SessionInfo, opts: &Options) -> Recording 
         vars: BTreeMap::new(),
         starttls: false,
         server_cut: None,
+        auth_seen: false,
     };
     b.run();
     if opts.redact && !learned.authzids.is_empty() {
@@ -1134,6 +1193,7 @@ pub fn build(events: &[Event], info: &SessionInfo, opts: &Options) -> Recording 
             } else {
                 BTreeMap::new()
             },
+            for_each_mechanism: Vec::new(),
             steps: Some(steps),
             transcript: None,
         })
@@ -1345,7 +1405,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_mechanism_is_verbatim_and_non_portable() {
+    fn unknown_mechanism_is_non_portable_and_its_payloads_withheld() {
         let mut s = greeting_and_ehlo();
         s.push((
             "C",
@@ -1358,20 +1418,85 @@ mod tests {
         let c = yaml(&rec, Role::Client, false);
         assert!(c.contains("- non-portable"), "{c}");
         assert!(c.contains("[non-portable: NTLM"), "{c}");
-        assert!(
-            c.contains("send: AUTH NTLM TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA="),
-            "{c}"
-        );
-        assert!(
-            c.contains("send: TlRMTVNTUAADAAAAGAAYAEgAAAAYABgAYAAAAA=="),
-            "{c}"
-        );
+        assert!(c.contains("send: AUTH NTLM d2l0aGhlbGQ="), "{c}");
+        assert!(c.contains("send: d2l0aGhlbGQ="), "{c}");
+        // NTLM's responses derive from the password: none is written.
+        assert!(!c.contains("TlRMTVNTUAAB"), "{c}");
+        assert!(!c.contains("TlRMTVNTUAAD"), "{c}");
         let srv = yaml(&rec, Role::Server, false);
         assert!(srv.contains("auth_mechanism: NTLM"), "{srv}");
         assert!(
             srv.contains("challenge: TlRMTVNTUAACAAAADAAMADAAAAA1AoEAq2zJn5kTrmc="),
             "{srv}"
         );
+    }
+
+    /// Issue 15, finding 5: the four hostile sessions in which `record` wrote the
+    /// password, and their neighbours. Every role, with and without `--redact`.
+    #[test]
+    fn hostile_auth_sessions_never_write_the_password() {
+        let pw: &[u8] = b"Tr0ub4dor&3";
+        let plain = b64(b"\0alice\0Tr0ub4dor&3");
+        let pw64 = b64(pw);
+        let cases: Vec<Vec<(&str, Vec<u8>)>> = vec![
+            // Two spaces after AUTH.
+            vec![
+                ("C", format!("AUTH  PLAIN {plain}").into_bytes()),
+                ("S", b"501 5.5.4 Syntax error".to_vec()),
+            ],
+            // An unknown mechanism name carrying a PLAIN payload.
+            vec![
+                ("C", format!("AUTH XPLAIN {plain}").into_bytes()),
+                ("S", b"504 5.5.4 Unrecognized authentication type".to_vec()),
+            ],
+            // Trailing words after the initial response.
+            vec![
+                ("C", format!("AUTH PLAIN {plain} x").into_bytes()),
+                ("S", b"501 5.5.4 Syntax error".to_vec()),
+            ],
+            // The password line after a 535 (LOGIN, the server gave up early).
+            vec![
+                ("C", b"AUTH LOGIN".to_vec()),
+                ("S", b"334 VXNlcm5hbWU6".to_vec()),
+                ("C", b64(b"alice").into_bytes()),
+                ("S", b"535 5.7.8 Error: authentication failed".to_vec()),
+                ("C", pw64.clone().into_bytes()),
+                ("S", b"502 5.5.2 Error: command not recognized".to_vec()),
+            ],
+            // The password line after a `*` cancel.
+            vec![
+                ("C", b"AUTH LOGIN".to_vec()),
+                ("S", b"334 VXNlcm5hbWU6".to_vec()),
+                ("C", b"*".to_vec()),
+                ("S", b"501 5.7.0 Authentication aborted".to_vec()),
+                ("C", pw64.clone().into_bytes()),
+                ("S", b"502 5.5.2 Error: command not recognized".to_vec()),
+            ],
+            // The password in plain text on a line of its own after AUTH.
+            vec![
+                ("C", b"AUTH LOGIN".to_vec()),
+                ("S", b"334 VXNlcm5hbWU6".to_vec()),
+                ("C", b"*".to_vec()),
+                ("S", b"501 5.7.0 Authentication aborted".to_vec()),
+                ("C", pw.to_vec()),
+                ("S", b"502 5.5.2 Error: command not recognized".to_vec()),
+            ],
+        ];
+        for case in cases {
+            let mut s: Vec<(&str, &[u8])> = greeting_and_ehlo();
+            for (who, line) in &case {
+                s.push((*who, line.as_slice()));
+            }
+            s.push(("C", b"QUIT"));
+            s.push(("S", b"221 2.0.0 Bye"));
+            for redact in [false, true] {
+                let rec = build(&record(&s), &info(), &Options { redact });
+                for role in [Role::Client, Role::Server] {
+                    let text = yaml(&rec, role, redact);
+                    assert_no_secret(&text, &[pw, pw64.as_bytes(), plain.as_bytes()]);
+                }
+            }
+        }
     }
 
     #[test]

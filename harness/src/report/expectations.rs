@@ -65,6 +65,11 @@ impl Expectations {
         if text.trim().is_empty() {
             return Ok(Expectations::default());
         }
+        crate::input::check_yaml(text).map_err(|e| ExpectationsError {
+            line: e.location().map(|(l, _)| l),
+            column: e.location().map(|(_, c)| c),
+            message: e.to_string(),
+        })?;
         serde_yaml::from_str(text).map_err(|e| {
             let loc = e.location();
             ExpectationsError {

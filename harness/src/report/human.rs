@@ -125,10 +125,29 @@ fn details(r: &ScenarioResult, out: &mut String) {
             let _ = writeln!(out, "    {line}");
         }
     }
+    if let Some(c) = &r.client {
+        client_output(c, out);
+    }
     if !r.transcript.is_empty() {
         let _ = writeln!(out, "  transcript:");
         for t in &r.transcript {
             let _ = writeln!(out, "    {}: {}", t.dir.prefix(), t.text);
+        }
+    }
+}
+
+/// The client command's own words: how it ended, then its output.
+fn client_output(c: &super::ClientOutput, out: &mut String) {
+    let _ = writeln!(out, "  client command: {}", c.command);
+    let _ = writeln!(out, "  client ended: {}", c.exit);
+    for (name, stream) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
+        if stream.is_empty() {
+            let _ = writeln!(out, "  client {name}: (empty)");
+            continue;
+        }
+        let _ = writeln!(out, "  client {name}:");
+        for line in stream.shown().lines() {
+            let _ = writeln!(out, "    | {line}");
         }
     }
 }

@@ -88,6 +88,23 @@ struct Result<'a> {
     failed_step: Option<FailedStep>,
     steps: Vec<StepOut<'a>>,
     transcript: Vec<Line>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<Client>,
+}
+
+/// `--client-command`'s side of a server-role scenario.
+#[derive(Serialize)]
+struct Client {
+    command: String,
+    /// `status`, `signal`, `stopped` (still running at the end; stopped by authspec) or
+    /// `not_started`.
+    exit_kind: &'static str,
+    exit_code: Option<i32>,
+    exit: String,
+    stdout: String,
+    stdout_dropped_bytes: usize,
+    stderr: String,
+    stderr_dropped_bytes: usize,
 }
 
 fn verdict(report: &RunReport, v: &super::Verdict) -> Verdict {
@@ -144,6 +161,16 @@ fn result<'a>(report: &RunReport, r: &'a ScenarioResult) -> Result<'a> {
                 text: m(&t.text),
             })
             .collect(),
+        client: r.client.as_ref().map(|c| Client {
+            command: m(&c.command),
+            exit_kind: c.exit.kind(),
+            exit_code: c.exit.code(),
+            exit: m(&c.exit.to_string()),
+            stdout: m(&c.stdout.text),
+            stdout_dropped_bytes: c.stdout.dropped,
+            stderr: m(&c.stderr.text),
+            stderr_dropped_bytes: c.stderr.dropped,
+        }),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The JUnit XML report, for CI systems: one `<testsuite>` per RFC, one `<testcase>`
 //! per scenario (classname `RFC4954 §4`, name the scenario id). Failures carry the
 //! expected/actual text as message and the transcript in `<system-out>`; errors are
-//! `<error>`; skips and known deviations are `<skipped>` (a known deviation must not turn
+//! `<error>`; a client command's stdout follows the transcript in `<system-out>` and
+//! its stderr is `<system-err>`; skips and known deviations are `<skipped>` (a known deviation must not turn
 //! CI red); non-strict passes are successes with the note in `<system-out>`.
 
 use std::collections::BTreeMap;
@@ -87,6 +88,20 @@ fn test_case(report: &RunReport, r: &ScenarioResult) -> TestCase {
         ));
     }
     out.push_str(&transcript_text(report, r));
+    if let Some(c) = &r.client {
+        out.push_str(&m(&format!(
+            "client command: {}\nclient ended: {}\n",
+            c.command, c.exit
+        )));
+        if !c.stdout.is_empty() {
+            out.push_str("client stdout:\n");
+            out.push_str(&m(&c.stdout.shown()));
+            out.push('\n');
+        }
+        if !c.stderr.is_empty() {
+            case.set_system_err(m(&c.stderr.shown()));
+        }
+    }
     if !out.is_empty() {
         case.set_system_out(out);
     }

@@ -4,6 +4,7 @@
 //! apply an [`Expectations`] file, then hands the report to [`human`], [`json`] or
 //! [`junit`]. Every writer masks the run's secrets ([`mask`]) in everything it prints.
 
+mod client_output;
 mod expectations;
 pub mod human;
 pub mod json;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+pub use client_output::{Captured, ClientExit, ClientOutput};
 pub use expectations::{Expectations, ExpectationsError};
 pub use mask::{MASK, mask};
 
@@ -195,6 +197,9 @@ pub struct ScenarioResult {
     /// Set by [`RunReport::apply_expectations`]: listed as a deviation but passed. The
     /// entry should be removed from the expectations file.
     pub unexpected_pass: Option<String>,
+    /// Server-role scenarios judged through `--client-command`: what the client command
+    /// said (exit status, bounded stdout and stderr).
+    pub client: Option<ClientOutput>,
 }
 
 impl ScenarioResult {
@@ -215,6 +220,7 @@ impl ScenarioResult {
             quote: None,
             known_deviation: None,
             unexpected_pass: None,
+            client: None,
         }
     }
 

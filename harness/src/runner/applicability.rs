@@ -75,6 +75,12 @@ pub(crate) fn unmet(sc: &Scenario, offer: &Offer, mode: TlsMode, live: bool) -> 
         _ if own_starttls => tls.or(plain),
         _ => plain,
     };
+    if hidden_before_tls && !own_starttls && mode != TlsMode::Plain {
+        return Some(
+            "the scenario judges what is offered before STARTTLS, and the run starts in TLS"
+                .into(),
+        );
+    }
     let req = &sc.requires;
     if req.tls && mode == TlsMode::Plain && !plain.is_some_and(|c| c.has("STARTTLS")) {
         return Some("target offers no TLS (no STARTTLS, and --tls not given)".into());
@@ -154,8 +160,10 @@ fn profile_unmet(
     let v = value.trim();
     match name {
         // These only make the reference offer what `requires` checks.
-        "smtpd_sasl_auth_enable" | "smtpd_sasl_mechanism_filter" | "authspec_sasl_mech_list" => {
-            None
+        "smtpd_sasl_auth_enable" => None,
+        "smtpd_sasl_mechanism_filter" if v == "static:all" => None,
+        "smtpd_sasl_mechanism_filter" | "authspec_sasl_mech_list" => {
+            Some("the scenario judges the reference's mechanism list".into())
         }
         "smtpd_tls_security_level" => match v {
             "may" | "" => None,

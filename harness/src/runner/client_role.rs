@@ -1,6 +1,6 @@
 //! Client-role scenarios: the harness is the SMTP client, the target is judged.
 
-use super::verdict::{Judged, StepEnd, record_step, settle};
+use super::verdict::{Judged, Notes, StepEnd, record_step, settle};
 use super::{Endpoint, TlsMode};
 use crate::conn::{Conn, ConnError};
 use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
@@ -19,7 +19,7 @@ pub(crate) struct Play<'a> {
     pub conn: Conn,
     pub ep: &'a Endpoint,
     pub transcript: Vec<TranscriptLine>,
-    pub notes: Vec<String>,
+    pub notes: Notes,
     pub rng: SeededRandom,
     /// The previous step wrote `STARTTLS` as the first line of a `pipeline` (the
     /// CVE-2011-0411 injection shape), so the next `starttls` step must not send it
@@ -34,6 +34,19 @@ pub(crate) struct Play<'a> {
     /// The scenario pipelines on purpose where PIPELINING may not be advertised (the
     /// STARTTLS injection of CVE-2011-0411 is an attack, not a use of RFC 2920).
     pub pipeline_unadvertised: bool,
+    /// The last command line written by a `send` step, to repeat a MAIL after
+    /// authenticating on demand.
+    pub last_command: Vec<u8>,
+    /// A 235 was seen in this session.
+    pub authenticated: bool,
+    /// The run's credentials, for authenticating on demand.
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// The index of the scenario's last step that authenticates (an `auth` step or an
+    /// `AUTH` line): authenticating on demand before it would change what it checks.
+    pub last_auth_step: Option<usize>,
+    /// Replies kept by `remember`, for `same_as`; a scenario names few.
+    pub remembered: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 pub(crate) fn reply_lines(r: &Reply) -> Vec<String> {
@@ -110,6 +123,7 @@ impl Play<'_> {
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), StepEnd> {
         self.track_command(bytes);
+        self.last_command = bytes.to_vec();
         self.client(bytes);
         self.conn
             .send(bytes)
@@ -121,6 +135,7 @@ impl Play<'_> {
         match self.conn.read_reply(what).await {
             Ok(r) => {
                 self.server(&r);
+                self.authenticated |= r.code == 235;
                 if std::mem::take(&mut self.ehlo_pending) && r.code == 250 {
                     self.caps = smtp_reply::parse_ehlo(&r).ok();
                 }
@@ -130,10 +145,33 @@ impl Play<'_> {
         }
     }
 
-    fn judge(&self, index: usize, expect: &Expect, r: &Reply) -> StepEnd {
-        match expect.evaluate_in(&reply_lines(r), self.advertised()) {
+    fn judge(&mut self, index: usize, expect: &Expect, r: &Reply) -> StepEnd {
+        let lines = reply_lines(r);
+        if let Some(name) = &expect.remember {
+            self.remembered.insert(name.clone(), lines.clone());
+        }
+        if let Some(name) = &expect.same_as {
+            let Some(kept) = self.remembered.get(name) else {
+                return StepEnd::Error(format!("no reply was kept as {name:?} before this step"));
+            };
+            if *kept != lines {
+                return StepEnd::Fail(
+                    FailedStep {
+                        index,
+                        expected: format!(
+                            "the same lines as the reply kept as {name:?}: {}",
+                            kept.join(" / ")
+                        ),
+                        actual: lines.join("\n"),
+                    },
+                    format!("the reply differs from the reply kept as {name:?}"),
+                );
+            }
+        }
+        match expect.evaluate_in(&lines, self.advertised()) {
             Outcome::Pass => StepEnd::Ok,
             Outcome::NonStrict { note } => StepEnd::NonStrict(note),
+            Outcome::Info { note } => StepEnd::Info(note),
             Outcome::Fail {
                 expected,
                 actual,
@@ -150,7 +188,86 @@ impl Play<'_> {
     }
 
     async fn expect(&mut self, index: usize, expect: &Expect) -> StepEnd {
-        match self.read("a reply").await {
+        let r = match self.read("a reply").await {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let end = self.judge(index, expect, &r);
+        if end.is_acceptable() || !self.refused_unauthenticated_mail(&r) {
+            return end;
+        }
+        self.authenticate_first(index, expect).await
+    }
+
+    /// The server answered MAIL with 530 before any AUTH: RFC 4954 §6 lets a server
+    /// require authentication first ("530 5.7.0 Authentication required ... SHOULD be
+    /// returned by any command other than AUTH, EHLO, HELO, NOOP, RSET, or QUIT when
+    /// server policy requires authentication"). That is a policy, not a fault.
+    fn refused_unauthenticated_mail(&self, r: &Reply) -> bool {
+        r.code == 530
+            && !self.authenticated
+            && self
+                .last_command
+                .get(..5)
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"MAIL "))
+    }
+
+    /// Authenticate with the run's credentials through a mechanism the server offers,
+    /// repeat the refused MAIL and judge its reply instead.
+    async fn authenticate_first(&mut self, index: usize, expect: &Expect) -> StepEnd {
+        const PREFERENCE: [&str; 6] = [
+            "PLAIN",
+            "LOGIN",
+            "CRAM-MD5",
+            "SCRAM-SHA-256",
+            "SCRAM-SHA-1",
+            "DIGEST-MD5",
+        ];
+        if self.last_auth_step.is_some_and(|last| last > index) {
+            return StepEnd::Skip(
+                "the server requires AUTH before MAIL (RFC 4954 §6 allows it), and this \
+                 scenario needs an unauthenticated mail transaction before its own AUTH"
+                    .into(),
+            );
+        }
+        let mechanism = PREFERENCE
+            .iter()
+            .find(|m| self.caps.as_ref().is_some_and(|c| c.offers_mechanism(m)));
+        let (Some(mechanism), Some(user), Some(password)) =
+            (mechanism, self.user.clone(), self.password.clone())
+        else {
+            return StepEnd::Skip(
+                "the server requires AUTH before MAIL (RFC 4954 §6 allows it), and no \
+                 offered mechanism and credentials are at hand to authenticate first"
+                    .into(),
+            );
+        };
+        self.transcript.push(TranscriptLine::note(format!(
+            "the server requires AUTH before MAIL (RFC 4954 §6 allows it); \
+             authenticating with {mechanism} first, then repeating MAIL"
+        )));
+        let auth = crate::scenario::Auth {
+            mechanism: (*mechanism).to_owned(),
+            user: Some(user),
+            password: Some(password),
+            authzid: None,
+            token: None,
+            initial_response: InitialResponse::Auto,
+            expect: None,
+        };
+        let end = Box::pin(self.auth(index, &auth)).await;
+        if !end.is_acceptable() {
+            return StepEnd::Skip(
+                "the server requires AUTH before MAIL (RFC 4954 §6 allows it), and \
+                 authenticating first did not succeed"
+                    .into(),
+            );
+        }
+        let mail = self.last_command.clone();
+        if let Err(e) = self.send(&mail).await {
+            return e;
+        }
+        match self.read("the reply to the repeated MAIL").await {
             Ok(r) => self.judge(index, expect, &r),
             Err(e) => e,
         }
@@ -211,7 +328,9 @@ impl Play<'_> {
             };
             if r.code != 334 || cancelled {
                 let end = self.judge(index, &a.expectation(), &r);
-                if r.code == 235 && matches!(end, StepEnd::Ok | StepEnd::NonStrict(_)) {
+                if r.code == 235
+                    && matches!(end, StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_))
+                {
                     if let Err(e) = client.verify_success(None) {
                         return StepEnd::Fail(
                             FailedStep {
@@ -229,6 +348,7 @@ impl Play<'_> {
             }
             if r.is_bare_334() {
                 self.notes
+                    .non_strict
                     .push("server sent `334` without the space RFC 4954 §4 requires".into());
             }
             let text = r.lines.first().map(|l| l.text.clone()).unwrap_or_default();
@@ -276,6 +396,86 @@ impl Play<'_> {
         )
     }
 
+    /// The answers to a smuggling payload, classified. Safe: a refusal (4xx/5xx), a
+    /// close, or exactly one reply for the whole payload (the smuggled lines stayed
+    /// message data). Vulnerable: the data ended early and the smuggled MAIL got a
+    /// reply of its own, so it ran as a command.
+    async fn smuggling(&mut self, index: usize) -> StepEnd {
+        /// How long to wait for a reply to the smuggled command once the first came:
+        /// a server that pipelines answers at once.
+        const QUIET: std::time::Duration = std::time::Duration::from_secs(2);
+        /// A vulnerable server answers the hidden MAIL and then the final ".": a few
+        /// replies say all there is to say.
+        const MAX_REPLIES: usize = 6;
+        let full = self.conn.timeout;
+        let mut replies: Vec<Reply> = Vec::new();
+        let mut closed = false;
+        while replies.len() < MAX_REPLIES {
+            self.conn.timeout = if replies.is_empty() {
+                full
+            } else {
+                QUIET.min(full)
+            };
+            let got = self.conn.read_reply("the reply to the DATA payload").await;
+            self.conn.timeout = full;
+            match got {
+                Ok(r) => {
+                    self.server(&r);
+                    replies.push(r);
+                }
+                Err(ConnError::Closed { .. }) => {
+                    closed = true;
+                    break;
+                }
+                Err(ConnError::Timeout { .. }) if !replies.is_empty() => break,
+                Err(e) => return conn_end(e, "the reply to the DATA payload"),
+            }
+        }
+        let outcome = match (replies.first().map(|r| r.code), replies.len(), closed) {
+            (Some(code), _, _) if code >= 400 => {
+                format!(
+                    "safe: refused with {code}{}",
+                    if closed { " and closed" } else { "" }
+                )
+            }
+            (None, _, true) => "safe: closed without a reply".to_owned(),
+            (Some(_), 1, false) => {
+                "safe: one reply for the whole payload (the smuggled lines stayed message data)"
+                    .to_owned()
+            }
+            (Some(_), 1, true) => "safe: one reply, then closed".to_owned(),
+            (Some(_), _, _) => {
+                let shown: Vec<String> = replies.iter().skip(1).flat_map(reply_lines).collect();
+                return StepEnd::Fail(
+                    FailedStep {
+                        index,
+                        expected: "a refusal, a close, or one reply for one message".into(),
+                        actual: reply_lines(&replies[0])
+                            .into_iter()
+                            .chain(shown.iter().cloned())
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    },
+                    format!(
+                        "vulnerable: the data ended before CRLF \".\" CRLF and the smuggled \
+                         MAIL was answered as a command ({})",
+                        shown.join(" / ")
+                    ),
+                );
+            }
+            (None, _, false) => {
+                return StepEnd::Error("no reply to the DATA payload".into());
+            }
+        };
+        self.transcript.push(TranscriptLine::note(outcome.clone()));
+        let reference = closed && replies.len() == 1 && replies[0].code == 521;
+        if reference {
+            StepEnd::Ok
+        } else {
+            StepEnd::Info(outcome)
+        }
+    }
+
     async fn starttls(&mut self, index: usize, s: &crate::scenario::Starttls) -> StepEnd {
         if !std::mem::take(&mut self.starttls_pipelined) {
             if let Err(e) = self.send(b"STARTTLS\r\n").await {
@@ -287,7 +487,10 @@ impl Play<'_> {
             Err(e) => return e,
         };
         let end = self.judge(index, &s.expectation(), &r);
-        if !matches!(end, StepEnd::Ok | StepEnd::NonStrict(_)) || r.code != 220 || !s.handshake {
+        if !matches!(end, StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_))
+            || r.code != 220
+            || !s.handshake
+        {
             return end;
         }
         let injected = self.conn.take_unread();
@@ -394,6 +597,7 @@ impl Play<'_> {
                 }
             }
             Step::Auth(a) => self.auth(index, a).await,
+            Step::ExpectSmuggling(_) => self.smuggling(index).await,
             Step::Sasl(s) => match s.bytes() {
                 Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
                 Err(e) => StepEnd::Error(format!("bad escape: {e}")),
@@ -467,12 +671,18 @@ pub async fn play(
         conn,
         ep,
         transcript: Vec::new(),
-        notes: Vec::new(),
+        notes: Notes::default(),
         rng: SeededRandom::from_seed(seed),
         starttls_pipelined: false,
         caps: None,
         ehlo_pending: false,
         pipeline_unadvertised: sc.tags.iter().any(|t| t == "injection"),
+        last_command: Vec::new(),
+        authenticated: false,
+        user: vars.get("user").map(str::to_owned),
+        password: vars.get("password").map(str::to_owned),
+        remembered: std::collections::BTreeMap::new(),
+        last_auth_step: None,
     };
     let mut steps: Vec<Step> = Vec::with_capacity(sc.steps().len() + 3);
     // `--starttls`: every scenario runs inside TLS; the greeting and the first EHLO are
@@ -490,7 +700,7 @@ pub async fn play(
                 .starttls(0, &crate::scenario::Starttls::default())
                 .await
             {
-                StepEnd::Ok | StepEnd::NonStrict(_) => Ok(()),
+                StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_) => Ok(()),
                 other => Err(other),
             }
         };
@@ -530,6 +740,14 @@ pub async fn play(
     } else {
         steps.extend(sc.steps().iter().cloned());
     }
+    play.last_auth_step = steps.iter().rposition(|s| match s {
+        Step::Auth(_) => true,
+        Step::Send(s) => s
+            .line()
+            .get(..5)
+            .is_some_and(|v| v.eq_ignore_ascii_case("AUTH ")),
+        _ => false,
+    });
     let mut verdict = Verdict::Pass;
     for (i, step) in steps.iter().enumerate() {
         let started = Instant::now();

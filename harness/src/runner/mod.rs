@@ -7,6 +7,7 @@
 //! [`crate::conn`]), so a dead or hostile target ends a scenario with an error verdict.
 
 mod applicability;
+mod client_process;
 pub mod client_role;
 pub mod embedded;
 pub mod server_role;
@@ -70,11 +71,23 @@ pub struct RunConfig {
     /// Nonces on both sides derive from this seed, so transcripts are reproducible.
     pub seed: u64,
     pub client: ClientUnderTest,
+    /// The SASL mechanisms the client under test implements (`--client-mechanisms`).
+    /// `None`: discovered for a client command; PLAIN for `--listen`; every one the
+    /// harness serves for the reference client.
+    pub client_mechanisms: Option<Vec<String>>,
     pub progress: bool,
     /// A broken SHOULD fails the peer (h2spec's strict mode); by default it is
     /// non-strict.
     pub strict: bool,
+    /// The most one scenario may take, all steps together; past it the scenario is an
+    /// error. Each read is bounded by `timeout`, but a valid scenario of 1,000
+    /// `wait: 60s` steps would otherwise run for 17 hours.
+    pub scenario_timeout: Duration,
 }
+
+/// The default per-scenario deadline: far above any bundled scenario (the slowest
+/// waits out a 2 s `smtpd_timeout`).
+pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl RunConfig {
     pub fn embedded() -> RunConfig {
@@ -85,8 +98,10 @@ impl RunConfig {
             jobs: default_jobs(),
             seed: 1,
             client: ClientUnderTest::Embedded,
+            client_mechanisms: None,
             progress: false,
             strict: false,
+            scenario_timeout: DEFAULT_SCENARIO_TIMEOUT,
         }
     }
 }
@@ -226,12 +241,63 @@ pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
 /// remote target is dead.
 pub async fn run(scenarios: Vec<Scenario>, cfg: &RunConfig) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let target_name = match &cfg.target {
-        Target::Embedded => "embedded reference server".to_string(),
-        Target::Remote(r) => r.addr.clone(),
+    let scenarios = crate::scenario::expand_mechanisms(scenarios);
+    let server_role: Vec<&Scenario> = scenarios
+        .iter()
+        .filter(|s| s.role == Role::Server)
+        .collect();
+    let mut shared = Shared::new(cfg).await?;
+    if !server_role.is_empty() {
+        shared.client_mechanisms = client_mechanisms(cfg, &server_role).await;
+    }
+    let target_name = match (&cfg.target, &cfg.client) {
+        (Target::Embedded, ClientUnderTest::Embedded) => "embedded reference server".to_string(),
+        (Target::Remote(r), ClientUnderTest::Embedded) => r.addr.clone(),
+        (t, c) if !server_role.is_empty() => {
+            let client = match c {
+                ClientUnderTest::Command(cmd) => format!("client command `{cmd}`"),
+                ClientUnderTest::Listen(a) => format!("clients connecting to {a}"),
+                ClientUnderTest::Embedded => "reference client".to_string(),
+            };
+            let mechs = match &shared.client_mechanisms.known {
+                Some(k) => format!(
+                    " (mechanisms {}: {})",
+                    shared.client_mechanisms.how,
+                    if k.is_empty() {
+                        "none".to_string()
+                    } else {
+                        k.join(" ")
+                    }
+                ),
+                None => String::new(),
+            };
+            match t {
+                Target::Remote(r) if server_role.len() < scenarios.len() => {
+                    format!("{}; {client}{mechs}", r.addr)
+                }
+                _ => format!("{client}{mechs}"),
+            }
+        }
+        (Target::Embedded, _) => "embedded reference server".to_string(),
+        (Target::Remote(r), _) => r.addr.clone(),
     };
     let mut report = RunReport::new(target_name, cfg.vars.secret_values());
-    let shared = Arc::new(Shared::new(cfg).await?);
+    let mut jobs = cfg.jobs.max(1);
+    if let ClientUnderTest::Listen(addr) = &cfg.client {
+        // One listening address: scenarios take turns on it, in this order.
+        jobs = 1;
+        shared.listen_total = server_role.len();
+        if !server_role.is_empty() {
+            eprintln!(
+                "authspec: {} server-role scenarios will be played one at a time on {addr}, in this order:",
+                server_role.len()
+            );
+            for (i, s) in server_role.iter().enumerate() {
+                eprintln!("  {:>3}. {} — {}", i + 1, s.id, s.title);
+            }
+        }
+    }
+    let shared = Arc::new(shared);
     let progress = if cfg.progress {
         let pb = indicatif::ProgressBar::new(scenarios.len() as u64);
         pb.set_style(
@@ -244,7 +310,7 @@ pub async fn run(scenarios: Vec<Scenario>, cfg: &RunConfig) -> Result<RunReport,
     } else {
         None
     };
-    let sem = Arc::new(tokio::sync::Semaphore::new(cfg.jobs.max(1)));
+    let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut set = tokio::task::JoinSet::new();
     for (i, sc) in scenarios.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
@@ -283,6 +349,99 @@ pub struct Shared {
     pub cfg: RunConfig,
     pub remote: Option<(Endpoint, Offer)>,
     pub insecure_tls: Arc<rustls::ClientConfig>,
+    /// What the client under test implements, for server-role scenarios.
+    pub client_mechanisms: ClientMechanisms,
+    /// `--listen`: how many server-role scenarios, and how many announced so far.
+    listen_total: usize,
+    listen_count: std::sync::atomic::AtomicUsize,
+}
+
+/// The SASL mechanisms of the client under test, and how that is known.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMechanisms {
+    /// `None`: not known; no scenario is skipped for a mechanism.
+    pub known: Option<Vec<String>>,
+    /// `declared with --client-mechanisms`, `discovered by offering each alone`, …
+    pub how: String,
+}
+
+/// What the client implements: declared, discovered (a client command, when some
+/// scenario needs a mechanism), PLAIN for `--listen`, everything for the reference.
+async fn client_mechanisms(cfg: &RunConfig, server_role: &[&Scenario]) -> ClientMechanisms {
+    if let Some(list) = &cfg.client_mechanisms {
+        return ClientMechanisms {
+            known: Some(list.clone()),
+            how: "declared with --client-mechanisms".into(),
+        };
+    }
+    let all = || {
+        server_role::SERVABLE
+            .iter()
+            .map(|m| (*m).to_string())
+            .collect()
+    };
+    match &cfg.client {
+        ClientUnderTest::Embedded => ClientMechanisms {
+            known: Some(all()),
+            how: "the reference client implements".into(),
+        },
+        ClientUnderTest::Listen(_) => ClientMechanisms {
+            known: Some(vec!["PLAIN".into()]),
+            how: "assumed for --listen; declare others with --client-mechanisms".into(),
+        },
+        ClientUnderTest::Command(cmd) => {
+            if server_role.iter().all(|s| s.requires.mechanisms.is_empty()) {
+                return ClientMechanisms::default();
+            }
+            let found = server_role::discover(cmd, &cfg.vars, cfg.timeout, cfg.jobs).await;
+            for (m, r) in &found {
+                if let Err(why) = r {
+                    tracing::info!("client capability probe: {m}: {why}");
+                }
+            }
+            ClientMechanisms {
+                known: Some(
+                    found
+                        .into_iter()
+                        .filter(|(_, r)| r.is_ok())
+                        .map(|(m, _)| m)
+                        .collect(),
+                ),
+                how: "discovered by offering each alone".into(),
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// `--listen`: says which scenario comes next, what the client must use, and how
+    /// long authspec waits.
+    pub(crate) fn announce(
+        &self,
+        sc: &Scenario,
+        vars: &Vars,
+        mechanism: &str,
+        local: std::net::SocketAddr,
+        wait: Duration,
+    ) {
+        let n = self
+            .listen_count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let user = vars.get("user").unwrap_or("(no user set: --var user=…)");
+        let password = match vars.get("password") {
+            Some("wonderland") => "wonderland (the built-in test password)",
+            Some(_) => "the one given with --var password or password-env",
+            None => "(none set: --var password-env=VAR)",
+        };
+        eprintln!(
+            "[{n}/{}] {} — {}\n        connect the client to {local} within {} s; user {user}, password {password}, mechanism {mechanism}",
+            self.listen_total,
+            sc.id,
+            sc.title,
+            wait.as_secs_f64()
+        );
+    }
 }
 
 impl Shared {
@@ -325,6 +484,9 @@ impl Shared {
             cfg: cfg.clone(),
             remote,
             insecure_tls: insecure,
+            client_mechanisms: ClientMechanisms::default(),
+            listen_total: 0,
+            listen_count: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 }
@@ -336,18 +498,33 @@ async fn run_one(sc: &Scenario, shared: &Shared, index: u64) -> ScenarioResult {
     // nonces (and snapshots) of the others.
     let _ = index;
     let seed = shared.cfg.seed ^ fnv1a(sc.id.as_bytes());
-    let mut result = match sc.role {
-        Role::Client => match &shared.remote {
-            Some((ep, offer)) => {
-                if let Some(why) = offer.unmet(sc, ep.tls, true) {
-                    ScenarioResult::new(sc, Verdict::Skip { reason: why })
-                } else {
-                    client_role::play(sc, ep, &vars, seed, shared.cfg.strict).await
+    let deadline = shared.cfg.scenario_timeout;
+    let play = async {
+        match sc.role {
+            Role::Client => match &shared.remote {
+                Some((ep, offer)) => {
+                    if let Some(why) = offer.unmet(sc, ep.tls, true) {
+                        ScenarioResult::new(sc, Verdict::Skip { reason: why })
+                    } else {
+                        client_role::play(sc, ep, &vars, seed, shared.cfg.strict).await
+                    }
                 }
-            }
-            None => embedded::play_client_role(sc, shared, &vars, seed).await,
-        },
-        Role::Server => server_role::play(sc, shared, &vars, seed).await,
+                None => embedded::play_client_role(sc, shared, &vars, seed).await,
+            },
+            Role::Server => server_role::play(sc, shared, &vars, seed).await,
+        }
+    };
+    let mut result = match tokio::time::timeout(deadline, play).await {
+        Ok(r) => r,
+        Err(_) => ScenarioResult::new(
+            sc,
+            Verdict::Error {
+                reason: format!(
+                    "the scenario did not finish within its deadline of {} s (--scenario-timeout)",
+                    deadline.as_secs_f64()
+                ),
+            },
+        ),
     };
     if result.transcript.is_empty() {
         if let Verdict::Error { reason } = &result.verdict {

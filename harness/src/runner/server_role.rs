@@ -2,7 +2,8 @@
 //! client that connects to it — authspec's reference client, a command (`swaks …
 //! {host} {port}`), or any client pointed at `--listen`.
 
-use super::verdict::{Judged, StepEnd, record_step, settle};
+use super::client_process::ClientProcess;
+use super::verdict::{Judged, Notes, StepEnd, record_step, settle};
 use super::{ClientUnderTest, Shared};
 use crate::conn::{Conn, ConnError};
 use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
@@ -28,7 +29,26 @@ struct Judge {
     conn: Conn,
     transcript: Vec<TranscriptLine>,
     rng: SeededRandom,
+    /// The client command, when it is one (`--client-command`).
+    client: Option<ClientProcess>,
+    /// An initial response that answers the next `challenge` (see
+    /// [`crate::scenario::ExpectCommand::initial_response_answers_challenge`]).
+    pending_response: Option<String>,
+    timeout: Duration,
 }
+
+/// The mechanisms whose server side the harness can play (`expect_auth`), and so the
+/// ones a client's capabilities are discovered for.
+pub const SERVABLE: &[&str] = &[
+    "PLAIN",
+    "LOGIN",
+    "CRAM-MD5",
+    "DIGEST-MD5",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+    "OAUTHBEARER",
+    "XOAUTH2",
+];
 
 fn fail(
     index: usize,
@@ -89,6 +109,7 @@ impl Judge {
         match o {
             Outcome::Pass => StepEnd::Ok,
             Outcome::NonStrict { note } => StepEnd::NonStrict(note),
+            Outcome::Info { note } => StepEnd::Info(note),
             Outcome::Fail {
                 expected,
                 actual,
@@ -232,9 +253,56 @@ impl Judge {
         StepEnd::Error("SASL exchange did not end".into())
     }
 
+    /// `expect_exit`: the client command ends by itself, with the wanted kind of status.
+    async fn expect_exit(&mut self, index: usize, x: &crate::scenario::ExpectExit) -> StepEnd {
+        let Some(client) = &mut self.client else {
+            self.transcript.push(TranscriptLine::note(
+                "expect_exit: the client is not a command; no exit status to judge",
+            ));
+            return StepEnd::Ok;
+        };
+        // The client may be waiting for the server to close before it exits.
+        let exit = match client.wait_for(Duration::from_millis(200)).await {
+            Some(e) => e,
+            None => {
+                self.conn.shutdown().await;
+                match client.wait_for(self.timeout).await {
+                    Some(e) => e,
+                    None => {
+                        return fail(
+                            index,
+                            "the client command ends",
+                            format!("still running after {} s", self.timeout.as_secs_f64()),
+                            "the client did not exit",
+                        );
+                    }
+                }
+            }
+        };
+        self.transcript.push(TranscriptLine::note(format!(
+            "client command ended: {exit}"
+        )));
+        let want = if x.success {
+            "exit status 0 (success)"
+        } else {
+            "a non-zero exit status (the client reports the failure)"
+        };
+        if exit.is_success() == x.success && exit.exited() {
+            StepEnd::Ok
+        } else {
+            fail(index, want, exit.to_string(), "the client's exit status")
+        }
+    }
+
     async fn step(&mut self, index: usize, step: &Step) -> StepEnd {
         match step {
             Step::Reply(r) => self.send(&r.bytes()).await.err().unwrap_or(StepEnd::Ok),
+            Step::Challenge(_) if self.pending_response.is_some() => {
+                self.transcript.push(TranscriptLine::note(
+                    "challenge not sent: the initial response already answered it",
+                ));
+                StepEnd::Ok
+            }
             Step::Challenge(c) => self.send(&c.bytes()).await.err().unwrap_or(StepEnd::Ok),
             Step::Send(s) => match s.bytes() {
                 Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
@@ -245,17 +313,39 @@ impl Judge {
                 Err(e) => StepEnd::Error(format!("bad hex: {e}")),
             },
             Step::ExpectCommand(c) => match self.line(index, "a command").await {
-                Ok(l) => Self::outcome(index, c.evaluate(&l)),
+                Ok(l) => {
+                    if c.initial_response_answers_challenge {
+                        // `AUTH <mechanism> <initial response>`
+                        let mut parts = l.splitn(3, ' ');
+                        let verb = parts.next().unwrap_or("");
+                        let _mechanism = parts.next();
+                        if verb.eq_ignore_ascii_case("AUTH") {
+                            self.pending_response = parts.next().map(str::to_owned);
+                        }
+                    }
+                    Self::outcome(index, c.evaluate(&l))
+                }
                 Err(e) => e,
             },
-            Step::ExpectResponse(r) => match self.line(index, "a SASL response").await {
-                Ok(l) => Self::outcome(index, r.evaluate(&l)),
-                Err(e) => e,
-            },
+            Step::ExpectResponse(r) => {
+                if let Some(ir) = self.pending_response.take() {
+                    return Self::outcome(index, r.evaluate(&ir));
+                }
+                match self.line(index, "a SASL response").await {
+                    Ok(l) => Self::outcome(index, r.evaluate(&l)),
+                    Err(e) => e,
+                }
+            }
+            Step::ExpectExit(x) => self.expect_exit(index, x).await,
             Step::ExpectAuth(a) => self.expect_auth(index, a).await,
-            Step::ExpectClientClose(_) => {
-                // A polite client may send QUIT first; answer it and keep waiting.
-                for _ in 0..4 {
+            Step::ExpectClientClose(cc) => {
+                let max =
+                    cc.max_commands
+                        .unwrap_or(if cc.reply_to_others.is_some() { 3 } else { 0 });
+                let mut others = 0u32;
+                // A polite client may send QUIT first; answer it and keep waiting. Other
+                // commands are answered with `reply_to_others`, up to `max`.
+                for _ in 0..(max.saturating_add(4)).min(64) {
                     match self.conn.read_line(LINE_LIMIT, "close").await {
                         Ok((l, _)) => {
                             let text = crate::scenario::display_bytes(&l);
@@ -263,6 +353,21 @@ impl Judge {
                             if l.eq_ignore_ascii_case(b"QUIT") {
                                 let _ = self.send(b"221 2.0.0 Bye\r\n").await;
                                 continue;
+                            }
+                            if let Some(r) = &cc.reply_to_others {
+                                if others < max {
+                                    others += 1;
+                                    if let Err(e) = self.send(&r.bytes()).await {
+                                        return e;
+                                    }
+                                    continue;
+                                }
+                                return fail(
+                                    index,
+                                    format!("the client closes after at most {max} more commands"),
+                                    text,
+                                    format!("the client went on after {others} refused commands"),
+                                );
                             }
                             return fail(
                                 index,
@@ -397,8 +502,93 @@ fn spawn_embedded_client(
     }))
 }
 
+/// The command with `{host}`, `{port}` and `{mechanism}` filled in.
+pub fn fill_command(template: &str, host: &str, port: u16, mechanism: &str) -> String {
+    template
+        .replace("{host}", host)
+        .replace("{port}", &port.to_string())
+        .replace("{mechanism}", mechanism)
+}
+
+/// What `{mechanism}` stands for in a scenario: its `${mechanism}`, else the client's
+/// preferred known mechanism (PLAIN, then LOGIN, then the first known), else PLAIN.
+fn mechanism_for(vars: &Vars, known: Option<&[String]>) -> String {
+    if let Some(m) = vars.get("mechanism") {
+        return m.to_owned();
+    }
+    let known = known.unwrap_or(&[]);
+    for pref in ["PLAIN", "LOGIN"] {
+        if known.iter().any(|k| k.eq_ignore_ascii_case(pref)) {
+            return pref.to_owned();
+        }
+    }
+    known.first().cloned().unwrap_or_else(|| "PLAIN".to_owned())
+}
+
+/// Why a server-role scenario cannot judge this client, if it cannot.
+fn unmet(sc: &Scenario, shared: &Shared) -> Option<String> {
+    let external = !matches!(shared.cfg.client, ClientUnderTest::Embedded);
+    if external {
+        if let Some(k) = sc.profile.keys().find(|k| k.starts_with("smtp_")) {
+            return Some(format!(
+                "judges the reference client's own configuration ({k} = {}); an external client never receives it",
+                sc.profile[k]
+            ));
+        }
+    }
+    let caps = &shared.client_mechanisms;
+    if let Some(known) = &caps.known {
+        for m in &sc.requires.mechanisms {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(m)) {
+                return Some(format!(
+                    "the client does not implement {m} ({}: {})",
+                    caps.how,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(" ")
+                    }
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Waits for the client to connect; a client command that ends first is reported as
+/// such, with what it said.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    within: Duration,
+    client: &mut Option<ClientProcess>,
+) -> Result<(tokio::net::TcpStream, std::net::SocketAddr), String> {
+    let accepted = async {
+        match tokio::time::timeout(within, listener.accept()).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(format!("accept: {e}")),
+            Err(_) => Err(format!(
+                "no client connected within {} s",
+                within.as_secs_f64()
+            )),
+        }
+    };
+    match client {
+        None => accepted.await,
+        Some(c) => {
+            tokio::select! {
+                r = accepted => r,
+                exit = c.wait() => Err(format!("the client command ended before connecting ({exit})")),
+            }
+        }
+    }
+}
+
 pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> ScenarioResult {
     let mut result = ScenarioResult::new(sc, Verdict::Pass);
+    if let Some(why) = unmet(sc, shared) {
+        result.verdict = Verdict::Skip { reason: why };
+        return result;
+    }
     let bind = match &shared.cfg.client {
         ClientUnderTest::Listen(a) => a.clone(),
         _ => "127.0.0.1:0".to_string(),
@@ -422,8 +612,13 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
         }
     };
     let timeout = shared.cfg.timeout;
-    let mut child: Option<tokio::process::Child> = None;
+    let mechanism = mechanism_for(vars, shared.client_mechanisms.known.as_deref());
+    let mut child: Option<ClientProcess> = None;
     let mut task: Option<tokio::task::JoinHandle<()>> = None;
+    let accept_within = match shared.cfg.client {
+        ClientUnderTest::Listen(_) => timeout * 12,
+        _ => timeout,
+    };
     match &shared.cfg.client {
         ClientUnderTest::Embedded => {
             match spawn_embedded_client(
@@ -441,60 +636,55 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
                 }
             }
         }
-        ClientUnderTest::Command(cmd) => {
-            let cmd = cmd
-                .replace("{host}", &local.ip().to_string())
-                .replace("{port}", &local.port().to_string());
-            let mut c = tokio::process::Command::new("sh");
-            c.arg("-c")
-                .arg(&cmd)
-                .env("AUTHSPEC_USER", vars.get("user").unwrap_or(""))
-                .env("AUTHSPEC_PASSWORD", vars.get("password").unwrap_or(""))
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true);
-            match c.spawn() {
-                Ok(ch) => child = Some(ch),
-                Err(e) => {
+        ClientUnderTest::Command(template) => {
+            let cmd = fill_command(template, &local.ip().to_string(), local.port(), &mechanism);
+            let env = [
+                ("AUTHSPEC_USER", vars.get("user").unwrap_or("")),
+                ("AUTHSPEC_PASSWORD", vars.get("password").unwrap_or("")),
+                ("AUTHSPEC_MECHANISM", mechanism.as_str()),
+            ];
+            match ClientProcess::spawn(&cmd, &env) {
+                Ok(c) => child = Some(c),
+                Err(out) => {
                     result.verdict = Verdict::Error {
-                        reason: format!("client command: {e}"),
+                        reason: format!("the client command could not start ({})", out.exit),
                     };
+                    result.client = Some(out);
                     return result;
                 }
             }
         }
         ClientUnderTest::Listen(_) => {
-            eprintln!("waiting for a client on {local} for scenario {}", sc.id);
+            shared.announce(sc, vars, &mechanism, local, accept_within);
         }
     }
-    let accept_within = match shared.cfg.client {
-        ClientUnderTest::Listen(_) => timeout * 12,
-        _ => timeout,
-    };
-    let stream = match tokio::time::timeout(accept_within, listener.accept()).await {
-        Ok(Ok((s, _))) => s,
-        Ok(Err(e)) => {
-            result.verdict = Verdict::Error {
-                reason: format!("accept: {e}"),
-            };
-            return result;
-        }
-        Err(_) => {
-            result.verdict = Verdict::Error {
-                reason: format!("no client connected within {} s", accept_within.as_secs()),
-            };
+    let (stream, peer) = match accept(&listener, accept_within, &mut child).await {
+        Ok(s) => s,
+        Err(reason) => {
+            result.verdict = Verdict::Error { reason };
+            if let Some(c) = child {
+                result.client = Some(c.finish(Duration::from_millis(500)).await);
+            }
             return result;
         }
     };
+    drop(listener);
     let _ = stream.set_nodelay(true);
     let mut judge = Judge {
         conn: Conn::from_io(Box::new(stream), timeout),
         transcript: Vec::new(),
         rng: SeededRandom::from_seed(seed ^ 0x5eed),
+        client: child,
+        pending_response: None,
+        timeout,
     };
+    if let ClientUnderTest::Listen(_) = shared.cfg.client {
+        judge.transcript.push(TranscriptLine::note(format!(
+            "client connected from {peer}"
+        )));
+    }
     let mut verdict = Verdict::Pass;
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     for (i, step) in sc.steps().iter().enumerate() {
         let started = Instant::now();
         let step = match step.expand(vars) {
@@ -526,11 +716,106 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
     if let Some(t) = task {
         t.abort();
     }
-    if let Some(mut c) = child {
-        let _ = c.start_kill();
-        let _ = tokio::time::timeout(Duration::from_secs(2), c.wait()).await;
+    if let Some(c) = judge.client.take() {
+        // Closing the connection ends most clients at once; a stuck one is stopped.
+        result.client = Some(c.finish(timeout.min(Duration::from_secs(3))).await);
     }
     result.verdict = verdict;
     result.transcript = judge.transcript;
     result
+}
+
+/// Finds which of [`SERVABLE`] a client command implements: one short session per
+/// mechanism, offering it alone (`{mechanism}` filled in), noting whether the client
+/// answers with `AUTH <it>`. Sessions run `jobs` at a time; each is bounded by
+/// `timeout`.
+pub async fn discover(
+    template: &str,
+    vars: &Vars,
+    timeout: Duration,
+    jobs: usize,
+) -> Vec<(String, Result<(), String>)> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, m) in SERVABLE.iter().enumerate() {
+        let sem = Arc::clone(&sem);
+        let template = template.to_owned();
+        let user = vars.get("user").unwrap_or("").to_owned();
+        let password = vars.get("password").unwrap_or("").to_owned();
+        let m = (*m).to_owned();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let r = probe_one(&template, &m, &user, &password, timeout).await;
+            (i, m, r)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(j) = set.join_next().await {
+        if let Ok(r) = j {
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, m, r)| (m, r)).collect()
+}
+
+async fn probe_one(
+    template: &str,
+    m: &str,
+    user: &str,
+    password: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("listen: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let cmd = fill_command(template, &local.ip().to_string(), local.port(), m);
+    let env = [
+        ("AUTHSPEC_USER", user),
+        ("AUTHSPEC_PASSWORD", password),
+        ("AUTHSPEC_MECHANISM", m),
+    ];
+    let mut child = Some(ClientProcess::spawn(&cmd, &env).map_err(|o| o.exit.to_string())?);
+    let outcome = async {
+        let (stream, _) = accept(&listener, timeout, &mut child).await?;
+        let mut conn = Conn::from_io(Box::new(stream), timeout);
+        let line = |r: Result<(Vec<u8>, bool), ConnError>| {
+            r.map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|e| format!("then {e}"))
+        };
+        conn.send(b"220 mx.example.com ESMTP authspec capability probe\r\n")
+            .await
+            .map_err(|e| e.to_string())?;
+        let hello = line(conn.read_line(LINE_LIMIT, "EHLO").await)?;
+        if !hello.to_ascii_uppercase().starts_with("EHLO") {
+            return Err(format!("sent {hello:?} instead of EHLO"));
+        }
+        conn.send(format!("250-mx.example.com\r\n250 AUTH {m}\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let next = line(conn.read_line(LINE_LIMIT, "AUTH").await)?;
+        let _ = conn
+            .send(b"421 4.3.2 authspec: capability probe done, closing\r\n")
+            .await;
+        conn.shutdown().await;
+        let mut words = next.split(' ');
+        let verb = words.next().unwrap_or("");
+        let mech = words.next().unwrap_or("");
+        if verb.eq_ignore_ascii_case("AUTH") && mech.eq_ignore_ascii_case(m) {
+            Ok(())
+        } else {
+            let shown = if verb.eq_ignore_ascii_case("AUTH") {
+                format!("AUTH {mech}")
+            } else {
+                crate::scenario::display_bytes(verb.as_bytes())
+            };
+            Err(format!("offered {m} alone, it sent {shown}"))
+        }
+    }
+    .await;
+    if let Some(c) = child {
+        let _ = c.finish(Duration::from_millis(300)).await;
+    }
+    outcome
 }

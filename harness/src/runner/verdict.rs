@@ -12,6 +12,9 @@ pub(crate) enum StepEnd {
     Ok,
     /// An accepted alternative matched; the scenario goes on.
     NonStrict(String),
+    /// An alternative at the reference or MAY level matched: the peer made a choice the
+    /// RFC leaves open. The scenario goes on.
+    Info(String),
     /// The step's check did not hold. What that means depends on its level.
     Fail(FailedStep, String),
     /// The scenario cannot apply to this peer (it did not advertise what a step needs);
@@ -25,6 +28,7 @@ impl StepEnd {
         match self {
             StepEnd::Ok => Verdict::Pass,
             StepEnd::NonStrict(n) => Verdict::NonStrict { note: n.clone() },
+            StepEnd::Info(n) => Verdict::Info { note: n.clone() },
             StepEnd::Fail(_, r) => judged.verdict(r.clone()),
             StepEnd::Skip(r) => Verdict::Skip { reason: r.clone() },
             StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
@@ -59,12 +63,26 @@ impl Judged {
     }
 }
 
+/// What accepted alternatives said on the way through a scenario.
+#[derive(Debug, Default)]
+pub(crate) struct Notes {
+    pub non_strict: Vec<String>,
+    pub info: Vec<String>,
+}
+
+impl StepEnd {
+    /// The step may go on: it passed or an alternative matched.
+    pub(crate) fn is_acceptable(&self) -> bool {
+        matches!(self, StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_))
+    }
+}
+
 /// Record one step's outcome in `result`. Returns the scenario's verdict when this step
 /// ends it: a check that did not hold (at any level: what follows it assumed it held),
 /// a skip or an error. Notes of accepted alternatives collect in `notes`.
 pub(crate) fn record_step(
     result: &mut ScenarioResult,
-    notes: &mut Vec<String>,
+    notes: &mut Notes,
     index: usize,
     kind: &str,
     started: Instant,
@@ -80,7 +98,11 @@ pub(crate) fn record_step(
     match end {
         StepEnd::Ok => None,
         StepEnd::NonStrict(note) => {
-            notes.push(note);
+            notes.non_strict.push(note);
+            None
+        }
+        StepEnd::Info(note) => {
+            notes.info.push(note);
             None
         }
         StepEnd::Fail(mut f, reason) => {
@@ -104,17 +126,26 @@ pub(crate) fn record_step(
 }
 
 /// The scenario's verdict once its steps ran: a pass becomes non-strict when an
-/// accepted alternative matched on the way; a verdict that ended the run keeps the
-/// earlier notes in front of its own.
-pub(crate) fn settle(verdict: Verdict, notes: &[String]) -> Verdict {
-    if notes.is_empty() {
-        return verdict;
-    }
-    let joined = notes.join("; ");
+/// accepted alternative matched on the way, or info when only reference-level ones did;
+/// a verdict that ended the run keeps the earlier notes in front of its own.
+pub(crate) fn settle(verdict: Verdict, notes: &Notes) -> Verdict {
+    let joined = |list: &[String], own: Option<String>| {
+        let mut all = list.to_vec();
+        all.extend(own);
+        all.join("; ")
+    };
     match verdict {
-        Verdict::Pass => Verdict::NonStrict { note: joined },
-        Verdict::NonStrict { note } => Verdict::NonStrict {
-            note: format!("{joined}; {note}"),
+        Verdict::Pass if !notes.non_strict.is_empty() => Verdict::NonStrict {
+            note: joined(&notes.non_strict, None),
+        },
+        Verdict::Pass if !notes.info.is_empty() => Verdict::Info {
+            note: joined(&notes.info, None),
+        },
+        Verdict::NonStrict { note } if !notes.non_strict.is_empty() => Verdict::NonStrict {
+            note: joined(&notes.non_strict, Some(note)),
+        },
+        Verdict::Info { note } if !notes.info.is_empty() => Verdict::Info {
+            note: joined(&notes.info, Some(note)),
         },
         other => other,
     }

@@ -61,6 +61,9 @@ pub enum ValidationError {
     },
     /// An `expect` (also inside `auth`, `starttls`, or an alternative) with no condition.
     EmptyExpect { step: usize },
+    /// A check at the MUST or MUST NOT level with no `quote` of the RFC sentence it
+    /// enforces, on the step or the scenario: a fail must say which sentence was broken.
+    MustWithoutQuote { step: Option<usize> },
     /// An alternative with alternatives of its own.
     NestedAlternatives { step: usize },
     /// `note` on a primary expectation, where it would never be shown.
@@ -114,6 +117,15 @@ impl fmt::Display for ValidationError {
                 write!(
                     f,
                     "step {step}: `{kind}` cannot be used in a {role}-role scenario (see `role:`)"
+                )
+            }
+            V::MustWithoutQuote { step } => {
+                let at = step.map_or_else(|| "the scenario".to_owned(), |s| format!("step {s}"));
+                write!(
+                    f,
+                    "{at} judges at the MUST level but no `quote:` gives the RFC sentence it \
+                     enforces; add `quote:` (the sentence, with its RFC and section) to the \
+                     scenario or the step, or lower the `level:`"
                 )
             }
             V::EmptyExpect { step } => write!(
@@ -265,6 +277,14 @@ pub fn load_str(text: &str, path: &str) -> Result<Scenario, LoadError> {
             kind: LoadErrorKind::Io(format!("larger than {MAX_FILE_SIZE} bytes")),
         });
     }
+    // Budgets first: serde_yaml has none for alias expansion in bytes, and deep
+    // nesting costs it quadratic time.
+    crate::input::check_yaml(text).map_err(|e| LoadError {
+        path: path.to_owned(),
+        line: e.location().map(|(l, _)| l),
+        column: e.location().map(|(_, c)| c),
+        kind: LoadErrorKind::Yaml(e.to_string()),
+    })?;
     let file: ScenarioFile = serde_yaml::from_str(text).map_err(|e| {
         let location = e.location();
         LoadError {
@@ -341,6 +361,20 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
             LoadError::invalid(path, line, e)
         })?;
     }
+    if let Some(bad) = file
+        .for_each_mechanism
+        .iter()
+        .find(|m| m.contains("${") || !mechanism_ok(m))
+    {
+        return Err(LoadError::invalid(
+            path,
+            key_line(text, "for_each_mechanism"),
+            ValidationError::BadMechanism {
+                step: 0,
+                name: bad.clone(),
+            },
+        ));
+    }
     for value in file.vars.values() {
         vars::check_syntax(value).map_err(|error| {
             LoadError::invalid(
@@ -353,7 +387,7 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
             )
         })?;
     }
-    Ok(Scenario {
+    let scenario = Scenario {
         path: path.to_owned(),
         id: file.id,
         title: file.title,
@@ -366,8 +400,41 @@ pub fn from_file(file: ScenarioFile, text: &str, path: &str) -> Result<Scenario,
         role: file.role,
         vars: file.vars,
         transcript: file.transcript,
+        for_each_mechanism: file.for_each_mechanism,
         steps,
-    })
+    };
+    check_quotes(&scenario).map_err(|e| LoadError::invalid(path, key_line(text, "spec"), e))?;
+    Ok(scenario)
+}
+
+/// Every check that can fail a peer names the RFC sentence it enforces (DESIGN.md,
+/// "Verdicts people can trust").
+fn check_quotes(sc: &Scenario) -> Result<(), ValidationError> {
+    let has_quote = |q: Option<&str>| q.is_some_and(|q| !q.trim().is_empty());
+    let scenario_quote = has_quote(sc.quote.as_deref());
+    for (i, step) in sc.steps().iter().enumerate() {
+        let (level, quote) = step.own_level();
+        let judges = !matches!(
+            step,
+            Step::Send(_)
+                | Step::SendBytes(_)
+                | Step::Pipeline(_)
+                | Step::Sasl(_)
+                | Step::Wait(_)
+                | Step::Reply(_)
+                | Step::Challenge(_)
+        );
+        if judges
+            && level.unwrap_or_else(|| sc.level()).is_absolute()
+            && !has_quote(quote)
+            && !scenario_quote
+        {
+            return Err(ValidationError::MustWithoutQuote {
+                step: level.map(|_| i + 1),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn mechanism_ok(name: &str) -> bool {
@@ -489,10 +556,12 @@ fn validate_step(step: &Step, n: usize, role: Role) -> Result<(), ValidationErro
         }
         Step::Challenge(_)
         | Step::ExpectClose(_)
+        | Step::ExpectSmuggling(_)
         | Step::Wait(_)
         | Step::Quit(_)
         | Step::Reply(_)
         | Step::ExpectClientClose(_)
+        | Step::ExpectExit(_)
         | Step::ExpectNoCommand(_) => {}
     }
     // Variable syntax everywhere, so a typo in a filter fails at load time.
@@ -529,16 +598,39 @@ pub fn validate_set(scenarios: &[Scenario]) -> Vec<LoadError> {
     errors
 }
 
-/// Loads every `*.yaml` / `*.yml` under `dir`, recursively, sorted by path.
+/// Loads every `*.yaml` / `*.yml` under `dir`, recursively, sorted by path. What the
+/// walk skips (see [`load_dir_reporting`]) is reported on standard error.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
+    let (result, skipped) = load_dir_reporting(dir);
+    for s in skipped {
+        eprintln!("authspec: warning: {s}");
+    }
+    result
+}
+
+/// [`load_dir`], returning what the walk skipped instead of printing it. The walk
+/// never leaves the tree: a symbolic link is followed only to a regular file inside
+/// `dir`, never to a directory (no loops); FIFOs, devices and sockets are skipped
+/// without being opened; each file is read with a bound of [`MAX_FILE_SIZE`]. A
+/// skipped file's content is never read, so it cannot appear in a message.
+pub fn load_dir_reporting(dir: &Path) -> (Result<Vec<Scenario>, Vec<LoadError>>, Vec<String>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    collect(dir, &mut files, &mut errors, 0);
+    let mut skipped = Vec::new();
+    match dir.canonicalize() {
+        Ok(root) => collect(dir, &root, &mut files, &mut errors, &mut skipped, 0),
+        Err(e) => errors.push(LoadError {
+            path: dir.display().to_string(),
+            line: None,
+            column: None,
+            kind: LoadErrorKind::Io(e.to_string()),
+        }),
+    }
     files.sort();
     let mut texts = Vec::new();
     for f in &files {
         let name = f.display().to_string();
-        match std::fs::read_to_string(f) {
+        match crate::input::read_text(f, MAX_FILE_SIZE) {
             Ok(t) => texts.push((name, t)),
             Err(e) => errors.push(LoadError {
                 path: name,
@@ -552,23 +644,28 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
-    match load_embedded(&borrowed) {
+    let result = match load_embedded(&borrowed) {
         Ok(scenarios) if errors.is_empty() => Ok(scenarios),
         Ok(_) => Err(errors),
         Err(mut more) => {
             errors.append(&mut more);
             Err(errors)
         }
-    }
+    };
+    (result, skipped)
 }
 
-/// Directory depth bound, against symlink loops.
+/// Directory depth bound.
 const MAX_DEPTH: usize = 32;
+/// The most entries a walk looks at, so a huge tree ends with an error, not a hang.
+const MAX_ENTRIES: usize = 100_000;
 
 fn collect(
     dir: &Path,
+    root: &Path,
     files: &mut Vec<std::path::PathBuf>,
     errors: &mut Vec<LoadError>,
+    skipped: &mut Vec<String>,
     depth: usize,
 ) {
     let io_error = |e: std::io::Error| LoadError {
@@ -591,6 +688,12 @@ fn collect(
         }
     };
     for entry in entries {
+        if files.len() + skipped.len() >= MAX_ENTRIES {
+            errors.push(io_error(std::io::Error::other(format!(
+                "more than {MAX_ENTRIES} entries"
+            ))));
+            return;
+        }
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -599,20 +702,65 @@ fn collect(
             }
         };
         let path = entry.path();
-        if path.is_dir() {
-            collect(&path, files, errors, depth + 1);
-        } else if depth == 0
+        let is_scenario_name = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        // lstat: the entry itself, not what a link points to.
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                errors.push(io_error(e));
+                continue;
+            }
+        };
+        let file_type = meta.file_type();
+        if file_type.is_dir() {
+            collect(&path, root, files, errors, skipped, depth + 1);
+            continue;
+        }
+        if depth == 0
             && path
                 .file_name()
                 .is_some_and(|n| n == crate::coverage::CATALOG_FILE)
         {
             // The coverage catalog at the top of a library is not a scenario.
             continue;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+        }
+        if !is_scenario_name {
+            continue;
+        }
+        if file_type.is_symlink() {
+            match path.canonicalize() {
+                Ok(target) if !target.starts_with(root) => {
+                    skipped.push(format!(
+                        "{}: skipped: a symbolic link out of {}",
+                        path.display(),
+                        root.display()
+                    ));
+                }
+                Ok(target) => match std::fs::metadata(&target) {
+                    Ok(m) if m.is_file() => files.push(path),
+                    Ok(m) => skipped.push(format!(
+                        "{}: skipped: a symbolic link to {}",
+                        path.display(),
+                        crate::input::file_kind(&m)
+                    )),
+                    Err(e) => errors.push(io_error(e)),
+                },
+                Err(e) => skipped.push(format!(
+                    "{}: skipped: a symbolic link that does not resolve ({e})",
+                    path.display()
+                )),
+            }
+        } else if file_type.is_file() {
             files.push(path);
+        } else {
+            skipped.push(format!(
+                "{}: skipped: {}, not a regular file",
+                path.display(),
+                crate::input::file_kind(&meta)
+            ));
         }
     }
 }

@@ -22,15 +22,15 @@ mod vars;
 pub use bytes::{EscapeError, decode_hex, display_bytes, unescape};
 pub use check::{Advertised, Outcome};
 pub use load::{
-    LoadError, LoadErrorKind, MAX_FILE_SIZE, ValidationError, from_file, load_dir, load_embedded,
-    load_str, validate_set,
+    LoadError, LoadErrorKind, MAX_FILE_SIZE, ValidationError, from_file, load_dir,
+    load_dir_reporting, load_embedded, load_str, validate_set,
 };
 pub use model::{
     Auth, CapabilityCheck, Challenge, ChallengeOptions, Clause, ClauseError, CodeSpec, Consequence,
-    Expect, ExpectAuth, ExpectClientClose, ExpectClose, ExpectCommand, ExpectResponse,
-    InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requirement, Requires, Role,
-    STEP_KINDS, Sasl, Scenario, ScenarioFile, Send, SendBytes, SendOptions, Starttls, Step,
-    StepRole, WaitDuration,
+    Expect, ExpectAuth, ExpectClientClose, ExpectClose, ExpectCommand, ExpectExit, ExpectResponse,
+    ExpectSmuggling, InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requirement,
+    Requires, Role, STEP_KINDS, Sasl, Scenario, ScenarioFile, Send, SendBytes, SendOptions,
+    Starttls, Step, StepRole, WaitDuration,
 };
 pub use schema::json_schema;
 pub use transcript::TranscriptError;
@@ -43,6 +43,37 @@ mod bundled {
 
 /// The bundled scenario library, as (path, text) pairs, for [`load_embedded`].
 pub use bundled::BUNDLED;
+
+/// Scenarios with `for_each_mechanism` become one scenario per mechanism: id
+/// `<id>/<mechanism in lower case>`, `${mechanism}` set, and the mechanism required of
+/// the peer (so a client or server without it is skipped, with that reason). Others
+/// are kept as they are. Order is kept.
+pub fn expand_mechanisms(scenarios: Vec<Scenario>) -> Vec<Scenario> {
+    let mut out = Vec::with_capacity(scenarios.len());
+    for sc in scenarios {
+        if sc.for_each_mechanism.is_empty() {
+            out.push(sc);
+            continue;
+        }
+        for m in &sc.for_each_mechanism {
+            let mut one = sc.clone();
+            one.for_each_mechanism = Vec::new();
+            one.id = format!("{}/{}", sc.id, m.to_ascii_lowercase());
+            one.title = format!("{} ({m})", sc.title);
+            one.vars.insert("mechanism".to_owned(), m.clone());
+            if !one
+                .requires
+                .mechanisms
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(m))
+            {
+                one.requires.mechanisms.push(m.clone());
+            }
+            out.push(one);
+        }
+    }
+    out
+}
 
 /// Loads the bundled library.
 pub fn load_bundled() -> Result<Vec<Scenario>, Vec<LoadError>> {

@@ -482,6 +482,11 @@ pub struct ScenarioFile {
     )]
     #[schemars(with = "BTreeMap<String, ScalarSchema>")]
     pub vars: BTreeMap<String, String>,
+    /// Server role: play the scenario once per SASL mechanism listed here that the
+    /// client implements, with `${mechanism}` set (ids get `/<mechanism>` appended).
+    /// Generic behaviours (stop on 535, cancel a bad challenge) are written once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub for_each_mechanism: Vec<String>,
     /// The steps. Exactly one of `steps` and `transcript` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<Step>>,
@@ -509,6 +514,9 @@ pub struct Scenario {
     pub vars: BTreeMap<String, String>,
     /// The transcript, when the file used the shorthand.
     pub transcript: Option<String>,
+    /// See [`ScenarioFile::for_each_mechanism`]; empty once expanded
+    /// ([`super::expand_mechanisms`]).
+    pub for_each_mechanism: Vec<String>,
     pub(crate) steps: Vec<Step>,
 }
 
@@ -531,6 +539,7 @@ impl Scenario {
             profile: self.profile.clone(),
             role: self.role,
             vars: self.vars.clone(),
+            for_each_mechanism: self.for_each_mechanism.clone(),
             steps: if self.transcript.is_some() {
                 None
             } else {
@@ -951,6 +960,16 @@ pub struct Expect {
     /// (RFC 4954 §4 requires the space).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bare_334: Option<bool>,
+    /// A glob for the base64-decoded text of a `334` challenge: `"<*@*>"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<String>,
+    /// Keep this reply under a name, for a later `same_as`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remember: Option<String>,
+    /// The reply has exactly the lines of the reply kept with `remember` (the target's
+    /// own answer to a wrong password, say), whatever their wording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
     /// Replies also accepted, with a non-strict verdict: what the RFC allows or what
     /// widespread servers do instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -985,6 +1004,8 @@ impl Expect {
             || !self.capability_absent.is_empty()
             || self.lines.is_some()
             || self.bare_334.is_some()
+            || self.decoded.is_some()
+            || self.same_as.is_some()
     }
 
     fn strings_mut(&mut self, f: &mut dyn FnMut(&mut String, Slot)) {
@@ -993,6 +1014,9 @@ impl Expect {
         }
         if let Some(t) = &mut self.text {
             f(t, Slot::Pattern);
+        }
+        if let Some(d) = &mut self.decoded {
+            f(d, Slot::Pattern);
         }
         for l in &mut self.reply_lines {
             f(l, Slot::Pattern);
@@ -1450,6 +1474,12 @@ pub struct ExpectCommand {
     /// The line is `AUTH <mechanism> …` for this mechanism (compared ignoring case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_mechanism: Option<String>,
+    /// An initial response on this AUTH line answers the next `challenge`: that
+    /// challenge is not sent and the next `expect_response` judges the initial response
+    /// (RFC 4954 §4 lets a client send its first response with AUTH; servers accept
+    /// `AUTH LOGIN <user>` too).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub initial_response_answers_challenge: bool,
     /// The level of this check, when it differs from the scenario's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Requirement>,
@@ -1570,10 +1600,55 @@ impl ExpectAuth {
     }
 }
 
-/// `expect_client_close: {}` — the client closes the connection.
+/// `expect_smuggling: {}` — after a DATA payload that hides a second transaction behind
+/// a line end other than CRLF "." CRLF, tell a safe server from a vulnerable one by what
+/// it answers: a refusal, a close, or one reply for one message are safe; a reply to the
+/// smuggled MAIL means it ran as a command (SMTP smuggling, CVE-2023-51764).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExpectClientClose {}
+pub struct ExpectSmuggling {
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+}
+
+/// `expect_client_close: {}` — the client closes the connection (QUIT is answered 221
+/// and allowed first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectClientClose {
+    /// Answer other commands with this reply instead of failing at the first one…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_others: Option<Reply>,
+    /// …as long as there are at most this many (default 0 without `reply_to_others`,
+    /// 3 with it); one more is a retry storm and does not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_commands: Option<u32>,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+}
+
+/// `expect_exit: { success: false }` — the client command ends by itself with a
+/// status of 0 (`success: true`) or not 0 (`success: false`), within the run's timeout.
+/// Only `--client-command` clients have an exit status; for others the step is skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectExit {
+    pub success: bool,
+    /// The level of this check, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Requirement>,
+    /// The RFC sentence this check enforces, when it differs from the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+}
 
 // ---------------------------------------------------------------------------------------
 // Steps
@@ -1692,6 +1767,8 @@ steps! {
     Sasl(Sasl) = "sasl", Client;
     /// STARTTLS and the TLS handshake.
     Starttls(Starttls) = "starttls", Client;
+    /// Judge the answer to a smuggling payload: safe or vulnerable.
+    ExpectSmuggling(ExpectSmuggling) = "expect_smuggling", Client;
     /// Pause.
     Wait(WaitDuration) = "wait", Either;
     /// QUIT, 221, close.
@@ -1710,6 +1787,8 @@ steps! {
     ExpectClientClose(ExpectClientClose) = "expect_client_close", Server;
     /// The client sends nothing for this long (server role).
     ExpectNoCommand(WaitDuration) = "expect_no_command", Server;
+    /// The client command's exit status (server role, `--client-command`).
+    ExpectExit(ExpectExit) = "expect_exit", Server;
 }
 
 impl Step {
@@ -1724,6 +1803,7 @@ impl Step {
         match self {
             Step::Expect(e) => pick(&e.level, &e.quote),
             Step::ExpectClose(c) => pick(&c.level, &c.quote),
+            Step::ExpectSmuggling(c) => pick(&c.level, &c.quote),
             Step::Auth(a) => a
                 .expect
                 .as_ref()
@@ -1735,6 +1815,8 @@ impl Step {
             Step::ExpectCommand(c) => pick(&c.level, &c.quote),
             Step::ExpectResponse(r) => pick(&r.level, &r.quote),
             Step::ExpectAuth(a) => pick(&a.level, &a.quote),
+            Step::ExpectClientClose(c) => pick(&c.level, &c.quote),
+            Step::ExpectExit(x) => pick(&x.level, &x.quote),
             _ => (None, None),
         }
     }
@@ -1747,11 +1829,17 @@ impl Step {
                 f(s.line_mut(), slot);
             }
             Step::SendBytes(_)
+            | Step::ExpectSmuggling(_)
             | Step::ExpectClose(_)
             | Step::Wait(_)
             | Step::Quit(_)
-            | Step::ExpectClientClose(_)
+            | Step::ExpectExit(_)
             | Step::ExpectNoCommand(_) => {}
+            Step::ExpectClientClose(c) => {
+                if let Some(r) = &mut c.reply_to_others {
+                    r.strings_mut(f);
+                }
+            }
             Step::Pipeline(lines) => lines.iter_mut().for_each(|l| f(l, Slot::Plain)),
             Step::Expect(e) => e.strings_mut(f),
             Step::Auth(a) => {

@@ -23,7 +23,7 @@ use crate::smtp::client::{
 };
 use crate::smtp::reply::{self, ReplyLimits, Separator};
 use crate::smtp::sasl_frame;
-use crate::smtp::server::{Event, Peer, ServerSession};
+use crate::smtp::server::{Delivery, Event, Peer, ServerSession};
 use arbitrary::{Arbitrary, Unstructured};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
@@ -415,11 +415,22 @@ fn feed(s: &mut ServerSession, o: &mut ServerOracle, bytes: &[u8]) -> (Vec<u16>,
     }
     let was_pending = o.tls_pending;
     s.receive(bytes);
-    let out = s.take_output();
+    let mut out = s.take_output();
+    let mut events = Vec::new();
+    // As a driver does: each finished message is stored, then the session answers it
+    // and goes on with what was pipelined behind it.
+    loop {
+        events.extend(std::iter::from_fn(|| s.poll_event()));
+        if !s.awaiting_delivery() {
+            break;
+        }
+        s.delivered(Delivery::Queued);
+        out.extend(s.take_output());
+    }
     let lines = bytes.iter().filter(|&&b| b == b'\n').count();
     let codes = o.check_output(&out, bytes.len(), lines);
     let mut starttls = false;
-    while let Some(ev) = s.poll_event() {
+    for ev in events {
         match ev {
             Event::StartTls => {
                 assert!(
@@ -429,7 +440,12 @@ fn feed(s: &mut ServerSession, o: &mut ServerOracle, bytes: &[u8]) -> (Vec<u16>,
                 starttls = true;
             }
             Event::Close => o.closed = true,
-            Event::Message(_) | Event::Log(_) | Event::Pause(_) => {}
+            Event::MessageBegin(_)
+            | Event::MessageData(_)
+            | Event::MessageEnd
+            | Event::MessageAbort
+            | Event::Log(_)
+            | Event::Pause(_) => {}
         }
     }
     if was_pending {
@@ -607,7 +623,7 @@ pub fn server_session(data: &[u8]) {
 fn drain_events(s: &mut ServerSession) {
     while let Some(ev) = s.poll_event() {
         assert!(
-            !matches!(ev, Event::StartTls | Event::Message(_)),
+            !matches!(ev, Event::StartTls | Event::MessageEnd),
             "{ev:?} from a closing session"
         );
     }

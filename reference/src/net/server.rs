@@ -1,14 +1,19 @@
 //! The tokio driver for [`ServerSession`]: accepts connections, enforces
 //! `smtpd_client_connection_count_limit` and `smtpd_timeout`, runs STARTTLS and
 //! implicit TLS, and delivers accepted mail to a maildir.
+//!
+//! Every wait is bounded by `smtpd_timeout`: the implicit-TLS and STARTTLS
+//! handshakes, each command line (not each read, against slowloris), each write, and
+//! each pause. A message is streamed to `tmp/` as it arrives and the session says
+//! `250` only after it is written, synced and renamed into `new/`.
 
 use crate::policy::server::ServerConfig;
 use crate::sasl::{CredentialStore, RandomSource, SeededRandom};
-use crate::smtp::server::{Event, LogRecord, Message, Peer, ServerSession};
+use crate::smtp::server::{Delivery, Envelope, Event, LogRecord, Peer, ServerSession};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +27,8 @@ pub struct ServerShared {
     pub config: Arc<ServerConfig>,
     pub credentials: Arc<dyn CredentialStore>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Where accepted mail goes, as a maildir (`tmp/`, `new/`, `cur/`).
+    /// Where accepted mail goes, as a maildir (`tmp/`, `new/`, `cur/`). `None`:
+    /// accepted mail is discarded.
     pub maildir: Option<PathBuf>,
     /// With a seed, session `n` draws its nonces from `seed + n`: reproducible runs.
     pub seed: Option<u64>,
@@ -37,6 +43,8 @@ pub struct Counters {
     pub auth_success: AtomicU64,
     pub auth_failure: AtomicU64,
     pub messages: AtomicU64,
+    /// Messages answered `451 4.3.0` because the maildir could not store them.
+    pub delivery_failures: AtomicU64,
     pub refused_busy: AtomicU64,
     pub injections_discarded: AtomicU64,
 }
@@ -62,9 +70,12 @@ impl ServerShared {
 
     fn acquire(&self, ip: IpAddr) -> bool {
         let limit = self.config.client_connection_count_limit;
+        // Postfix: smtpd_client_event_limit_exceptions (default $mynetworks) are not
+        // limited; they are still counted, so the map stays exact.
+        let exempt = self.config.client_event_limit_exceptions.contains(ip);
         let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(ip).or_insert(0);
-        if limit > 0 && *n >= limit {
+        if limit > 0 && !exempt && *n >= limit {
             return false;
         }
         *n += 1;
@@ -124,8 +135,19 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
     let wrapper = shared.config.tls_wrappermode;
     let result = if wrapper {
         match &shared.tls {
-            Some(tls) => match TlsAcceptor::from(Arc::clone(tls)).accept(stream).await {
-                Ok(tls_stream) => {
+            // A client that connects and says nothing, or half a ClientHello, must not
+            // hold its descriptor for ever: smtpd_timeout bounds the handshake.
+            Some(tls) => match tokio::time::timeout(
+                shared.config.timeout,
+                TlsAcceptor::from(Arc::clone(tls)).accept(stream),
+            )
+            .await
+            {
+                Err(_) => {
+                    tracing::info!(client = %ip, "TLS handshake timed out");
+                    Ok(())
+                }
+                Ok(Ok(tls_stream)) => {
                     let session = ServerSession::new(
                         Arc::clone(&shared.config),
                         Arc::clone(&shared.credentials),
@@ -134,7 +156,7 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
                     );
                     run(tls_stream, session, &shared, ip).await.map(|_| ())
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::info!(client = %ip, error = %e, "TLS handshake failed");
                     Ok(())
                 }
@@ -197,6 +219,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     // that trickles one byte at a time (slowloris) is closed as if it were idle.
     let mut deadline = tokio::time::Instant::now() + timeout;
     let mut lines = session.lines_seen();
+    let mut spool: Option<Spool> = None;
     loop {
         let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
         // Pauses come before the output they precede (error replies, 535).
@@ -217,17 +240,45 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))??;
         }
         let mut upgrade = false;
+        let mut delivered = false;
         for ev in events {
             match ev {
                 Event::Pause(_) => {}
                 Event::StartTls => upgrade = true,
                 Event::Close => {}
-                Event::Message(m) => {
-                    shared.counters.messages.fetch_add(1, Ordering::Relaxed);
-                    deliver(shared, ip, &m).await;
+                Event::MessageBegin(envelope) => {
+                    spool = Some(Spool::open(shared, ip, &envelope).await);
+                }
+                Event::MessageData(data) => {
+                    if let Some(s) = spool.as_mut() {
+                        s.write(&data).await;
+                    }
+                }
+                Event::MessageEnd => {
+                    let outcome = match spool.take() {
+                        Some(s) => s.commit().await,
+                        None => Delivery::Failed,
+                    };
+                    match outcome {
+                        Delivery::Queued => &shared.counters.messages,
+                        Delivery::Failed => &shared.counters.delivery_failures,
+                    }
+                    .fetch_add(1, Ordering::Relaxed);
+                    session.delivered(outcome);
+                    delivered = true;
+                }
+                Event::MessageAbort => {
+                    if let Some(s) = spool.take() {
+                        s.discard().await;
+                    }
                 }
                 Event::Log(r) => log_record(shared, &r),
             }
+        }
+        if delivered {
+            // The reply to the final dot, and whatever was pipelined behind it, came
+            // out of `delivered`: write it before reading again.
+            continue;
         }
         if session.is_closed() {
             let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
@@ -296,42 +347,148 @@ fn log_record(shared: &ServerShared, r: &LogRecord) {
 
 static DELIVERY_SEQ: AtomicU64 = AtomicU64::new(0);
 
-async fn deliver(shared: &ServerShared, ip: IpAddr, m: &Message) {
-    let Some(dir) = &shared.maildir else {
-        return;
-    };
-    let received = m.trace_headers(
-        ip,
-        &shared.config.myhostname,
-        shared.config.sasl_authenticated_header,
-        &rfc5322_now(),
-    );
-    let mut content = received.into_bytes();
-    content.extend_from_slice(&m.data);
-    let seq = DELIVERY_SEQ.fetch_add(1, Ordering::Relaxed);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let name = format!(
-        "{}.M{}P{}Q{}.authspec",
-        now.as_secs(),
-        now.subsec_micros(),
-        std::process::id(),
-        seq
-    );
-    let result: io::Result<()> = async {
-        for sub in ["tmp", "new", "cur"] {
-            tokio::fs::create_dir_all(dir.join(sub)).await?;
+/// A message on its way into the maildir: a file in `tmp/` that becomes a file in
+/// `new/` only once it is complete and synced (the maildir protocol). Without a
+/// maildir the message is read and discarded.
+struct Spool {
+    state: SpoolState,
+}
+
+enum SpoolState {
+    /// No maildir configured: the message is discarded and accepted.
+    Discard,
+    Writing {
+        file: tokio::fs::File,
+        dir: PathBuf,
+        name: String,
+    },
+    /// Something failed; the rest of the message is read and dropped, and the
+    /// session answers 451.
+    Failed,
+}
+
+impl Spool {
+    async fn open(shared: &ServerShared, ip: IpAddr, envelope: &Envelope) -> Spool {
+        let Some(dir) = &shared.maildir else {
+            return Spool {
+                state: SpoolState::Discard,
+            };
+        };
+        let received = envelope.trace_headers(
+            ip,
+            &shared.config.myhostname,
+            shared.config.sasl_authenticated_header,
+            &rfc5322_now(),
+        );
+        let seq = DELIVERY_SEQ.fetch_add(1, Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let name = format!(
+            "{}.M{}P{}Q{}.authspec",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            seq
+        );
+        let opened: io::Result<tokio::fs::File> = async {
+            for sub in ["tmp", "new", "cur"] {
+                tokio::fs::create_dir_all(dir.join(sub)).await?;
+            }
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dir.join("tmp").join(&name))
+                .await?;
+            file.write_all(received.as_bytes()).await?;
+            Ok(file)
         }
-        let tmp = dir.join("tmp").join(&name);
-        tokio::fs::write(&tmp, &content).await?;
-        tokio::fs::rename(&tmp, dir.join("new").join(&name)).await?;
-        Ok(())
+        .await;
+        match opened {
+            Ok(file) => Spool {
+                state: SpoolState::Writing {
+                    file,
+                    dir: dir.clone(),
+                    name,
+                },
+            },
+            Err(e) => {
+                tracing::error!(error = %e, dir = %dir.display(), "maildir delivery failed");
+                let _ = tokio::fs::remove_file(dir.join("tmp").join(&name)).await;
+                Spool {
+                    state: SpoolState::Failed,
+                }
+            }
+        }
     }
-    .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, dir = %dir.display(), "maildir delivery failed");
+
+    async fn write(&mut self, data: &[u8]) {
+        if let SpoolState::Writing { file, dir, name } = &mut self.state {
+            if let Err(e) = file.write_all(data).await {
+                tracing::error!(error = %e, dir = %dir.display(), "maildir delivery failed");
+                let _ = tokio::fs::remove_file(dir.join("tmp").join(&*name)).await;
+                self.state = SpoolState::Failed;
+            }
+        }
     }
+
+    /// Sync the file, move it into `new/`, sync the directory: only then is the
+    /// message safe from a crash.
+    async fn commit(mut self) -> Delivery {
+        match std::mem::replace(&mut self.state, SpoolState::Failed) {
+            SpoolState::Discard => Delivery::Queued,
+            SpoolState::Failed => Delivery::Failed,
+            SpoolState::Writing {
+                mut file,
+                dir,
+                name,
+            } => {
+                let tmp = dir.join("tmp").join(&name);
+                let result: io::Result<()> = async {
+                    file.flush().await?;
+                    file.sync_all().await?;
+                    drop(file);
+                    tokio::fs::rename(&tmp, dir.join("new").join(&name)).await?;
+                    sync_dir(&dir.join("new")).await
+                }
+                .await;
+                match result {
+                    Ok(()) => Delivery::Queued,
+                    Err(e) => {
+                        tracing::error!(error = %e, dir = %dir.display(), "maildir delivery failed");
+                        let _ = tokio::fs::remove_file(&tmp).await;
+                        Delivery::Failed
+                    }
+                }
+            }
+        }
+    }
+
+    async fn discard(mut self) {
+        if let SpoolState::Writing { file, dir, name } =
+            std::mem::replace(&mut self.state, SpoolState::Failed)
+        {
+            drop(file);
+            let _ = tokio::fs::remove_file(dir.join("tmp").join(&name)).await;
+        }
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // The connection ended mid-message: the partial file must not stay in tmp/.
+        if let SpoolState::Writing { dir, name, .. } = &self.state {
+            let _ = std::fs::remove_file(dir.join("tmp").join(name));
+        }
+    }
+}
+
+/// fsync a directory, so a rename into it survives a crash.
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+        .await
+        .map_err(io::Error::other)?
 }
 
 /// RFC 5322 date in UTC, computed without a calendar crate.

@@ -425,3 +425,57 @@ impl crate::smtp::client::MechanismChooser for ClientConfig {
             .map_err(|e| e.to_string())
     }
 }
+
+/// `send --mechanism M` under the user's own policy. Postfix applies
+/// `smtp_sasl_mechanism_filter` and the security options to every mechanism it may
+/// use; naming one on the command line must not send a password in plaintext that
+/// `smtp_sasl_security_options = noplaintext` forbids. A conflict is refused with a
+/// message that names the parameter and the word.
+#[derive(Debug, Clone)]
+pub struct ForcedUnderPolicy {
+    pub mechanism: Mechanism,
+    pub config: ClientConfig,
+}
+
+impl ForcedUnderPolicy {
+    /// Why `mechanism` may not be used, or `None` when the policy allows it.
+    pub fn conflict(&self, tls: bool) -> Option<String> {
+        let m = self.mechanism;
+        if self.config.sasl_mechanism_filter.filter(&[m]).is_empty() {
+            return Some(format!(
+                "--mechanism {m} conflicts with smtp_sasl_mechanism_filter, which drops it"
+            ));
+        }
+        let words = self
+            .config
+            .security_options(tls)
+            .violations(self.config.sasl_type.properties(m));
+        if words.is_empty() {
+            return None;
+        }
+        let param = if tls {
+            "smtp_sasl_tls_security_options"
+        } else {
+            "smtp_sasl_security_options"
+        };
+        Some(format!(
+            "--mechanism {m} conflicts with {param} = {}: {} forbids it{}",
+            self.config.security_options(tls).words().join(", "),
+            words.join(", "),
+            if tls { "" } else { " without TLS" }
+        ))
+    }
+}
+
+impl crate::smtp::client::MechanismChooser for ForcedUnderPolicy {
+    fn choose(&self, offered: &[String], tls: bool) -> Result<Mechanism, String> {
+        if let Some(conflict) = self.conflict(tls) {
+            return Err(conflict);
+        }
+        crate::smtp::client::MechanismChooser::choose(
+            &crate::smtp::client::Forced(self.mechanism),
+            offered,
+            tls,
+        )
+    }
+}

@@ -58,6 +58,11 @@ pub enum ConfigErrorKind {
     /// The expanded value exceeds
     /// [`MAX_EXPANDED_LEN`](super::maincf::MAX_EXPANDED_LEN) bytes.
     ExpansionTooLong,
+    /// Expanding the value took more than
+    /// [`MAX_EXPANSION_STEPS`](super::maincf::MAX_EXPANSION_STEPS) `$name` lookups:
+    /// `a = $b$b`, `b = $c$c`, … with an empty last value doubles the work per level
+    /// without producing any output.
+    ExpansionTooManySteps,
     /// A `$` expression that postconf(5) does not define, or one authspec does not
     /// support (logical `{a} == {b}` expressions).
     BadExpansion { reason: &'static str },
@@ -144,6 +149,11 @@ impl fmt::Display for ConfigErrorKind {
             }
             K::ExpansionTooDeep => f.write_str("parameter expansion nests too deeply"),
             K::ExpansionTooLong => f.write_str("expanded value is too long"),
+            K::ExpansionTooManySteps => write!(
+                f,
+                "parameter expansion takes more than {} $name lookups",
+                super::maincf::MAX_EXPANSION_STEPS
+            ),
             K::BadExpansion { reason } => write!(f, "bad $ expression: {reason}"),
             K::UnknownSecurityOption { word } => write!(
                 f,

@@ -35,6 +35,11 @@ pub const MAX_EXPANSION_DEPTH: usize = 100;
 /// grow exponentially.
 pub const MAX_EXPANDED_LEN: usize = 1 << 20;
 
+/// The most `$name` lookups one expansion may make. The output bound alone does not
+/// stop `a = $b$b`, `b = $c$c`, … when the last value is empty: the work doubles per
+/// level while the output stays empty. Real main.cf values need a few dozen.
+pub const MAX_EXPANSION_STEPS: usize = 10_000;
+
 /// The name `MainCf::parse` reports for values that come from `-o name=value`.
 pub const OVERRIDE_SOURCE: &str = "-o";
 /// The name reported for values that come from the built-in defaults.
@@ -54,6 +59,9 @@ const fn p(name: &'static str, default: &'static str) -> Parameter {
 /// Every parameter authspec reads, sorted by name. Defaults are Postfix's (postconf(5),
 /// Postfix 3.7) except where marked; the differences are listed in the policy README.
 pub const PARAMETERS: &[Parameter] = &[
+    // authspec-only: whether an ANONYMOUS login (RFC 4505) counts as authenticated for
+    // authspec_require_auth and permit_sasl_authenticated. Postfix never trusts it.
+    p("authspec_anonymous_is_authenticated", "no"),
     // authspec-only: delay before a 535 reply (Postfix leaves this to the SASL backend).
     p("authspec_auth_failure_delay", "0s"),
     // authspec-only: refuse MAIL before AUTH with RFC 4954 §6's 530 5.7.0.
@@ -94,6 +102,9 @@ pub const PARAMETERS: &[Parameter] = &[
     p("smtp_tls_wrappermode", "no"),
     p("smtpd_banner", "$myhostname ESMTP $mail_name"),
     p("smtpd_client_connection_count_limit", "50"),
+    // Postfix: ${smtpd_client_connection_limit_exceptions:$mynetworks}; authspec has
+    // only the newer name.
+    p("smtpd_client_event_limit_exceptions", "$mynetworks"),
     p("smtpd_client_restrictions", ""),
     p("smtpd_delay_reject", "yes"),
     p("smtpd_discard_ehlo_keywords", ""),
@@ -102,6 +113,8 @@ pub const PARAMETERS: &[Parameter] = &[
     // before 3.9 and `normalize` after.
     p("smtpd_forbid_bare_newline", "reject"),
     p("smtpd_hard_error_limit", "20"),
+    p("smtpd_recipient_limit", "1000"),
+    p("smtpd_recipient_overshoot_limit", "1000"),
     p("smtpd_recipient_restrictions", ""),
     p(
         "smtpd_relay_restrictions",
@@ -366,6 +379,7 @@ impl MainCf {
                     cf: self,
                     stack: vec![name.to_owned()],
                     produced: 0,
+                    steps: 0,
                 };
                 let host = expander.expand_name("myhostname").unwrap_or_default();
                 Some(domain_of(&host).replace('$', "$$"))
@@ -407,6 +421,7 @@ impl MainCf {
             cf: self,
             stack: Vec::new(),
             produced: 0,
+            steps: 0,
         };
         expander
             .expand_name(name)
@@ -538,15 +553,21 @@ fn domain_of(host: &str) -> &str {
     }
 }
 
-/// Recursive `$` expansion with a loop check, a depth bound and an output bound.
+/// Recursive `$` expansion with a loop check, a depth bound, an output bound and a
+/// work bound.
 struct Expander<'a> {
     cf: &'a MainCf,
     stack: Vec<String>,
     produced: usize,
+    steps: usize,
 }
 
 impl Expander<'_> {
     fn expand_name(&mut self, name: &str) -> Result<String, ConfigErrorKind> {
+        self.steps += 1;
+        if self.steps > MAX_EXPANSION_STEPS {
+            return Err(ConfigErrorKind::ExpansionTooManySteps);
+        }
         if self.stack.iter().any(|n| n == name) {
             let mut chain = self.stack.clone();
             chain.push(name.to_owned());

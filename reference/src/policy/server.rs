@@ -254,6 +254,16 @@ pub struct ServerConfig {
     pub timeout: Duration,
     /// `smtpd_client_connection_count_limit`; 0 means no limit.
     pub client_connection_count_limit: u32,
+    /// `smtpd_client_event_limit_exceptions`: clients the connection limit does not
+    /// apply to (Postfix's default: `$mynetworks`).
+    pub client_event_limit_exceptions: NetworkList,
+    /// `smtpd_recipient_limit`: the most recipients one message may have (452 4.5.3
+    /// beyond it).
+    pub recipient_limit: u32,
+    /// `smtpd_recipient_overshoot_limit`: recipients past the limit that are refused
+    /// without counting as errors; each one after these counts towards
+    /// `smtpd_hard_error_limit`.
+    pub recipient_overshoot_limit: u32,
     /// `message_size_limit`; 0 means no limit.
     pub message_size_limit: u64,
     /// `smtpd_discard_ehlo_keywords`, lower-cased.
@@ -263,6 +273,10 @@ pub struct ServerConfig {
     /// `authspec_require_auth`: answer MAIL before AUTH with RFC 4954 §6's
     /// `530 5.7.0 Authentication required`.
     pub require_auth: bool,
+    /// `authspec_anonymous_is_authenticated`: an ANONYMOUS login satisfies
+    /// `authspec_require_auth` and `permit_sasl_authenticated` (default: no, as in
+    /// Postfix).
+    pub anonymous_is_authenticated: bool,
     /// `authspec_auth_failure_delay`: the driver waits this long before a 535.
     pub auth_failure_delay: Duration,
     /// Every known parameter, expanded, as `postconf -x` would print it.
@@ -388,6 +402,9 @@ impl ServerConfig {
             error_sleep_time: cf.time("smtpd_error_sleep_time")?,
             timeout: cf.time("smtpd_timeout")?,
             client_connection_count_limit: u32_param(cf, "smtpd_client_connection_count_limit", 0)?,
+            client_event_limit_exceptions: networks("smtpd_client_event_limit_exceptions")?,
+            recipient_limit: u32_param(cf, "smtpd_recipient_limit", 1)?,
+            recipient_overshoot_limit: u32_param(cf, "smtpd_recipient_overshoot_limit", 0)?,
             message_size_limit: cf.number("message_size_limit", 0, u64::MAX)?,
             discard_ehlo_keywords: cf
                 .list("smtpd_discard_ehlo_keywords")?
@@ -396,6 +413,7 @@ impl ServerConfig {
                 .collect(),
             forbid_bare_newline,
             require_auth: cf.boolean("authspec_require_auth")?,
+            anonymous_is_authenticated: cf.boolean("authspec_anonymous_is_authenticated")?,
             auth_failure_delay: cf.time("authspec_auth_failure_delay")?,
             effective: cf.print(true),
         };

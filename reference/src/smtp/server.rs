@@ -32,6 +32,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What the driver must do, besides writing [`ServerSession::take_output`].
+///
+/// A message travels as `MessageBegin`, any number of `MessageData`, then
+/// `MessageEnd` or `MessageAbort`. The session holds no message body: each
+/// `MessageData` carries only what one [`ServerSession::receive`] completed, so the
+/// memory a DATA phase takes is bounded by the driver's read size, whatever the
+/// message size.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
     /// Flush the output, then run the TLS handshake and call
@@ -39,8 +45,18 @@ pub enum Event {
     StartTls,
     /// Flush the output, then close the connection.
     Close,
-    /// A message was accepted (after the final `250`).
-    Message(Message),
+    /// DATA was accepted (`354`): start a message with this envelope (the driver
+    /// writes the trace headers, then the data that follows).
+    MessageBegin(Envelope),
+    /// The next octets of the message: dot-unstuffed, with CRLF line ends.
+    MessageData(Vec<u8>),
+    /// The final `.` arrived. Make the message safe (written, synced, moved into
+    /// place), then call [`ServerSession::delivered`]: the `250` is sent only then,
+    /// and the session reads no further command until it is.
+    MessageEnd,
+    /// The message will not be delivered (too big, a line too long, the session
+    /// ended): throw away what was written of it.
+    MessageAbort,
     /// Something worth a log line, in Postfix's terms. Never holds a secret.
     Log(LogRecord),
     /// Wait this long before writing the pending output: `smtpd_error_sleep_time`
@@ -49,9 +65,19 @@ pub enum Event {
     Pause(std::time::Duration),
 }
 
-/// An accepted message, as the driver delivers it.
+/// The outcome of the driver's attempt to make a message safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The message is stored: answer `250 2.0.0 Ok: queued`.
+    Queued,
+    /// Storing failed: answer `451 4.3.0`, so the client keeps the message and
+    /// retries (Postfix's "queue file write error").
+    Failed,
+}
+
+/// The envelope of a message, known when DATA is accepted.
 #[derive(Debug, PartialEq, Eq, Clone)]
-pub struct Message {
+pub struct Envelope {
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     /// The `AUTH=` identity the server trusted, if any (RFC 4954 §5).
@@ -61,11 +87,9 @@ pub struct Message {
     pub sasl_method: Option<Mechanism>,
     pub helo: Option<String>,
     pub tls: bool,
-    /// The message as received, dot-unstuffed, with CRLF line ends.
-    pub data: Vec<u8>,
 }
 
-impl Message {
+impl Envelope {
     /// The trace headers delivery prepends (RFC 5321 §4.4): `Return-Path:` and a
     /// `Received:` line whose protocol says whether TLS and AUTH were used (ESMTPS,
     /// ESMTPA, ESMTPSA: RFC 3848; RFC 4954 §7), with Postfix's
@@ -147,7 +171,10 @@ enum Greeted {
 struct Transaction {
     from: String,
     mail_auth: Option<String>,
+    /// At most `smtpd_recipient_limit` entries.
     rcpts: Vec<String>,
+    /// Recipients refused for going past the limit (`smtpd_recipient_overshoot_limit`).
+    overshoot: u32,
 }
 
 #[derive(Debug)]
@@ -169,16 +196,25 @@ struct AuthExchange {
 enum Mode {
     Command,
     Auth(AuthExchange),
-    Data {
-        buf: Vec<u8>,
-        too_big: bool,
-        /// A text line went over 1000 octets and was cut by the reader: the message
-        /// is refused at its end rather than delivered truncated.
-        line_too_long: bool,
-    },
+    Data(DataState),
+    /// The final `.` arrived and the driver is making the message safe; nothing is
+    /// read until [`ServerSession::delivered`].
+    Delivering,
     /// STARTTLS was accepted; input is ignored until the handshake completes.
     TlsPending,
     Closed,
+}
+
+#[derive(Debug)]
+struct DataState {
+    /// Octets of message content so far (after dot-unstuffing, with CRLFs).
+    size: u64,
+    too_big: bool,
+    /// A text line went over 1000 octets and was cut by the reader: the message
+    /// is refused at its end rather than delivered truncated.
+    line_too_long: bool,
+    /// The previous line ended in a bare LF, so a "." now does not follow a CRLF.
+    after_bare_newline: bool,
 }
 
 /// Per-connection facts the driver supplies.
@@ -362,7 +398,42 @@ impl ServerSession {
         self.close();
     }
 
+    /// The driver's answer to [`Event::MessageEnd`]. The reply to the final `.` is
+    /// decided here, after the message is safe (or is known not to be): a `250` that
+    /// comes before the message is stored promises what a crash or a full disk can
+    /// break. Input that arrived meanwhile is processed now.
+    pub fn delivered(&mut self, outcome: Delivery) {
+        if !matches!(self.mode, Mode::Delivering) {
+            return;
+        }
+        self.mode = Mode::Command;
+        match outcome {
+            Delivery::Queued => self.reply(250, "2.0.0 Ok: queued"),
+            Delivery::Failed => self.reply(451, "4.3.0 Error: queue file write error"),
+        }
+        self.process();
+    }
+
+    /// Whether the session waits for [`ServerSession::delivered`].
+    pub fn awaiting_delivery(&self) -> bool {
+        matches!(self.mode, Mode::Delivering)
+    }
+
+    /// Whether the session counts as authenticated for `authspec_require_auth` and
+    /// `permit_sasl_authenticated`. RFC 4505 §2: an ANONYMOUS client is not
+    /// identified, so it gets nothing an identified user gets (Postfix's
+    /// permit_sasl_authenticated skips it too), unless
+    /// `authspec_anonymous_is_authenticated` says otherwise.
+    fn authenticated_for_policy(&self) -> bool {
+        self.authenticated.as_ref().is_some_and(|(_, m)| {
+            *m != Mechanism::Anonymous || self.config.anonymous_is_authenticated
+        })
+    }
+
     fn close(&mut self) {
+        if matches!(self.mode, Mode::Data(_) | Mode::Delivering) {
+            self.events.push_back(Event::MessageAbort);
+        }
         if !self.is_closed() {
             self.mode = Mode::Closed;
             self.events.push_back(Event::Close);
@@ -387,8 +458,8 @@ impl ServerSession {
             let limit = match &self.mode {
                 Mode::Command => MAX_FRAME,
                 Mode::Auth(_) => self.config.sasl_response_limit.max(1) + 2,
-                Mode::Data { .. } => line::TEXT_LINE_LIMIT,
-                Mode::TlsPending | Mode::Closed => return,
+                Mode::Data(_) => line::TEXT_LINE_LIMIT,
+                Mode::Delivering | Mode::TlsPending | Mode::Closed => return,
             };
             let Some(line) = self.reader.next_line(limit) else {
                 return;
@@ -397,11 +468,7 @@ impl ServerSession {
             match std::mem::replace(&mut self.mode, Mode::Command) {
                 Mode::Command => self.command_line(line),
                 Mode::Auth(ex) => self.auth_response(ex, line),
-                Mode::Data {
-                    buf,
-                    too_big,
-                    line_too_long,
-                } => self.data_line(buf, too_big, line_too_long, line),
+                Mode::Data(state) => self.data_line(state, line),
                 other => self.mode = other,
             }
         }
@@ -907,7 +974,7 @@ impl ServerSession {
             self.reply(503, "5.5.1 Error: nested MAIL command");
             return;
         }
-        if self.config.require_auth && self.authenticated.is_none() {
+        if self.config.require_auth && !self.authenticated_for_policy() {
             // RFC 4954 §6: "530 5.7.0 Authentication required".
             self.reply(530, "5.7.0 Authentication required");
             return;
@@ -948,6 +1015,7 @@ impl ServerSession {
             from,
             mail_auth,
             rcpts: Vec::new(),
+            overshoot: 0,
         });
         self.reply(250, "2.1.0 Ok");
     }
@@ -961,6 +1029,21 @@ impl ServerSession {
             self.reply(555, &format!("5.5.4 Unsupported option: {keyword}"));
             return;
         }
+        // smtpd_recipient_limit bounds what one transaction holds. Postfix answers
+        // "452 4.5.3 Error: too many recipients" and counts an error only for each
+        // recipient beyond smtpd_recipient_overshoot_limit more.
+        if let Some(t) = self.transaction.as_mut() {
+            let limit = usize::try_from(self.config.recipient_limit).unwrap_or(usize::MAX);
+            if t.rcpts.len() >= limit {
+                t.overshoot = t.overshoot.saturating_add(1);
+                if t.overshoot > self.config.recipient_overshoot_limit {
+                    self.reply(452, "4.5.3 Error: too many recipients");
+                } else {
+                    self.reply_raw(452, &["4.5.3 Error: too many recipients"]);
+                }
+                return;
+            }
+        }
         let rcpt = match to {
             command::ForwardPath::Postmaster => "postmaster".to_string(),
             command::ForwardPath::Mailbox(m) => m,
@@ -968,12 +1051,7 @@ impl ServerSession {
         let decision = self.config.check_rcpt(&RestrictionContext {
             client_ip: self.peer.ip,
             client_name: None,
-            // RFC 4505 §2: an ANONYMOUS client is not identified, so it gets nothing an
-            // identified user gets (Postfix's permit_sasl_authenticated skips it too).
-            authenticated: self
-                .authenticated
-                .as_ref()
-                .is_some_and(|(_, m)| *m != Mechanism::Anonymous),
+            authenticated: self.authenticated_for_policy(),
             recipient: &rcpt,
         });
         match decision {
@@ -993,24 +1071,44 @@ impl ServerSession {
         match &self.transaction {
             None => self.reply(503, "5.5.1 Error: need RCPT command"),
             Some(t) if t.rcpts.is_empty() => self.reply(554, "5.5.1 Error: no valid recipients"),
-            Some(_) => {
+            Some(t) => {
+                let sasl = self.authenticated.as_ref();
+                let envelope = Envelope {
+                    mail_from: t.from.clone(),
+                    rcpt_to: t.rcpts.clone(),
+                    mail_auth: t.mail_auth.clone(),
+                    sasl_username: sasl.map(|(a, _)| a.authcid.clone()),
+                    sasl_method: sasl.map(|(_, m)| *m),
+                    helo: self.helo_name.clone(),
+                    tls: self.tls,
+                };
+                self.events.push_back(Event::MessageBegin(envelope));
                 self.reply_raw(354, &["End data with <CR><LF>.<CR><LF>"]);
-                self.mode = Mode::Data {
-                    buf: Vec::new(),
+                self.mode = Mode::Data(DataState {
+                    size: 0,
                     too_big: false,
                     line_too_long: false,
-                };
+                    after_bare_newline: false,
+                });
             }
         }
     }
 
-    fn data_line(
-        &mut self,
-        mut buf: Vec<u8>,
-        mut too_big: bool,
-        mut line_too_long: bool,
-        line: Line,
-    ) {
+    /// Appends to the `MessageData` event at the back of the queue, so one receive
+    /// yields one event however many lines it completed.
+    fn message_data(&mut self, content: &[u8]) {
+        if let Some(Event::MessageData(buf)) = self.events.back_mut() {
+            buf.extend_from_slice(content);
+            buf.extend_from_slice(b"\r\n");
+            return;
+        }
+        let mut buf = Vec::with_capacity(content.len() + 2);
+        buf.extend_from_slice(content);
+        buf.extend_from_slice(b"\r\n");
+        self.events.push_back(Event::MessageData(buf));
+    }
+
+    fn data_line(&mut self, mut state: DataState, line: Line) {
         // Only CRLF . CRLF ends the data (RFC 5321 §4.1.1.4). A "." ended by a bare LF
         // is the SMTP-smuggling shape: with smtpd_forbid_bare_newline it is refused
         // below rather than taken as the end.
@@ -1020,7 +1118,7 @@ impl ServerSession {
             .any(|d| matches!(d, Deviation::BareLf { .. } | Deviation::BareCr { .. }));
         if bare && self.config.forbid_bare_newline == BareNewline::Reject {
             self.transaction = None;
-            self.mode = Mode::Command;
+            self.mode = Mode::Data(state);
             self.log(LogRecord::LineDeviation {
                 client: self.peer.ip,
                 deviation: line.deviations[0],
@@ -1032,38 +1130,35 @@ impl ServerSession {
             self.close();
             return;
         }
-        let ends =
-            line.bytes == b"." && (!bare || self.config.forbid_bare_newline == BareNewline::Allow);
-        if ends {
-            let Some(t) = self.transaction.take() else {
-                self.mode = Mode::Command;
-                return;
+        // Under `normalize` (Postfix 3.9) the end is CR LF . CR LF and nothing else:
+        // a "." after a line that ended in a bare LF (`<LF>.<CR><LF>`) is content,
+        // or a smuggled MAIL/RCPT/DATA would run as commands.
+        let ends = line.bytes == b"."
+            && match self.config.forbid_bare_newline {
+                BareNewline::Allow => true,
+                _ => !bare && !state.after_bare_newline,
             };
+        state.after_bare_newline = line.has(line::DeviationKind::BareLf);
+        if ends {
             self.mode = Mode::Command;
-            if too_big {
+            if self.transaction.take().is_none() {
+                return;
+            }
+            if state.too_big {
+                self.events.push_back(Event::MessageAbort);
                 self.reply(552, "5.3.4 Message size exceeds fixed limit");
                 return;
             }
             // RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets; the reader cut a
             // longer one, and delivering the cut message would change it silently.
             // §4.5.3.1.10 names the reply "500 Line too long".
-            if line_too_long {
+            if state.line_too_long {
+                self.events.push_back(Event::MessageAbort);
                 self.reply(500, "5.5.2 Error: message text line too long");
                 return;
             }
-            let sasl = self.authenticated.as_ref();
-            let msg = Message {
-                mail_from: t.from,
-                rcpt_to: t.rcpts,
-                mail_auth: t.mail_auth,
-                sasl_username: sasl.map(|(a, _)| a.authcid.clone()),
-                sasl_method: sasl.map(|(_, m)| *m),
-                helo: self.helo_name.clone(),
-                tls: self.tls,
-                data: buf,
-            };
-            self.events.push_back(Event::Message(msg));
-            self.reply(250, "2.0.0 Ok: queued");
+            self.events.push_back(Event::MessageEnd);
+            self.mode = Mode::Delivering;
             return;
         }
         let content = if line.bytes.first() == Some(&b'.') {
@@ -1071,25 +1166,19 @@ impl ServerSession {
         } else {
             &line.bytes[..]
         };
-        let limit = match self.config.message_size_limit {
-            0 => usize::MAX,
-            n => usize::try_from(n).unwrap_or(usize::MAX),
-        };
-        if buf.len().saturating_add(content.len() + 2) > limit {
-            too_big = true;
+        let added = u64::try_from(content.len() + 2).unwrap_or(u64::MAX);
+        let limit = self.config.message_size_limit;
+        if limit > 0 && state.size.saturating_add(added) > limit {
+            state.too_big = true;
         }
-        if !too_big {
-            buf.extend_from_slice(content);
-            buf.extend_from_slice(b"\r\n");
+        if !state.too_big {
+            state.size = state.size.saturating_add(added);
+            self.message_data(content);
         }
         if line.too_long() {
-            line_too_long = true;
+            state.line_too_long = true;
         }
-        self.mode = Mode::Data {
-            buf,
-            too_big,
-            line_too_long,
-        };
+        self.mode = Mode::Data(state);
     }
 }
 
