@@ -24,8 +24,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "corpus/$t"
   status=0
   cargo "${TC[@]}" fuzz run -O "$t" "$work" "corpus/$t" -- \
-    -max_total_time="$SECONDS_PER_TARGET" -dict=dict/smtp.dict -rss_limit_mb=2048 \
-    -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    -max_total_time="$SECONDS_PER_TARGET" -dict=dict/smtp.dict -rss_limit_mb=512 -malloc_limit_mb=256 \
+    -timeout=2 -print_final_stats=1 >"$log" 2>&1 || status=$?
   execs=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   last=$(grep -E '^#[0-9]+' "$log" | grep -E 'cov: ' | tail -1)
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")

@@ -77,8 +77,7 @@ pub(crate) fn unmet(sc: &Scenario, offer: &Offer, mode: TlsMode, live: bool) -> 
     };
     if hidden_before_tls && !own_starttls && mode != TlsMode::Plain {
         return Some(
-            "the scenario judges what is offered before STARTTLS, and the run starts in TLS"
-                .into(),
+            "the scenario judges what is offered before STARTTLS, and the run starts in TLS".into(),
         );
     }
     let req = &sc.requires;
