@@ -30,7 +30,10 @@ start_serve() {
   # The background job opens its own redirections: create the file first so the
   # polling below never races it.
   : >"$BENCH_TMP/serve.out"
-  "$AUTHSPEC_BIN" serve --listen 127.0.0.1:0 --users "$BENCH_TMP/users" "$@" \
+  # SERVE_WRAP (e.g. "taskset -c 0") runs the server under a wrapper that execs it,
+  # so $! is still the server's pid.
+  # shellcheck disable=SC2086 # SERVE_WRAP is a command line
+  ${SERVE_WRAP:-} "$AUTHSPEC_BIN" serve --listen 127.0.0.1:0 --users "$BENCH_TMP/users" "$@" \
     >"$BENCH_TMP/serve.out" 2>"$BENCH_TMP/serve.err" &
   SERVE_PID=$!
   for _ in $(seq 100); do
