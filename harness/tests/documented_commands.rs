@@ -36,11 +36,17 @@ fn markdown_files() -> Vec<PathBuf> {
 fn command_lines(text: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let mut in_block = false;
+    // A ```text block shows output, not commands to run.
+    let mut output_block = false;
     let mut pending = String::new();
     for line in text.lines() {
-        if line.trim_start().starts_with("```") {
+        if let Some(info) = line.trim_start().strip_prefix("```") {
             in_block = !in_block;
+            output_block = in_block && info.trim() == "text";
             pending.clear();
+            continue;
+        }
+        if in_block && output_block {
             continue;
         }
         if in_block {
