@@ -6,17 +6,17 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod cli_support;
 pub mod conn;
 pub mod coverage;
 pub mod input;
-pub mod load;
+pub mod loadgen;
 pub mod netfuzz;
 pub mod probe;
 pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod support;
 
 #[doc(hidden)]
 pub mod fuzzing;

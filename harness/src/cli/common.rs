@@ -90,4 +90,4 @@ pub fn tls_client(
     tls::client_config(&v).map_err(|e| format!("{e:?}"))
 }
 
-pub use crate::cli_support::{host_of, port_of};
+pub use crate::support::{host_of, port_of};

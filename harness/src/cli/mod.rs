@@ -4,7 +4,7 @@
 mod common;
 mod coverage;
 mod fuzz;
-mod load;
+mod loadgen;
 mod probe;
 mod record;
 mod run;
@@ -40,7 +40,7 @@ pub enum Command {
     /// Report what a server offers for AUTH, before and after TLS, and what looks wrong.
     Probe(probe::ProbeArgs),
     /// Measure sessions/s, latency and errors of a server under AUTH load (loopback only by default).
-    Load(load::LoadArgs),
+    Load(loadgen::LoadArgs),
     /// Record real sessions through a proxy as client-role and server-role scenarios.
     Record(record::RecordArgs),
     /// Fuzz a live SMTP AUTH server with mutated sessions; write findings as scenarios.
@@ -70,7 +70,7 @@ pub fn main() -> ExitCode {
             Command::Send(a) => send::run(a, cli.verbose).await,
             Command::Probe(a) => probe::run(a).await,
             Command::Run(a) => run::run(a).await,
-            Command::Load(a) => load::run(a).await,
+            Command::Load(a) => loadgen::run(a).await,
             Command::Coverage(a) => coverage::run(a),
             Command::Record(a) => record::run(a).await,
             Command::Fuzz(a) => fuzz::run(a).await,

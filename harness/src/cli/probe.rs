@@ -66,7 +66,7 @@ pub async fn run(a: ProbeArgs) -> u8 {
                 // escape sequence from the peer reaches the terminal.
                 Format::Human => {
                     for line in render_human(&report).lines() {
-                        println!("{}", crate::cli_support::escape_controls(line));
+                        println!("{}", crate::support::escape_controls(line));
                     }
                 }
                 Format::Json => println!(
@@ -80,7 +80,7 @@ pub async fn run(a: ProbeArgs) -> u8 {
             eprintln!(
                 "authspec probe: {}: {}",
                 a.target,
-                crate::cli_support::escape_controls(&e.to_string())
+                crate::support::escape_controls(&e.to_string())
             );
             EXIT_NETWORK
         }

@@ -86,8 +86,8 @@ fn print_report(r: &SessionReport) {
 }
 
 pub async fn run(a: RecordArgs) -> u8 {
-    let host = crate::cli_support::host_of(&a.target);
-    let listen_host = crate::cli_support::host_of(&a.listen);
+    let host = crate::support::host_of(&a.target);
+    let listen_host = crate::support::host_of(&a.listen);
     let mut names = vec![host.clone(), "localhost".to_string(), listen_host];
     names.dedup();
     names.retain(|n| !n.is_empty() && n != "0.0.0.0" && n != "::");

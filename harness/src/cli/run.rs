@@ -174,7 +174,7 @@ fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
     v.extend(&cli);
     if let Some(t) = &args.target {
         if v.get("host").is_none() {
-            v.set("host", crate::cli_support::host_of(t));
+            v.set("host", crate::support::host_of(t));
         }
     } else if v.get("host").is_none() {
         v.set("host", runner::embedded::HOSTNAME);

@@ -4,7 +4,7 @@ use super::common::{
     self, EXIT_AUTH_REJECTED, EXIT_FAILED, EXIT_NETWORK, EXIT_NO_MECHANISM, EXIT_OK, EXIT_PROTOCOL,
     EXIT_USAGE,
 };
-use crate::cli_support::escape_controls;
+use crate::support::escape_controls;
 use authspec_reference::net::client::{ClientConnect, DriverError, Transport, run_client};
 use authspec_reference::policy::client::{
     ClientConfig, ClientTlsLevel, ForcedUnderPolicy, PasswordMap,

@@ -67,7 +67,7 @@ pub async fn run(a: ServeArgs) -> u8 {
         if let Some(addr) = a
             .listen
             .iter()
-            .find(|l| !crate::cli_support::resolves_to_loopback_only(l))
+            .find(|l| !crate::support::resolves_to_loopback_only(l))
         {
             eprintln!(
                 "authspec serve: --seed repeats nonces across restarts; refused on the non-loopback address {addr}"

@@ -285,7 +285,7 @@ impl Player<'_> {
             password: Secret::new(concrete_all(password, &id.password)),
             authzid: None,
             host: self.target.ep.server_name.clone(),
-            port: crate::cli_support::port_of(&self.target.ep.addr),
+            port: crate::support::port_of(&self.target.ep.addr),
         };
         let mut rng = SeededRandom::from_seed(seed);
         let mut client = sasl::client(*mechanism, &creds, &mut rng);

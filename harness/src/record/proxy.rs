@@ -168,7 +168,7 @@ async fn upgrade(
         .sni
         .clone()
         .or(client_sni)
-        .unwrap_or_else(|| crate::cli_support::host_of(&cfg.target));
+        .unwrap_or_else(|| crate::support::host_of(&cfg.target));
     let Ok(server_name) = ServerName::try_from(name.clone()) else {
         return Upgrade::Failed(format!("bad TLS server name {name:?}"));
     };

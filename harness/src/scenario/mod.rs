@@ -11,8 +11,8 @@
 
 mod bytes;
 pub mod check;
-mod load;
 mod model;
+mod parse;
 pub mod pattern;
 mod schema;
 mod schema_util;
@@ -21,16 +21,16 @@ mod vars;
 
 pub use bytes::{EscapeError, decode_hex, display_bytes, unescape};
 pub use check::{Advertised, Outcome};
-pub use load::{
-    LoadError, LoadErrorKind, MAX_FILE_SIZE, ValidationError, from_file, load_dir,
-    load_dir_reporting, load_embedded, load_str, validate_set,
-};
 pub use model::{
     Auth, CapabilityCheck, Challenge, ChallengeOptions, Clause, ClauseError, CodeSpec, Consequence,
     Expect, ExpectAuth, ExpectClientClose, ExpectClose, ExpectCommand, ExpectExit, ExpectResponse,
     ExpectSmuggling, InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requirement,
     Requires, Role, STEP_KINDS, Sasl, Scenario, ScenarioFile, Send, SendBytes, SendOptions,
     Starttls, Step, StepRole, WaitDuration,
+};
+pub use parse::{
+    LoadError, LoadErrorKind, MAX_FILE_SIZE, ValidationError, from_file, load_dir,
+    load_dir_reporting, load_embedded, load_str, validate_set,
 };
 pub use schema::json_schema;
 pub use transcript::TranscriptError;

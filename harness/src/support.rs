@@ -1,4 +1,4 @@
-//! Address helpers shared by the CLI, the runner, `load` and `fuzz`.
+//! Address and text helpers shared by the CLI, the runner, the load generator and `fuzz`.
 
 /// `host:port` → host, for SNI and certificate checks (`[::1]:25` → `::1`).
 pub fn host_of(addr: &str) -> String {

@@ -1,7 +1,7 @@
 //! `authspec load`: sessions per second, latency and errors against one server.
 
 use super::common::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::load::{self, Bound, LoadOptions, LoadTls, Progress};
+use crate::loadgen::{self, Bound, LoadOptions, LoadTls, Progress};
 use crate::scenario::Vars;
 use authspec_reference::sasl::{ClientCredentials, Mechanism, Secret};
 use clap::{Args, ValueEnum};
@@ -81,7 +81,7 @@ pub struct LoadArgs {
 }
 
 fn options(a: &LoadArgs) -> Result<LoadOptions, String> {
-    crate::cli_support::require_loopback(&a.target, a.allow_remote)?;
+    crate::support::require_loopback(&a.target, a.allow_remote)?;
     let mechanism = Mechanism::from_name(a.mechanism.as_bytes())
         .ok_or_else(|| format!("unknown mechanism {:?}", a.mechanism))?;
     let env = |k: &str| std::env::var(k).ok();
@@ -120,10 +120,10 @@ fn options(a: &LoadArgs) -> Result<LoadOptions, String> {
     };
     let bound = match (a.sessions, a.duration) {
         (_, Some(d)) => {
-            if !(d.is_finite() && d > 0.0 && d <= load::MAX_DURATION.as_secs_f64()) {
+            if !(d.is_finite() && d > 0.0 && d <= loadgen::MAX_DURATION.as_secs_f64()) {
                 return Err(format!(
                     "--duration must be between 0 and {} seconds",
-                    load::MAX_DURATION.as_secs()
+                    loadgen::MAX_DURATION.as_secs()
                 ));
             }
             Bound::Duration(Duration::from_secs_f64(d))
@@ -191,7 +191,7 @@ pub async fn run(a: LoadArgs) -> u8 {
             }
         })
     });
-    let report = load::run(Arc::clone(&opts), Arc::clone(&progress)).await;
+    let report = loadgen::run(Arc::clone(&opts), Arc::clone(&progress)).await;
     if let Some(t) = ticker {
         t.abort();
     }
@@ -199,7 +199,7 @@ pub async fn run(a: LoadArgs) -> u8 {
         bar.finish_and_clear();
     }
     match a.format {
-        Format::Human => print!("{}", load::render_human(&report)),
+        Format::Human => print!("{}", loadgen::render_human(&report)),
         Format::Json => match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
             Err(e) => {
