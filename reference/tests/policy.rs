@@ -463,7 +463,7 @@ fn server_defaults() {
     assert_eq!(s.banner, "localhost ESMTP authspec");
     assert!(s.sasl_auth_enable);
     assert_eq!(s.sasl_type, SaslType::Cyrus);
-    assert_eq!(s.sasl_mech_list, Mechanism::ALL);
+    assert_eq!(s.sasl_mech_list, Mechanism::DEFAULT_SERVER);
     assert!(!s.broken_sasl_auth_clients);
     assert_eq!(s.sasl_security_options.to_string(), "noanonymous");
     assert_eq!(s.sasl_tls_security_options.to_string(), "noanonymous");
@@ -488,6 +488,8 @@ fn server_defaults() {
     assert_eq!(
         s.auth_mechanisms_offered(false, ip("203.0.113.5")).unwrap(),
         [
+            ScramSha256Plus,
+            ScramSha1Plus,
             ScramSha256,
             ScramSha1,
             DigestMd5,
@@ -562,22 +564,45 @@ fn client_defaults_and_values() {
 
 // ---------------------------------------------------------------- security options
 
+/// The mechanisms of the policy README's table. SCRAM-SHA-512 and the -PLUS variants
+/// share SCRAM's flags (checked in `scram_family_shares_scram_flags`).
+const TABLE: [Mechanism; 10] = [
+    ScramSha256,
+    ScramSha1,
+    DigestMd5,
+    CramMd5,
+    OAuthBearer,
+    XOAuth2,
+    Plain,
+    Login,
+    Anonymous,
+    External,
+];
+
 fn left(options: &str) -> Vec<Mechanism> {
-    SecurityOptions::parse(options)
-        .unwrap()
-        .filter(&Mechanism::ALL)
+    SecurityOptions::parse(options).unwrap().filter(&TABLE)
 }
 
 fn left_dovecot(options: &str) -> Vec<Mechanism> {
     SecurityOptions::parse_for(options, SaslType::Dovecot)
         .unwrap()
-        .filter_for(&Mechanism::ALL, SaslType::Dovecot)
+        .filter_for(&TABLE, SaslType::Dovecot)
+}
+
+#[test]
+fn scram_family_shares_scram_flags() {
+    for m in [ScramSha1Plus, ScramSha256Plus, ScramSha512, ScramSha512Plus] {
+        assert_eq!(m.properties(), ScramSha256.properties(), "{m}");
+        for t in [SaslType::Cyrus, SaslType::Dovecot] {
+            assert_eq!(t.properties(m), t.properties(ScramSha256), "{m}");
+        }
+    }
 }
 
 /// The table promised in policy/README.md (Cyrus classification).
 #[test]
 fn security_option_table_cyrus() {
-    assert_eq!(left(""), Mechanism::ALL);
+    assert_eq!(left(""), TABLE);
     assert_eq!(
         left("noanonymous"),
         [
@@ -695,13 +720,23 @@ fn server_uses_tls_options_under_tls() {
          smtpd_sasl_tls_security_options = noanonymous\n",
     );
     let client = ip("198.51.100.1");
+    // The session drops -PLUS without TLS; the policy list still holds it.
     assert_eq!(
         s.auth_mechanisms_offered(false, client).unwrap(),
-        [ScramSha256, ScramSha1, DigestMd5, CramMd5]
+        [
+            ScramSha256Plus,
+            ScramSha1Plus,
+            ScramSha256,
+            ScramSha1,
+            DigestMd5,
+            CramMd5
+        ]
     );
     assert_eq!(
         s.auth_mechanisms_offered(true, client).unwrap(),
         [
+            ScramSha256Plus,
+            ScramSha1Plus,
             ScramSha256,
             ScramSha1,
             DigestMd5,

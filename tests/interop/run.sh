@@ -535,6 +535,35 @@ direction_b() {
     gsasl --smtp --connect "localhost:$S" --x509-ca-file "$CERT_S" --authentication-id "$PEERS_USER1" \
     --password "$PEERS_PASS1" --mechanism SCRAM-SHA-1
 
+  # ---- gsasl, channel binding (issue 18): SCRAM-*-PLUS with tls-exporter over TLS 1.3
+  # (gsasl 2.2.0 uses GnuTLS's exporter, an independent implementation of RFC 9266),
+  # and the same through `authspec record`, which terminates TLS: -PLUS must fail there
+  # while plain SCRAM passes. gsasl has no implicit-TLS mode, so STARTTLS only.
+  for m in SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS; do
+    check B gsasl -PLUS "STARTTLS, TLS 1.3 tls-exporter, $m, alice -> 235" 0 --grep "^AUTH $m\$" --grep "^235" -- \
+      gsasl --smtp --connect "localhost:$S" --x509-ca-file "$CERT_S" --authentication-id "$PEERS_USER1" \
+      --password "$PEERS_PASS1" --mechanism "$m"
+  done
+  check B gsasl -PLUS "STARTTLS, automatic choice prefers SCRAM-SHA-256-PLUS -> 235" 0 --grep "^AUTH SCRAM-SHA-256-PLUS\$" --grep "^235" -- \
+    gsasl --smtp --connect "localhost:$S" --x509-ca-file "$CERT_S" --authentication-id "$PEERS_USER1" \
+    --password "$PEERS_PASS1"
+  local RP='' rec_pid CERT_R=$OUT/cert-record.pem
+  timeout -k 5 60 "$AUTHSPEC" record --listen 127.0.0.1:0 --target "127.0.0.1:$S" --out "$OUT/record-mitm" \
+    --cert-out "$CERT_R" --max-sessions 2 >"$OUT/record-mitm.log" 2>&1 &
+  rec_pid=$!
+  for _ in $(seq 100); do
+    RP=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$OUT/record-mitm.log" | head -n1)
+    [[ -n $RP ]] && break
+    sleep 0.1
+  done
+  check B gsasl -PLUS "through authspec record (TLS intercepted), SCRAM-SHA-256-PLUS -> 535 (binding mismatch)" '!0' --grep "^535" --nogrep "^235" -- \
+    gsasl --smtp --connect "localhost:$RP" --x509-ca-file "$CERT_R" --authentication-id "$PEERS_USER1" \
+    --password "$PEERS_PASS1" --mechanism SCRAM-SHA-256-PLUS
+  check B gsasl -PLUS "through authspec record, plain SCRAM-SHA-256 (--no-cb) -> 235 (the MITM goes unseen)" 0 --grep "^235" -- \
+    gsasl --smtp --connect "localhost:$RP" --no-cb --x509-ca-file "$CERT_R" --authentication-id "$PEERS_USER1" \
+    --password "$PEERS_PASS1" --mechanism SCRAM-SHA-256
+  wait "$rec_pid" 2>/dev/null || true
+
   # ---- curl
   phase "B: curl"
   local -a cu=(curl -sS -v --max-time 20)

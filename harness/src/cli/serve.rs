@@ -103,13 +103,19 @@ pub async fn run(a: ServeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let shared = Arc::new(ServerShared::new(
+    let leaf = tls_config.as_ref().and_then(|(_, leaf)| leaf.clone());
+    let mut shared = ServerShared::new(
         Arc::new(config),
         credentials,
-        tls_config,
+        tls_config.map(|(c, _)| c),
         a.maildir.clone(),
         a.seed,
-    ));
+    );
+    // RFC 5929 tls-server-end-point for SCRAM-*-PLUS, from the certificate served.
+    if let Some(der) = leaf {
+        shared = shared.with_certificate(&der);
+    }
+    let shared = Arc::new(shared);
     let mut tasks = Vec::new();
     for addr in &a.listen {
         let listener = match tokio::net::TcpListener::bind(addr).await {
@@ -144,10 +150,14 @@ async fn futures_any(tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>) {
 
 /// TLS for STARTTLS and wrapper mode: the configured certificate, or a self-signed
 /// one made at start for `myhostname` (rcgen).
+/// The TLS config, and the DER of the leaf certificate it presents (for
+/// `tls-server-end-point`).
+type TlsAndLeaf = (Arc<rustls::ServerConfig>, Option<Vec<u8>>);
+
 pub fn server_tls(
     config: &ServerConfig,
     write_cert: Option<&PathBuf>,
-) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+) -> Result<Option<TlsAndLeaf>, String> {
     if config.tls_security_level == TlsLevel::None && !config.tls_wrappermode {
         return Ok(None);
     }
@@ -166,7 +176,8 @@ pub fn server_tls(
     if let Some(p) = write_cert {
         std::fs::write(p, pem).map_err(|e| format!("{}: {e}", p.display()))?;
     }
+    let leaf = certs.first().map(|c| c.as_ref().to_vec());
     tls::server_config(certs, key, &tls::ClientAuth::None)
-        .map(Some)
+        .map(|c| Some((c, leaf)))
         .map_err(|e| e.to_string())
 }

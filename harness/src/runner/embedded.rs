@@ -18,12 +18,22 @@ pub const HOSTNAME: &str = "mx.authspec.test";
 
 /// One self-signed certificate for every embedded server of the process: making one
 /// costs more than a whole scenario.
-fn server_tls() -> Result<Arc<rustls::ServerConfig>, String> {
-    static TLS: OnceLock<Result<Arc<rustls::ServerConfig>, String>> = OnceLock::new();
+/// The embedded server's TLS config and the DER of its certificate (for
+/// `tls-server-end-point`), made once per process.
+fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), String> {
+    type Made = Result<(Arc<rustls::ServerConfig>, Vec<u8>), String>;
+    static TLS: OnceLock<Made> = OnceLock::new();
     TLS.get_or_init(|| {
         let ck = tls::self_signed(&[HOSTNAME.to_string(), "localhost".to_string()])
             .map_err(|e| e.to_string())?;
-        tls::server_config(ck.certs, ck.key, &tls::ClientAuth::None).map_err(|e| e.to_string())
+        let leaf = ck
+            .certs
+            .first()
+            .map(|c| c.as_ref().to_vec())
+            .unwrap_or_default();
+        let config = tls::server_config(ck.certs, ck.key, &tls::ClientAuth::None)
+            .map_err(|e| e.to_string())?;
+        Ok((config, leaf))
     })
     .clone()
 }
@@ -114,13 +124,18 @@ pub async fn start(sc: &Scenario, vars: &Vars, seed: u64) -> Result<Running, Str
         .await
         .map_err(|e| format!("bind: {e}"))?;
     let addr = listener.local_addr().map_err(|e| format!("bind: {e}"))?;
-    let shared = Arc::new(ServerShared::new(
+    let leaf = tls.as_ref().map(|(_, leaf)| leaf.clone());
+    let mut shared = ServerShared::new(
         Arc::new(config),
         Arc::new(users(vars)),
-        tls,
+        tls.map(|(c, _)| c),
         None,
         Some(seed),
-    ));
+    );
+    if let Some(der) = leaf {
+        shared = shared.with_certificate(&der);
+    }
+    let shared = Arc::new(shared);
     // The server's log goes to memory, not to stderr: negative scenarios make it warn
     // on purpose, and a passing run should print only its report.
     let log = ServerLog::default();

@@ -7,6 +7,7 @@
 //! never compute a valid proof: the server must never report success, and the client
 //! must never accept the server's proof.
 
+use crate::sasl::channel_binding::{CbType, ChannelBindings, ClientBinding, ServerBinding};
 use crate::sasl::credentials::{CredentialStore, StoredCredential};
 use crate::sasl::digest_md5::{self, DigestMd5Client, DigestMd5Server};
 use crate::sasl::random::{RandomSource, SeededRandom};
@@ -97,9 +98,30 @@ pub fn server_digest_md5(data: &[u8]) {
     drive_server(&mut server, data);
 }
 
+/// Binding data the fuzzer's server holds; the input has to guess it for -PLUS.
+fn fuzz_bindings() -> ChannelBindings {
+    ChannelBindings::new()
+        .with(CbType::TlsExporter, vec![0xA5; 32])
+        .with(CbType::TlsServerEndPoint, vec![0x5A; 32])
+}
+
+/// The input's length picks the variant without shifting the committed corpus:
+/// bit 0 -PLUS, bit 1 SHA-512 instead of the target's hash, bit 2 -PLUS advertised
+/// (so `y` is a downgrade).
 fn server_scram(hash: ScramHash, data: &[u8]) {
     let mut rng = SeededRandom::from_seed(2);
-    let mut server = ScramServer::new(hash, &context(), &mut rng);
+    let bits = data.len() % 8;
+    let hash = if bits & 2 != 0 {
+        ScramHash::Sha512
+    } else {
+        hash
+    };
+    let binding = ServerBinding {
+        bindings: fuzz_bindings(),
+        plus_advertised: bits & 4 != 0,
+    };
+    let mut server =
+        ScramServer::new(hash, &context(), &mut rng).with_binding(bits & 1 != 0, binding);
     drive_server(&mut server, data);
 }
 
@@ -136,16 +158,27 @@ pub fn client_digest_md5(data: &[u8]) {
     drive_client(&mut client, data);
 }
 
-/// The SCRAM client against hostile server messages; the first octet picks the hash.
+/// The SCRAM client against hostile server messages; the first octet picks the
+/// variant: bit 0 SHA-256, bit 1 SHA-512, bit 2 -PLUS over `tls-exporter`, bit 3 the
+/// `y` flag.
 pub fn client_scram(data: &[u8]) {
-    let (hash, rest) = match data.split_first() {
-        Some((b, rest)) if b & 1 == 1 => (ScramHash::Sha256, rest),
-        Some((_, rest)) => (ScramHash::Sha1, rest),
-        None => (ScramHash::Sha1, data),
+    let (first, rest) = match data.split_first() {
+        Some((b, rest)) => (*b, rest),
+        None => (0, data),
+    };
+    let hash = match (first & 1, first & 2) {
+        (_, 2) => ScramHash::Sha512,
+        (1, _) => ScramHash::Sha256,
+        _ => ScramHash::Sha1,
+    };
+    let binding = ClientBinding {
+        binding: Some((CbType::TlsExporter, vec![0xA5; 32])),
+        supported: first & 8 != 0,
     };
     let mut rng = SeededRandom::from_seed(4);
-    let mut client =
-        ScramClient::new(hash, &credentials(), &mut rng).max_iterations(FUZZ_MAX_ITERATIONS);
+    let mut client = ScramClient::new(hash, &credentials(), &mut rng)
+        .max_iterations(FUZZ_MAX_ITERATIONS)
+        .with_binding(first & 4 != 0, binding);
     drive_client(&mut client, rest);
 }
 

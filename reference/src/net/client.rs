@@ -102,6 +102,8 @@ pub async fn run_client(connect: &ClientConnect, mut session: ClientSession) -> 
                 Ok(tls) => {
                     let info = super::tls::tls_info_from_client(tls.get_ref().1);
                     session.tls_established();
+                    session
+                        .set_channel_bindings(super::tls::client_channel_bindings(tls.get_ref().1));
                     match drive(tls, &mut session, connect.timeout).await {
                         Ok(Step::Done(r)) => (r, Some(info)),
                         Ok(Step::StartTls(_)) => (
@@ -118,6 +120,7 @@ pub async fn run_client(connect: &ClientConnect, mut session: ClientSession) -> 
         Transport::ImplicitTls => match handshake(connect, stream).await {
             Ok(tls) => {
                 let info = super::tls::tls_info_from_client(tls.get_ref().1);
+                session.set_channel_bindings(super::tls::client_channel_bindings(tls.get_ref().1));
                 match drive(tls, &mut session, connect.timeout).await {
                     Ok(Step::Done(r)) => (r, Some(info)),
                     Ok(Step::StartTls(_)) => (

@@ -30,6 +30,9 @@ pub struct ServerShared {
     pub config: Arc<ServerConfig>,
     pub credentials: Arc<dyn CredentialStore>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// RFC 5929 `tls-server-end-point` of the certificate `tls` presents, if known
+    /// ([`ServerShared::with_certificate`]).
+    pub end_point: Option<Vec<u8>>,
     /// Where accepted mail goes, as a maildir (`tmp/`, `new/`, `cur/`). `None`:
     /// accepted mail is discarded.
     pub maildir: Option<PathBuf>,
@@ -53,6 +56,13 @@ pub struct Counters {
 }
 
 impl ServerShared {
+    /// The DER of the certificate the TLS config presents, so that SCRAM-*-PLUS can
+    /// offer `tls-server-end-point` besides `tls-exporter`.
+    pub fn with_certificate(mut self, cert_der: &[u8]) -> ServerShared {
+        self.end_point = super::tls::tls_server_end_point(cert_der);
+        self
+    }
+
     pub fn new(
         config: Arc<ServerConfig>,
         credentials: Arc<dyn CredentialStore>,
@@ -64,6 +74,7 @@ impl ServerShared {
             config,
             credentials,
             tls,
+            end_point: None,
             maildir,
             seed,
             counters: Counters::default(),
@@ -158,12 +169,16 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
                     Ok(())
                 }
                 Ok(Ok(tls_stream)) => {
-                    let session = ServerSession::new(
+                    let mut session = ServerSession::new(
                         Arc::clone(&shared.config),
                         Arc::clone(&shared.credentials),
                         rng,
                         Peer { ip, tls: true },
                     );
+                    session.set_channel_bindings(super::tls::server_channel_bindings(
+                        tls_stream.get_ref().1,
+                        shared.end_point.as_deref(),
+                    ));
                     run(tls_stream, session, &shared, ip, &mut stats)
                         .await
                         .map(|_| ())
@@ -193,6 +208,10 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
                     match handshake {
                         Ok(Ok(tls_stream)) => {
                             session.tls_established(None);
+                            session.set_channel_bindings(super::tls::server_channel_bindings(
+                                tls_stream.get_ref().1,
+                                shared.end_point.as_deref(),
+                            ));
                             run(tls_stream, session, &shared, ip, &mut stats)
                                 .await
                                 .map(|_| ())

@@ -543,3 +543,59 @@ pub fn tls_info_from_client(conn: &rustls::ClientConnection) -> TlsInfo {
 pub fn tls_info_from_server(conn: &rustls::ServerConnection) -> TlsInfo {
     tls_info(conn, conn.server_name().map(str::to_owned))
 }
+
+/// RFC 9266 `tls-exporter` for this connection: the exporter with the label
+/// `EXPORTER-Channel-Binding`, an empty context and 32 octets. rustls refuses
+/// exporting before the handshake completes; then there is no binding.
+pub fn tls_exporter<Data>(conn: &rustls::ConnectionCommon<Data>) -> Option<Vec<u8>> {
+    use crate::sasl::channel_binding::{TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN};
+    conn.export_keying_material(vec![0u8; TLS_EXPORTER_LEN], TLS_EXPORTER_LABEL, Some(&[]))
+        .ok()
+}
+
+/// RFC 5929 §4.1 `tls-server-end-point` for `cert_der`, with the hash its signature
+/// algorithm calls for; `None` when the certificate does not parse or its algorithm
+/// has no single hash (Ed25519).
+pub fn tls_server_end_point(cert_der: &[u8]) -> Option<Vec<u8>> {
+    use crate::sasl::channel_binding::{server_end_point_hash, signature_hash_of_oid};
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let oid = cert.signature_algorithm.algorithm.to_id_string();
+    server_end_point_hash(signature_hash_of_oid(&oid), cert_der)
+}
+
+/// The bindings a server hands its session: `tls-exporter` from the connection, and
+/// `tls-server-end-point` from its own certificate, computed once by the caller.
+pub fn server_channel_bindings(
+    conn: &rustls::ServerConnection,
+    end_point: Option<&[u8]>,
+) -> crate::sasl::channel_binding::ChannelBindings {
+    use crate::sasl::channel_binding::{CbType, ChannelBindings};
+    let mut b = ChannelBindings::new();
+    if let Some(e) = tls_exporter(conn) {
+        b = b.with(CbType::TlsExporter, e);
+    }
+    if let Some(p) = end_point {
+        b = b.with(CbType::TlsServerEndPoint, p.to_vec());
+    }
+    b
+}
+
+/// The bindings a client can use: `tls-exporter`, and `tls-server-end-point` from the
+/// certificate the server presented.
+pub fn client_channel_bindings(
+    conn: &rustls::ClientConnection,
+) -> crate::sasl::channel_binding::ChannelBindings {
+    use crate::sasl::channel_binding::{CbType, ChannelBindings};
+    let mut b = ChannelBindings::new();
+    if let Some(e) = tls_exporter(conn) {
+        b = b.with(CbType::TlsExporter, e);
+    }
+    if let Some(p) = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| tls_server_end_point(c.as_ref()))
+    {
+        b = b.with(CbType::TlsServerEndPoint, p);
+    }
+    b
+}

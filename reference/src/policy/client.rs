@@ -468,6 +468,10 @@ impl ForcedUnderPolicy {
 }
 
 impl crate::smtp::client::MechanismChooser for ForcedUnderPolicy {
+    fn forced(&self) -> bool {
+        true
+    }
+
     fn choose(&self, offered: &[String], tls: bool) -> Result<Mechanism, String> {
         if let Some(conflict) = self.conflict(tls) {
             return Err(conflict);

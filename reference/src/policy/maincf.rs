@@ -66,6 +66,13 @@ pub const PARAMETERS: &[Parameter] = &[
     p("authspec_auth_failure_delay", "0s"),
     // authspec-only: refuse MAIL before AUTH with RFC 4954 §6's 530 5.7.0.
     p("authspec_require_auth", "no"),
+    // authspec-only: the channel-binding types SCRAM-*-PLUS accepts (RFC 5802 §6), in
+    // order; -PLUS is offered only over TLS with data of one of them. tls-unique is
+    // not available from rustls and is refused.
+    p(
+        "authspec_sasl_channel_binding_types",
+        "tls-exporter, tls-server-end-point",
+    ),
     // authspec-only: the mechanisms the server implements and offers, in order, before
     // the filter and security options (Cyrus's mech_list). Empty means every
     // mechanism authspec implements, strongest first.

@@ -76,8 +76,14 @@ pub const fn dovecot_properties(mechanism: Mechanism) -> SecurityProperties {
             mutual_auth: true,
             ..none
         },
-        // mech-scram.c: MECH_SEC_MUTUAL_AUTH only.
-        Mechanism::ScramSha1 | Mechanism::ScramSha256 => SecurityProperties {
+        // mech-scram.c: MECH_SEC_MUTUAL_AUTH only (Dovecot 2.4 adds -PLUS and the
+        // same flags).
+        Mechanism::ScramSha1
+        | Mechanism::ScramSha256
+        | Mechanism::ScramSha512
+        | Mechanism::ScramSha1Plus
+        | Mechanism::ScramSha256Plus
+        | Mechanism::ScramSha512Plus => SecurityProperties {
             mutual_auth: true,
             ..none
         },

@@ -11,6 +11,7 @@ use super::maincf::{MainCf, split_list};
 use super::network::NetworkList;
 use super::security::{MechanismFilter, SaslType, SecurityOptions};
 use crate::sasl::Mechanism;
+use crate::sasl::channel_binding::CbType;
 
 /// `smtpd_tls_security_level` (postconf(5)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +206,8 @@ pub struct ServerConfig {
     pub sasl_mech_list: Vec<Mechanism>,
     /// `smtpd_sasl_mechanism_filter`.
     pub sasl_mechanism_filter: MechanismFilter,
+    /// `authspec_sasl_channel_binding_types`: the binding types -PLUS accepts.
+    pub sasl_channel_binding_types: Vec<CbType>,
     /// `broken_sasl_auth_clients`: also announce `AUTH=…` for old clients.
     pub broken_sasl_auth_clients: bool,
     /// `smtpd_sasl_security_options`.
@@ -331,7 +334,7 @@ impl ServerConfig {
 
         let mech_list_names = cf.list("authspec_sasl_mech_list")?;
         let sasl_mech_list = if mech_list_names.is_empty() {
-            Mechanism::ALL.to_vec()
+            Mechanism::DEFAULT_SERVER.to_vec()
         } else {
             let mut list = Vec::new();
             for name in mech_list_names {
@@ -350,6 +353,26 @@ impl ServerConfig {
             }
             list
         };
+
+        let mut sasl_channel_binding_types = Vec::new();
+        for name in cf.list("authspec_sasl_channel_binding_types")? {
+            match CbType::from_name(name.as_bytes()) {
+                Some(t) if t != CbType::TlsUnique => {
+                    if !sasl_channel_binding_types.contains(&t) {
+                        sasl_channel_binding_types.push(t);
+                    }
+                }
+                _ => {
+                    return Err(cf.error(
+                        "authspec_sasl_channel_binding_types",
+                        ConfigErrorKind::BadValue {
+                            value: name.clone(),
+                            allowed: &["tls-exporter", "tls-server-end-point"],
+                        },
+                    ));
+                }
+            }
+        }
 
         let tls_security_level = match cf.choice("smtpd_tls_security_level", TLS_LEVELS)? {
             0 | 1 => TlsLevel::None,
@@ -378,6 +401,7 @@ impl ServerConfig {
                 &cf.expand("smtpd_sasl_mechanism_filter")?,
             )
             .map_err(|k| cf.error("smtpd_sasl_mechanism_filter", k))?,
+            sasl_channel_binding_types,
             broken_sasl_auth_clients: cf.boolean("broken_sasl_auth_clients")?,
             sasl_security_options: security("smtpd_sasl_security_options")?,
             sasl_tls_security_options: security("smtpd_sasl_tls_security_options")?,
@@ -650,8 +674,8 @@ impl ServerConfig {
 }
 
 /// Every mechanism name authspec implements, for error messages.
-pub const MECHANISM_NAMES: [&str; 10] = {
-    let mut names = [""; 10];
+pub const MECHANISM_NAMES: [&str; Mechanism::ALL.len()] = {
+    let mut names = [""; Mechanism::ALL.len()];
     let mut i = 0;
     while i < Mechanism::ALL.len() {
         names[i] = Mechanism::ALL[i].name();

@@ -6,6 +6,7 @@
 //! [`passwd_file`].
 
 use super::Secret;
+use super::keys::ScramHash;
 use std::fmt;
 
 /// How a user's secret is stored.
@@ -16,9 +17,10 @@ pub enum StoredCredential {
     /// Dovecot's `{CRAM-MD5}`: the HMAC-MD5 outer then inner MD5 states after the
     /// padded key block, as 32 octets (RFC 2195 §2, RFC 2104 precomputation).
     CramMd5(Secret),
-    /// RFC 5802 §3 stored keys, as Dovecot's `{SCRAM-SHA-1}`/`{SCRAM-SHA-256}` hold them.
+    /// RFC 5802 §3 stored keys, as Dovecot's `{SCRAM-SHA-1}`/`{SCRAM-SHA-256}` hold them
+    /// (and `{SCRAM-SHA-512}` in the same layout, which Dovecot 2.4 reads).
     Scram {
-        hash: super::scram::ScramHash,
+        hash: ScramHash,
         iterations: u32,
         salt: Vec<u8>,
         stored_key: Secret,
@@ -33,13 +35,17 @@ impl StoredCredential {
             StoredCredential::Plain(_) => "PLAIN",
             StoredCredential::CramMd5(_) => "CRAM-MD5",
             StoredCredential::Scram {
-                hash: super::scram::ScramHash::Sha1,
+                hash: ScramHash::Sha1,
                 ..
             } => "SCRAM-SHA-1",
             StoredCredential::Scram {
-                hash: super::scram::ScramHash::Sha256,
+                hash: ScramHash::Sha256,
                 ..
             } => "SCRAM-SHA-256",
+            StoredCredential::Scram {
+                hash: ScramHash::Sha512,
+                ..
+            } => "SCRAM-SHA-512",
         }
     }
 }
@@ -135,13 +141,15 @@ pub(crate) const DUMMY_PASSWORD: &[u8] = b"authspec-dummy-password-for-unknown-u
 /// constant time. A `{CRAM-MD5}` context is checked by deriving the context from the
 /// candidate, a SCRAM entry by deriving StoredKey (RFC 5802 §3), as Dovecot does.
 ///
-/// No SASLprep (RFC 4013) is applied: the octets must match as sent. Cyrus and
-/// Dovecot do not apply it to PLAIN either.
+/// Against `{PLAIN}` and `{CRAM-MD5}` the octets must match as sent (Cyrus and Dovecot
+/// do not SASLprep PLAIN either). Against a SCRAM entry the candidate goes through the
+/// same derivation as the SCRAM mechanism, SASLprep included, so a password holding
+/// U+00A0 or U+FB01 authenticates through PLAIN exactly when it does through SCRAM.
 pub fn verify_plaintext(stored: &StoredCredential, candidate: &[u8]) -> bool {
     match stored {
         StoredCredential::Plain(secret) => secret.ct_eq(candidate),
         StoredCredential::CramMd5(context) => {
-            let derived = super::cram_md5::cram_md5_context(candidate);
+            let derived = super::keys::cram_md5_context(candidate);
             context.ct_eq(&derived)
         }
         StoredCredential::Scram {
@@ -163,40 +171,13 @@ pub(crate) fn verify_dummy(candidate: &[u8]) -> bool {
     false
 }
 
-/// RFC 5802 §3: StoredKey := H(HMAC(Hi(password, salt, i), "Client Key")).
-pub fn scram_stored_key(
-    hash: super::scram::ScramHash,
-    password: &[u8],
-    salt: &[u8],
-    iterations: u32,
-) -> Vec<u8> {
-    use hmac::{Hmac, Mac};
-    use sha1::Sha1;
-    use sha2::{Digest, Sha256};
-    match hash {
-        super::scram::ScramHash::Sha1 => {
-            let salted = zeroize::Zeroizing::new(pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(
-                password, salt, iterations,
-            ));
-            let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(salted.as_slice()) else {
-                return Vec::new();
-            };
-            mac.update(b"Client Key");
-            let client_key = mac.finalize().into_bytes();
-            Sha1::digest(client_key).to_vec()
-        }
-        super::scram::ScramHash::Sha256 => {
-            let salted = zeroize::Zeroizing::new(pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(
-                password, salt, iterations,
-            ));
-            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(salted.as_slice()) else {
-                return Vec::new();
-            };
-            mac.update(b"Client Key");
-            let client_key = mac.finalize().into_bytes();
-            Sha256::digest(client_key).to_vec()
-        }
-    }
+/// RFC 5802 §3: StoredKey := H(HMAC(Hi(Normalize(password), salt, i), "Client Key")),
+/// from the one derivation the mechanisms use too ([`super::keys::scram_keys`]).
+pub fn scram_stored_key(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    super::keys::scram_keys(hash, password, salt, iterations)
+        .stored_key
+        .expose()
+        .to_vec()
 }
 
 #[cfg(test)]
@@ -258,21 +239,16 @@ mod tests {
         assert!(!verify_plaintext(&plain, b"pencil2"));
 
         let cram = StoredCredential::CramMd5(Secret::new(
-            crate::sasl::cram_md5::cram_md5_context(b"pencil").to_vec(),
+            crate::sasl::keys::cram_md5_context(b"pencil").to_vec(),
         ));
         assert!(verify_plaintext(&cram, b"pencil"));
         assert!(!verify_plaintext(&cram, b"Pencil"));
 
         let salt = b"salty".to_vec();
         let scram = StoredCredential::Scram {
-            hash: crate::sasl::scram::ScramHash::Sha256,
+            hash: ScramHash::Sha256,
             iterations: 4096,
-            stored_key: Secret::new(scram_stored_key(
-                crate::sasl::scram::ScramHash::Sha256,
-                b"pencil",
-                &salt,
-                4096,
-            )),
+            stored_key: Secret::new(scram_stored_key(ScramHash::Sha256, b"pencil", &salt, 4096)),
             server_key: Secret::default(),
             salt,
         };
@@ -292,7 +268,7 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD;
 
         let salt = b64.decode("QSXCR+Q6sek8bf92").expect("salt");
-        let stored = scram_stored_key(crate::sasl::scram::ScramHash::Sha1, b"pencil", &salt, 4096);
+        let stored = scram_stored_key(ScramHash::Sha1, b"pencil", &salt, 4096);
         let auth_message = "n=user,r=fyko+d2lbbFgONRv9qkxdawL,\
 r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096,\
 c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j";
@@ -304,12 +280,7 @@ c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j";
         assert_eq!(Sha1::digest(&client_key).to_vec(), stored);
 
         let salt = b64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").expect("salt");
-        let stored = scram_stored_key(
-            crate::sasl::scram::ScramHash::Sha256,
-            b"pencil",
-            &salt,
-            4096,
-        );
+        let stored = scram_stored_key(ScramHash::Sha256, b"pencil", &salt, 4096);
         let auth_message = "n=user,r=rOprNGfwEbeRWgbNEkqO,\
 r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,\
 c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";

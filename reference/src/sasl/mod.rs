@@ -8,10 +8,12 @@
 //! them, so Postfix's `smtpd_sasl_security_options` can filter the list.
 
 pub mod anonymous;
+pub mod channel_binding;
 pub mod cram_md5;
 pub mod credentials;
 pub mod digest_md5;
 pub mod external;
+pub mod keys;
 pub mod login;
 pub mod oauthbearer;
 pub mod passwd_file;
@@ -33,6 +35,10 @@ pub use secret::Secret;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum Mechanism {
+    ScramSha512Plus,
+    ScramSha256Plus,
+    ScramSha1Plus,
+    ScramSha512,
     ScramSha256,
     ScramSha1,
     DigestMd5,
@@ -46,7 +52,30 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 10] = [
+    pub const ALL: [Mechanism; 14] = [
+        Mechanism::ScramSha512Plus,
+        Mechanism::ScramSha256Plus,
+        Mechanism::ScramSha1Plus,
+        Mechanism::ScramSha512,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha1,
+        Mechanism::DigestMd5,
+        Mechanism::CramMd5,
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::Anonymous,
+        Mechanism::External,
+    ];
+
+    /// What `authspec serve` offers when `authspec_sasl_mech_list` is empty: every
+    /// mechanism but SCRAM-SHA-512 and SCRAM-SHA-512-PLUS, which (as in Postfix with
+    /// Cyrus or Dovecot 2.3) must be listed to be offered. The -PLUS ones appear only
+    /// over TLS.
+    pub const DEFAULT_SERVER: [Mechanism; 12] = [
+        Mechanism::ScramSha256Plus,
+        Mechanism::ScramSha1Plus,
         Mechanism::ScramSha256,
         Mechanism::ScramSha1,
         Mechanism::DigestMd5,
@@ -62,6 +91,10 @@ impl Mechanism {
     /// The IANA-registered name (RFC 4422 §3.1), upper case.
     pub const fn name(self) -> &'static str {
         match self {
+            Mechanism::ScramSha512Plus => "SCRAM-SHA-512-PLUS",
+            Mechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
+            Mechanism::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
+            Mechanism::ScramSha512 => "SCRAM-SHA-512",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::ScramSha1 => "SCRAM-SHA-1",
             Mechanism::DigestMd5 => "DIGEST-MD5",
@@ -81,6 +114,15 @@ impl Mechanism {
         Mechanism::ALL
             .into_iter()
             .find(|m| m.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The `-PLUS` mechanisms bind to the TLS channel (RFC 5802 §6): offered only over
+    /// TLS with binding data.
+    pub const fn channel_binding(self) -> bool {
+        matches!(
+            self,
+            Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus | Mechanism::ScramSha512Plus
+        )
     }
 
     /// Server-first mechanisms send a challenge before the client says anything, so
@@ -122,11 +164,22 @@ impl Mechanism {
             },
             // Cyrus: NOPLAINTEXT | NOANONYMOUS | NOACTIVE | MUTUAL_AUTH. A captured
             // exchange still allows an offline guess at the password.
-            Mechanism::ScramSha1 | Mechanism::ScramSha256 => SecurityProperties {
-                dictionary: true,
-                mutual_auth: true,
-                ..weak
-            },
+            Mechanism::ScramSha1 | Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
+                SecurityProperties {
+                    dictionary: true,
+                    mutual_auth: true,
+                    ..weak
+                }
+            }
+            // The same; the binding also defeats a TLS-terminating man in the middle,
+            // which Cyrus's flags do not express.
+            Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus | Mechanism::ScramSha512Plus => {
+                SecurityProperties {
+                    dictionary: true,
+                    mutual_auth: true,
+                    ..weak
+                }
+            }
             // A bearer token crosses the wire in the clear: replayable like a password.
             Mechanism::OAuthBearer | Mechanism::XOAuth2 => SecurityProperties {
                 plaintext: true,
@@ -299,6 +352,12 @@ impl SaslError {
                 | SaslError::NoExternalIdentity
                 | SaslError::ServerProofMismatch(_)
                 | SaslError::ServerReportedError(_)
+                // A binding that does not match is a failed authentication (a man in
+                // the middle, or a downgrade), not a malformed message: 535.
+                | SaslError::Scram(
+                    scram::ScramError::ChannelBindingMismatch
+                        | scram::ScramError::ServerDoesSupportChannelBinding
+                )
         )
     }
 }
@@ -355,15 +414,37 @@ pub fn server(
     ctx: &ServerContext,
     rng: &mut dyn RandomSource,
 ) -> Box<dyn ServerMechanism> {
+    server_with_binding(
+        mechanism,
+        ctx,
+        &channel_binding::ServerBinding::default(),
+        rng,
+    )
+}
+
+/// [`server`] on a connection with channel-binding data (RFC 5802 §6): SCRAM uses it,
+/// the other mechanisms ignore it.
+pub fn server_with_binding(
+    mechanism: Mechanism,
+    ctx: &ServerContext,
+    binding: &channel_binding::ServerBinding,
+    rng: &mut dyn RandomSource,
+) -> Box<dyn ServerMechanism> {
+    use scram::ScramHash::{Sha1, Sha256, Sha512};
+    let mut scram = |hash, plus| -> Box<dyn ServerMechanism> {
+        Box::new(scram::ScramServer::new(hash, ctx, rng).with_binding(plus, binding.clone()))
+    };
     match mechanism {
+        Mechanism::ScramSha1 => scram(Sha1, false),
+        Mechanism::ScramSha1Plus => scram(Sha1, true),
+        Mechanism::ScramSha256 => scram(Sha256, false),
+        Mechanism::ScramSha256Plus => scram(Sha256, true),
+        Mechanism::ScramSha512 => scram(Sha512, false),
+        Mechanism::ScramSha512Plus => scram(Sha512, true),
         Mechanism::Plain => Box::new(plain::PlainServer::new(ctx)),
         Mechanism::Login => Box::new(login::LoginServer::new(ctx)),
         Mechanism::CramMd5 => Box::new(cram_md5::CramMd5Server::new(ctx, rng)),
         Mechanism::DigestMd5 => Box::new(digest_md5::DigestMd5Server::new(ctx, rng)),
-        Mechanism::ScramSha1 => Box::new(scram::ScramServer::new(scram::ScramHash::Sha1, ctx, rng)),
-        Mechanism::ScramSha256 => {
-            Box::new(scram::ScramServer::new(scram::ScramHash::Sha256, ctx, rng))
-        }
         Mechanism::XOAuth2 => Box::new(xoauth2::XOAuth2Server::new(ctx)),
         Mechanism::OAuthBearer => Box::new(oauthbearer::OAuthBearerServer::new(ctx)),
         Mechanism::Anonymous => Box::new(anonymous::AnonymousServer::new(ctx)),
@@ -378,19 +459,37 @@ pub fn client(
     creds: &ClientCredentials,
     rng: &mut dyn RandomSource,
 ) -> Box<dyn ClientMechanism> {
+    client_with_binding(
+        mechanism,
+        creds,
+        &channel_binding::ClientBinding::default(),
+        rng,
+    )
+}
+
+/// [`client`] on a connection with channel-binding data: a -PLUS mechanism sends
+/// `p=<type>`, a non-PLUS SCRAM sends `y` when `binding.supported`.
+pub fn client_with_binding(
+    mechanism: Mechanism,
+    creds: &ClientCredentials,
+    binding: &channel_binding::ClientBinding,
+    rng: &mut dyn RandomSource,
+) -> Box<dyn ClientMechanism> {
+    use scram::ScramHash::{Sha1, Sha256, Sha512};
+    let mut scram = |hash, plus| -> Box<dyn ClientMechanism> {
+        Box::new(scram::ScramClient::new(hash, creds, rng).with_binding(plus, binding.clone()))
+    };
     match mechanism {
+        Mechanism::ScramSha1 => scram(Sha1, false),
+        Mechanism::ScramSha1Plus => scram(Sha1, true),
+        Mechanism::ScramSha256 => scram(Sha256, false),
+        Mechanism::ScramSha256Plus => scram(Sha256, true),
+        Mechanism::ScramSha512 => scram(Sha512, false),
+        Mechanism::ScramSha512Plus => scram(Sha512, true),
         Mechanism::Plain => Box::new(plain::PlainClient::new(creds)),
         Mechanism::Login => Box::new(login::LoginClient::new(creds)),
         Mechanism::CramMd5 => Box::new(cram_md5::CramMd5Client::new(creds)),
         Mechanism::DigestMd5 => Box::new(digest_md5::DigestMd5Client::new(creds, rng)),
-        Mechanism::ScramSha1 => {
-            Box::new(scram::ScramClient::new(scram::ScramHash::Sha1, creds, rng))
-        }
-        Mechanism::ScramSha256 => Box::new(scram::ScramClient::new(
-            scram::ScramHash::Sha256,
-            creds,
-            rng,
-        )),
         Mechanism::XOAuth2 => Box::new(xoauth2::XOAuth2Client::new(creds)),
         Mechanism::OAuthBearer => Box::new(oauthbearer::OAuthBearerClient::new(creds)),
         Mechanism::Anonymous => Box::new(anonymous::AnonymousClient::new(creds)),

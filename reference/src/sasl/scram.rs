@@ -1,4 +1,8 @@
-//! SCRAM-SHA-1 (RFC 5802) and SCRAM-SHA-256 (RFC 7677), without channel binding.
+//! SCRAM-SHA-1 (RFC 5802), SCRAM-SHA-256 (RFC 7677) and SCRAM-SHA-512
+//! (draft-melnikov-scram-sha-512), each with its -PLUS variant: channel binding to the
+//! TLS connection (RFC 5802 §6) with `tls-exporter` (RFC 9266) or
+//! `tls-server-end-point` (RFC 5929), whose bytes the TLS driver supplies (see
+//! [`super::channel_binding`]).
 //!
 //! ```text
 //!   client                                              server
@@ -26,17 +30,17 @@
 //! or unknown user changes between exchanges while a stored key's salt does not; a
 //! driver that wants those indistinguishable too must store SCRAM keys.
 
+use super::channel_binding::{CbType, ClientBinding, ServerBinding};
 use super::credentials::StoredCredential;
 use super::credentials::lookup_user as lookup;
+pub use super::keys::ScramHash;
+use super::keys::scram_keys;
 use super::{
     Authenticated, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, Secret,
     ServerContext, ServerMechanism, ServerStep,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
 /// Iteration count for keys derived from a plaintext password, and the fake count
@@ -52,75 +56,28 @@ pub const MAX_MESSAGE_LEN: usize = 4096;
 const NONCE_LEN: usize = 24;
 const SALT_LEN: usize = 16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ScramHash {
-    Sha1,
-    Sha256,
+/// The SCRAM mechanism of `hash`, with or without `-PLUS`.
+pub const fn mechanism_of(hash: ScramHash, plus: bool) -> Mechanism {
+    match (hash, plus) {
+        (ScramHash::Sha1, false) => Mechanism::ScramSha1,
+        (ScramHash::Sha1, true) => Mechanism::ScramSha1Plus,
+        (ScramHash::Sha256, false) => Mechanism::ScramSha256,
+        (ScramHash::Sha256, true) => Mechanism::ScramSha256Plus,
+        (ScramHash::Sha512, false) => Mechanism::ScramSha512,
+        (ScramHash::Sha512, true) => Mechanism::ScramSha512Plus,
+    }
 }
 
-impl ScramHash {
-    pub fn mechanism(self) -> Mechanism {
-        match self {
-            ScramHash::Sha1 => Mechanism::ScramSha1,
-            ScramHash::Sha256 => Mechanism::ScramSha256,
-        }
-    }
-
-    /// Octets of `H()` output, which is also the length of ClientProof and
-    /// ServerSignature.
-    pub fn output_len(self) -> usize {
-        match self {
-            ScramHash::Sha1 => 20,
-            ScramHash::Sha256 => 32,
-        }
-    }
-
-    fn h(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            ScramHash::Sha1 => Sha1::digest(data).to_vec(),
-            ScramHash::Sha256 => Sha256::digest(data).to_vec(),
-        }
-    }
-
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        // HMAC takes keys of any length, so `new_from_slice` cannot fail; an empty
-        // result would only make the proof comparison fail.
-        match self {
-            ScramHash::Sha1 => match Hmac::<Sha1>::new_from_slice(key) {
-                Ok(mut m) => {
-                    m.update(data);
-                    m.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            },
-            ScramHash::Sha256 => match Hmac::<Sha256>::new_from_slice(key) {
-                Ok(mut m) => {
-                    m.update(data);
-                    m.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            },
-        }
-    }
-
-    /// RFC 5802 §2.2 `Hi(str, salt, i)`, which is PBKDF2 with HMAC as the PRF.
-    fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Secret {
-        let mut out = vec![0u8; self.output_len()];
-        match self {
-            ScramHash::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out),
-            ScramHash::Sha256 => {
-                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out)
-            }
-        }
-        Secret::new(out)
-    }
-
-    /// RFC 5802 §3: StoredKey and ServerKey from SaltedPassword.
-    fn keys(self, salted_password: &Secret) -> (Secret, Secret, Secret) {
-        let client_key = Secret::new(self.hmac(salted_password.expose(), b"Client Key"));
-        let stored_key = Secret::new(self.h(client_key.expose()));
-        let server_key = Secret::new(self.hmac(salted_password.expose(), b"Server Key"));
-        (client_key, stored_key, server_key)
+/// The hash and the `-PLUS` flag of a SCRAM mechanism; `None` for other mechanisms.
+pub const fn family(mechanism: Mechanism) -> Option<(ScramHash, bool)> {
+    match mechanism {
+        Mechanism::ScramSha1 => Some((ScramHash::Sha1, false)),
+        Mechanism::ScramSha1Plus => Some((ScramHash::Sha1, true)),
+        Mechanism::ScramSha256 => Some((ScramHash::Sha256, false)),
+        Mechanism::ScramSha256Plus => Some((ScramHash::Sha256, true)),
+        Mechanism::ScramSha512 => Some((ScramHash::Sha512, false)),
+        Mechanism::ScramSha512Plus => Some((ScramHash::Sha512, true)),
+        _ => None,
     }
 }
 
@@ -132,15 +89,13 @@ pub fn stored_credential(
     salt: &[u8],
     iterations: u32,
 ) -> StoredCredential {
-    let prepared = prepare_password(password);
-    let salted = hash.hi(prepared.expose(), salt, iterations);
-    let (_, stored_key, server_key) = hash.keys(&salted);
+    let keys = scram_keys(hash, password, salt, iterations);
     StoredCredential::Scram {
         hash,
         iterations,
         salt: salt.to_vec(),
-        stored_key,
-        server_key,
+        stored_key: keys.stored_key,
+        server_key: keys.server_key,
     }
 }
 
@@ -152,9 +107,25 @@ pub enum ScramError {
     /// RFC 5802 §7 `gs2-header = gs2-cbind-flag "," [ authzid ] ","` with
     /// `gs2-cbind-flag = ("p=" cb-name) / "n" / "y"`.
     MalformedGs2Header,
-    /// RFC 5802 §6: the client asked for channel binding (`p=`), which this server does
-    /// not offer (no `-PLUS` mechanism), so it "MUST fail authentication".
+    /// RFC 5802 §6: the client asked for channel binding (`p=`) with a mechanism that
+    /// has none (not `-PLUS`), so the server "MUST fail authentication"
+    /// (`e=channel-binding-not-supported`).
     ChannelBindingNotSupported,
+    /// RFC 5802 §6: "If the flag is set to "y" and the server supports channel binding,
+    /// the server MUST fail authentication": the client did not see the -PLUS this
+    /// server advertised, so something removed it (`e=server-does-support-channel-binding`).
+    ServerDoesSupportChannelBinding,
+    /// RFC 5802 §6: "If the channel binding flag was "p" and the server does not
+    /// support the indicated channel binding type, then the server MUST fail
+    /// authentication" (`e=unsupported-channel-binding-type`). `tls-unique` is always
+    /// here: rustls does not expose it.
+    UnsupportedChannelBindingType,
+    /// RFC 5802 §4 and RFC 5801 §5: a `-PLUS` mechanism is the one that binds; its
+    /// client-first message carries `p=`, not `n` or `y`.
+    PlusWithoutChannelBinding,
+    /// Client side: a `-PLUS` mechanism was chosen but the connection has no binding
+    /// data of a type the client may use (no TLS, or no type in common).
+    NoChannelBindingData,
     /// RFC 5802 §7 `attr-val = ALPHA "=" value` with `value = 1*value-char`: an empty
     /// element, a missing `=`, an empty value or a NUL.
     MalformedAttribute,
@@ -182,7 +153,9 @@ pub enum ScramError {
     /// (`%x21-2B / %x2D-7E`), at least one.
     MalformedNonce,
     /// RFC 5802 §5.1 `c`: the channel binding data must be the base64 of the GS2 header
-    /// the client sent first.
+    /// the client sent first, followed with -PLUS by the channel's binding data; a man
+    /// in the middle that terminates TLS produces other data
+    /// (`e=channel-bindings-dont-match`).
     ChannelBindingMismatch,
     /// RFC 5802 §5.1 `r`: in the client-final message it must be exactly the nonce the
     /// server sent.
@@ -208,6 +181,54 @@ pub enum ScramError {
     NonEmptyInitialChallenge,
 }
 
+impl ScramError {
+    /// RFC 5802 §7 `server-error-value` naming this failure, for an `e=` message.
+    pub fn server_error_value(&self) -> &'static str {
+        match self {
+            ScramError::ChannelBindingMismatch => "channel-bindings-dont-match",
+            ScramError::ServerDoesSupportChannelBinding => "server-does-support-channel-binding",
+            ScramError::ChannelBindingNotSupported => "channel-binding-not-supported",
+            ScramError::UnsupportedChannelBindingType => "unsupported-channel-binding-type",
+            ScramError::MandatoryExtension => "extensions-not-supported",
+            ScramError::MalformedSaslname | ScramError::SaslPrepFailed => {
+                "invalid-username-encoding"
+            }
+            ScramError::MalformedBase64
+            | ScramError::MalformedAttribute
+            | ScramError::MalformedGs2Header
+            | ScramError::MalformedNonce
+            | ScramError::MalformedProof => "invalid-encoding",
+            _ => "other-error",
+        }
+    }
+}
+
+impl std::fmt::Display for ScramError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScramError::ChannelBindingMismatch => f.write_str(
+                "the channel binding data (c=) does not match this connection (RFC 5802 §5.1; a TLS-terminating proxy causes this)",
+            ),
+            ScramError::ServerDoesSupportChannelBinding => f.write_str(
+                "the client sent gs2 flag y although -PLUS was advertised: a downgrade (RFC 5802 §6)",
+            ),
+            ScramError::UnsupportedChannelBindingType => {
+                f.write_str("the channel binding type asked for is not supported here (RFC 5802 §6)")
+            }
+            ScramError::ChannelBindingNotSupported => f.write_str(
+                "channel binding (p=) asked for with a mechanism that has none (RFC 5802 §6)",
+            ),
+            ScramError::PlusWithoutChannelBinding => {
+                f.write_str("a -PLUS mechanism used without p= (RFC 5802 §4)")
+            }
+            ScramError::NoChannelBindingData => {
+                f.write_str("no channel binding data for a -PLUS mechanism on this connection")
+            }
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
 impl From<ScramError> for SaslError {
     fn from(e: ScramError) -> SaslError {
         SaslError::Scram(e)
@@ -218,30 +239,24 @@ impl From<ScramError> for SaslError {
 // GS2 header and channel binding (RFC 5802 §6, §7)
 // ---------------------------------------------------------------------------------
 
-/// The GS2 channel-binding flag. `-PLUS` support adds a variant for `p=<cb-name>`
-/// (`tls-unique`, `tls-server-end-point`) whose `c=` carries the header *and* the
-/// binding data.
+/// The GS2 channel-binding flag (RFC 5802 §7 `gs2-cbind-flag`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChannelBinding {
+pub enum Gs2Flag {
     /// `n`: the client does not support channel binding.
     NotSupported,
     /// `y`: the client supports it but thinks the server does not.
     SupportedButNotUsed,
-    // Used { cb_name: CbName } — `p=` goes here with -PLUS.
+    /// `p=<cb-name>`: the client binds to the channel with this type.
+    Used(CbType),
 }
 
-impl ChannelBinding {
-    fn flag(self) -> &'static str {
-        match self {
-            ChannelBinding::NotSupported => "n",
-            ChannelBinding::SupportedButNotUsed => "y",
-        }
-    }
+/// RFC 5802 §7 `cb-name = 1*(ALPHA / DIGIT / "." / "-")`.
+fn is_cb_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
-
-/// Whether this server offers SCRAM-*-PLUS. RFC 5802 §6: a `y` client facing a server
-/// that does is a downgrade and "the server MUST fail authentication".
-const SERVER_OFFERS_PLUS: bool = false;
 
 /// RFC 5802 §5.1: "," and "=" in a saslname are sent as "=2C" and "=3D".
 pub fn escape_saslname(name: &str) -> String {
@@ -288,85 +303,10 @@ pub fn unescape_saslname(value: &[u8]) -> Result<String, ScramError> {
 // SASLprep (RFC 4013)
 // ---------------------------------------------------------------------------------
 
-/// RFC 4013 SASLprep for a query string, as RFC 5802 §5.1 asks for user names and
-/// passwords: maps non-ASCII spaces (RFC 3454 C.1.2) to SPACE and the "commonly mapped
-/// to nothing" characters (B.1) to nothing, then rejects the prohibited characters of
-/// §2.3 (C.1.2–C.9). Unassigned code points are allowed (query strings).
-///
-/// Not implemented: NFKC normalisation (§2.2) and the bidirectional check (§2.5), which
-/// need Unicode tables this crate does not carry. Both sides of an authspec pair skip
-/// them alike; a peer that normalises will differ only for input NFKC changes.
+/// RFC 4013 SASLprep ([`super::keys::saslprep`], the `stringprep` crate), with the
+/// failure named as SCRAM's rule.
 pub fn saslprep(input: &str) -> Result<Cow<'_, str>, ScramError> {
-    if input.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Ok(Cow::Borrowed(input));
-    }
-    let mut out = String::with_capacity(input.len());
-    for c in input.chars() {
-        if mapped_to_nothing(c) {
-            continue;
-        }
-        let c = if non_ascii_space(c) { ' ' } else { c };
-        if prohibited(c) {
-            return Err(ScramError::SaslPrepFailed);
-        }
-        out.push(c);
-    }
-    Ok(Cow::Owned(out))
-}
-
-/// RFC 3454 B.1.
-fn mapped_to_nothing(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x00AD | 0x034F | 0x1806 | 0x180B..=0x180D | 0x200B..=0x200D | 0x2060 | 0xFE00..=0xFE0F | 0xFEFF
-    )
-}
-
-/// RFC 3454 C.1.2.
-fn non_ascii_space(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x00A0 | 0x1680 | 0x2000..=0x200B | 0x202F | 0x205F | 0x3000
-    )
-}
-
-/// RFC 4013 §2.3: RFC 3454 C.2.1, C.2.2, C.3, C.4, C.5 (not representable in `str`),
-/// C.6, C.7, C.8, C.9.
-fn prohibited(c: char) -> bool {
-    let u = u32::from(c);
-    let c21 = u < 0x20 || u == 0x7F;
-    let c22 = matches!(
-        u,
-        0x80..=0x9F
-            | 0x06DD
-            | 0x070F
-            | 0x180E
-            | 0x200C
-            | 0x200D
-            | 0x2028
-            | 0x2029
-            | 0x2060..=0x2063
-            | 0x206A..=0x206F
-            | 0xFEFF
-            | 0xFFF9..=0xFFFC
-            | 0x1D173..=0x1D17A
-    );
-    let c3 = matches!(u, 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD);
-    let c4 = matches!(u, 0xFDD0..=0xFDEF) || (u & 0xFFFE) == 0xFFFE;
-    let c6 = matches!(u, 0xFFF9..=0xFFFD);
-    let c7 = matches!(u, 0x2FF0..=0x2FFB);
-    let c8 = matches!(u, 0x0340 | 0x0341 | 0x200E | 0x200F | 0x202A..=0x202E | 0x206A..=0x206F);
-    let c9 = matches!(u, 0xE0001 | 0xE0020..=0xE007F);
-    c21 || c22 || c3 || c4 || c6 || c7 || c8 || c9
-}
-
-/// The octets a password is hashed as: SASLprep'd if it is UTF-8 and prepares, else as
-/// stored (an unpreparable password can still match a peer that does the same).
-fn prepare_password(password: &[u8]) -> Secret {
-    match std::str::from_utf8(password).ok().map(saslprep) {
-        Some(Ok(p)) => Secret::new(p.as_bytes().to_vec()),
-        _ => Secret::new(password.to_vec()),
-    }
+    super::keys::saslprep(input).map_err(|_| ScramError::SaslPrepFailed)
 }
 
 fn prepare_username(name: &str) -> Result<String, ScramError> {
@@ -522,7 +462,8 @@ enum ServerKeys {
 
 #[derive(Debug)]
 struct Pending {
-    gs2_header: Vec<u8>,
+    /// The GS2 header, followed with -PLUS by the connection's binding data.
+    cbind_input: Vec<u8>,
     client_first_bare: Vec<u8>,
     server_first: Vec<u8>,
     nonce: Vec<u8>,
@@ -540,10 +481,13 @@ enum ServerState {
     Done,
 }
 
-/// The server side of SCRAM-SHA-1 or SCRAM-SHA-256.
+/// The server side of a SCRAM mechanism, -PLUS or not.
 #[derive(Debug)]
 pub struct ScramServer {
     hash: ScramHash,
+    /// The -PLUS variant: `p=` is required and `c=` must carry the binding data.
+    plus: bool,
+    binding: ServerBinding,
     ctx: ServerContext,
     server_nonce: String,
     /// Keys the per-user salt of plaintext and unknown users.
@@ -570,10 +514,37 @@ impl ScramServer {
     ) -> Self {
         ScramServer {
             hash,
+            plus: false,
+            binding: ServerBinding::default(),
             ctx: ctx.clone(),
             server_nonce,
             secret,
             state: ServerState::Start,
+        }
+    }
+
+    /// Makes this the `-PLUS` variant (`plus`) and tells it what the connection offers:
+    /// the binding data of the types the server accepts, and whether -PLUS was
+    /// advertised (which turns a client's `y` into a detected downgrade).
+    pub fn with_binding(mut self, plus: bool, binding: ServerBinding) -> Self {
+        self.plus = plus;
+        self.binding = binding;
+        self
+    }
+
+    /// RFC 5802 §6, the server's checks of the GS2 flag.
+    fn check_flag(&self, flag: Gs2Flag) -> Result<(), ScramError> {
+        match (flag, self.plus) {
+            (Gs2Flag::Used(cb_type), true) => match self.binding.bindings.get(cb_type) {
+                Some(_) => Ok(()),
+                None => Err(ScramError::UnsupportedChannelBindingType),
+            },
+            (Gs2Flag::Used(_), false) => Err(ScramError::ChannelBindingNotSupported),
+            (_, true) => Err(ScramError::PlusWithoutChannelBinding),
+            (Gs2Flag::SupportedButNotUsed, false) if self.binding.plus_advertised => {
+                Err(ScramError::ServerDoesSupportChannelBinding)
+            }
+            (Gs2Flag::SupportedButNotUsed | Gs2Flag::NotSupported, false) => Ok(()),
         }
     }
 
@@ -590,16 +561,31 @@ impl ScramServer {
             return Err(ScramError::MessageTooLong.into());
         }
         // gs2-header (RFC 5802 §7).
-        let (channel_binding, rest) = match message {
-            [b'n', b',', rest @ ..] => (ChannelBinding::NotSupported, rest),
-            [b'y', b',', rest @ ..] => (ChannelBinding::SupportedButNotUsed, rest),
-            // `p=cb-name`: -PLUS is where a `Used` binding would be accepted.
-            [b'p', b'=', ..] => return Err(ScramError::ChannelBindingNotSupported.into()),
+        let (flag, rest) = match message {
+            [b'n', b',', rest @ ..] => (Gs2Flag::NotSupported, rest),
+            [b'y', b',', rest @ ..] => (Gs2Flag::SupportedButNotUsed, rest),
+            [b'p', b'=', after @ ..] => {
+                let end = after
+                    .iter()
+                    .position(|&b| b == b',')
+                    .ok_or(ScramError::MalformedGs2Header)?;
+                let name = &after[..end];
+                if !is_cb_name(name) {
+                    return Err(ScramError::MalformedGs2Header.into());
+                }
+                let cb_type = match CbType::from_name(name) {
+                    Some(t) => t,
+                    // A well-formed name authspec has never heard of.
+                    None if self.plus => {
+                        return Err(ScramError::UnsupportedChannelBindingType.into());
+                    }
+                    None => return Err(ScramError::ChannelBindingNotSupported.into()),
+                };
+                (Gs2Flag::Used(cb_type), &after[end + 1..])
+            }
             _ => return Err(ScramError::MalformedGs2Header.into()),
         };
-        if channel_binding == ChannelBinding::SupportedButNotUsed && SERVER_OFFERS_PLUS {
-            return Err(ScramError::ChannelBindingNotSupported.into());
-        }
+        self.check_flag(flag)?;
         let comma = rest
             .iter()
             .position(|&b| b == b',')
@@ -645,7 +631,7 @@ impl ScramServer {
             ),
             Some(other) => {
                 return Err(SaslError::SchemeUnusable {
-                    mechanism: self.hash.mechanism(),
+                    mechanism: mechanism_of(self.hash, self.plus),
                     scheme: other.scheme(),
                 });
             }
@@ -664,8 +650,13 @@ impl ScramServer {
         server_first.extend_from_slice(B64.encode(&salt).as_bytes());
         server_first.extend_from_slice(format!(",i={iterations}").as_bytes());
 
+        // RFC 5802 §7 `cbind-input = gs2-header [ cbind-data ]`: what `c=` must carry.
+        let mut cbind_input = gs2_header;
+        if let Gs2Flag::Used(cb_type) = flag {
+            cbind_input.extend_from_slice(self.binding.bindings.get(cb_type).unwrap_or_default());
+        }
         let pending = Box::new(Pending {
-            gs2_header,
+            cbind_input,
             client_first_bare: bare.to_vec(),
             server_first: server_first.clone(),
             nonce,
@@ -696,8 +687,9 @@ impl ScramServer {
             return Err(ScramError::TrailingAttribute.into());
         }
         // RFC 5802 §5.1 `c`: for `n` and `y` the binding data is the GS2 header alone.
-        // With -PLUS it is the header followed by the channel's binding data.
-        if b64(cbind)? != p.gs2_header {
+        // With -PLUS it is the header followed by the channel's binding data, compared
+        // in constant time.
+        if !super::secret::ct_eq(&b64(cbind)?, &p.cbind_input) {
             return Err(ScramError::ChannelBindingMismatch.into());
         }
         if nonce != p.nonce.as_slice() {
@@ -715,18 +707,12 @@ impl ScramServer {
                 server_key,
             } => (stored_key.clone(), server_key.clone(), true),
             ServerKeys::Password(password) => {
-                let salted = self.hash.hi(
-                    prepare_password(password.expose()).expose(),
-                    &p.salt,
-                    p.iterations,
-                );
-                let (_, stored, server) = self.hash.keys(&salted);
-                (stored, server, true)
+                let k = scram_keys(self.hash, password.expose(), &p.salt, p.iterations);
+                (k.stored_key, k.server_key, true)
             }
             ServerKeys::Unknown => {
-                let salted = self.hash.hi(b"unknown user", &p.salt, p.iterations);
-                let (_, stored, server) = self.hash.keys(&salted);
-                (stored, server, false)
+                let k = scram_keys(self.hash, b"unknown user", &p.salt, p.iterations);
+                (k.stored_key, k.server_key, false)
             }
         };
         // AuthMessage = client-first-message-bare "," server-first-message ","
@@ -763,7 +749,7 @@ impl ScramServer {
 
 impl ServerMechanism for ScramServer {
     fn mechanism(&self) -> Mechanism {
-        self.hash.mechanism()
+        mechanism_of(self.hash, self.plus)
     }
 
     fn step(&mut self, input: Option<&[u8]>) -> ServerStep {
@@ -804,10 +790,13 @@ enum ClientState {
     Failed,
 }
 
-/// The client side of SCRAM-SHA-1 or SCRAM-SHA-256, always with gs2 flag `n`.
+/// The client side of a SCRAM mechanism. Without -PLUS it sends gs2 flag `y` when it
+/// could bind (TLS with binding data) and `n` otherwise; with -PLUS, `p=<type>`.
 #[derive(Debug)]
 pub struct ScramClient {
     hash: ScramHash,
+    plus: bool,
+    binding: ClientBinding,
     authcid: String,
     password: Secret,
     authzid: Option<String>,
@@ -827,6 +816,8 @@ impl ScramClient {
     pub fn with_nonce(hash: ScramHash, creds: &ClientCredentials, client_nonce: String) -> Self {
         ScramClient {
             hash,
+            plus: false,
+            binding: ClientBinding::default(),
             authcid: creds.authcid.clone(),
             password: creds.password.clone(),
             authzid: creds.authzid.clone(),
@@ -842,15 +833,46 @@ impl ScramClient {
         self
     }
 
+    /// Makes this the `-PLUS` variant (`plus`) and tells it what the connection can
+    /// bind to.
+    pub fn with_binding(mut self, plus: bool, binding: ClientBinding) -> Self {
+        self.plus = plus;
+        self.binding = binding;
+        self
+    }
+
+    /// RFC 5802 §6, the client's choice of flag.
+    fn flag(&self) -> Result<Gs2Flag, ScramError> {
+        match (&self.binding.binding, self.plus) {
+            (Some((cb_type, _)), true) => Ok(Gs2Flag::Used(*cb_type)),
+            (None, true) => Err(ScramError::NoChannelBindingData),
+            (_, false) if self.binding.supported => Ok(Gs2Flag::SupportedButNotUsed),
+            (_, false) => Ok(Gs2Flag::NotSupported),
+        }
+    }
+
     fn gs2_header(&self) -> Result<String, ScramError> {
         let authzid = match &self.authzid {
             Some(z) => format!("a={}", escape_saslname(&prepare_username(z)?)),
             None => String::new(),
         };
-        Ok(format!(
-            "{},{authzid},",
-            ChannelBinding::NotSupported.flag()
-        ))
+        let flag = match self.flag()? {
+            Gs2Flag::NotSupported => Cow::Borrowed("n"),
+            Gs2Flag::SupportedButNotUsed => Cow::Borrowed("y"),
+            Gs2Flag::Used(t) => Cow::Owned(format!("p={}", t.name())),
+        };
+        Ok(format!("{flag},{authzid},"))
+    }
+
+    /// RFC 5802 §7 `cbind-input = gs2-header [ cbind-data ]`.
+    fn cbind_input(&self) -> Result<Vec<u8>, ScramError> {
+        let mut input = self.gs2_header()?.into_bytes();
+        if self.plus {
+            if let Some((_, data)) = &self.binding.binding {
+                input.extend_from_slice(data);
+            }
+        }
+        Ok(input)
     }
 
     fn client_first(&mut self) -> Result<Vec<u8>, SaslError> {
@@ -899,7 +921,7 @@ impl ScramClient {
         }
 
         let mut without_proof = b"c=".to_vec();
-        without_proof.extend_from_slice(B64.encode(self.gs2_header()?).as_bytes());
+        without_proof.extend_from_slice(B64.encode(self.cbind_input()?).as_bytes());
         without_proof.extend_from_slice(b",r=");
         without_proof.extend_from_slice(nonce);
 
@@ -909,12 +931,10 @@ impl ScramClient {
         auth_message.push(b',');
         auth_message.extend_from_slice(&without_proof);
 
-        let password = prepare_password(self.password.expose());
-        let salted = self.hash.hi(password.expose(), &salt, iterations);
-        let (client_key, stored_key, server_key) = self.hash.keys(&salted);
-        let client_signature = self.hash.hmac(stored_key.expose(), &auth_message);
-        let proof = xor(client_key.expose(), &client_signature);
-        let server_signature = Secret::new(self.hash.hmac(server_key.expose(), &auth_message));
+        let keys = scram_keys(self.hash, self.password.expose(), &salt, iterations);
+        let client_signature = self.hash.hmac(keys.stored_key.expose(), &auth_message);
+        let proof = xor(keys.client_key.expose(), &client_signature);
+        let server_signature = Secret::new(self.hash.hmac(keys.server_key.expose(), &auth_message));
 
         let mut message = without_proof;
         message.extend_from_slice(b",p=");
@@ -924,7 +944,7 @@ impl ScramClient {
 
     /// server-final-message = (server-error / verifier) ["," extensions] (RFC 5802 §7).
     fn check_server_final(&self, expected: &Secret, message: &[u8]) -> Result<(), SaslError> {
-        let mechanism = self.hash.mechanism();
+        let mechanism = mechanism_of(self.hash, self.plus);
         if message.len() > MAX_MESSAGE_LEN {
             return Err(ScramError::MessageTooLong.into());
         }
@@ -948,7 +968,7 @@ impl ScramClient {
 
 impl ClientMechanism for ScramClient {
     fn mechanism(&self) -> Mechanism {
-        self.hash.mechanism()
+        mechanism_of(self.hash, self.plus)
     }
 
     fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
@@ -995,7 +1015,9 @@ impl ClientMechanism for ScramClient {
             }
             // RFC 5802 §5: the server's proof is the mutual authentication; a success
             // without a verified `v=` (or with extra data after it) is not accepted.
-            _ => Err(SaslError::ServerProofMismatch(self.hash.mechanism())),
+            _ => Err(SaslError::ServerProofMismatch(mechanism_of(
+                self.hash, self.plus,
+            ))),
         }
     }
 }

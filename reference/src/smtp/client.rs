@@ -11,6 +11,7 @@
 
 use super::reply::{self, Capabilities, Reply, ReplyLimits};
 use super::sasl_frame;
+use crate::sasl::channel_binding::{CbType, ChannelBindings, ClientBinding};
 use crate::sasl::{self, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError};
 use std::collections::VecDeque;
 use std::fmt;
@@ -30,6 +31,12 @@ pub enum StartTlsPolicy {
 pub trait MechanismChooser: Send + fmt::Debug {
     /// `offered` is the server's list in its order; `tls` says whether TLS is active.
     fn choose(&self, offered: &[String], tls: bool) -> Result<Mechanism, String>;
+    /// True when the user named the mechanism (`--mechanism`). An automatic choice
+    /// over TLS prefers -PLUS and, for a non-PLUS SCRAM, sends gs2 flag `y` (RFC 5802
+    /// §6); a forced non-PLUS SCRAM sends `n`, as a client that does not bind.
+    fn forced(&self) -> bool {
+        false
+    }
 }
 
 /// Always this mechanism, if the server offers it (`--mechanism M`).
@@ -37,6 +44,10 @@ pub trait MechanismChooser: Send + fmt::Debug {
 pub struct Forced(pub Mechanism);
 
 impl MechanismChooser for Forced {
+    fn forced(&self) -> bool {
+        true
+    }
+
     fn choose(&self, offered: &[String], _tls: bool) -> Result<Mechanism, String> {
         if offered
             .iter()
@@ -187,6 +198,9 @@ pub struct ClientSession {
     events: VecDeque<ClientEvent>,
     transcript: Vec<TranscriptLine>,
     tls: bool,
+    /// Channel-binding data from the TLS driver, and the type to use (RFC 5802 §6).
+    channel_bindings: ChannelBindings,
+    channel_binding_type: Option<CbType>,
     outcome: Outcome,
     limits: ReplyLimits,
     secrets: Vec<Vec<u8>>,
@@ -224,6 +238,8 @@ impl ClientSession {
             events: VecDeque::new(),
             transcript: Vec::new(),
             tls,
+            channel_bindings: ChannelBindings::new(),
+            channel_binding_type: None,
             outcome: Outcome {
                 tls,
                 ..Outcome::default()
@@ -304,6 +320,33 @@ impl ClientSession {
         }
         let stage = self.stage();
         self.fail(ClientError::ConnectionClosed { stage });
+    }
+
+    /// The TLS driver's channel-binding data for this connection; call after
+    /// [`ClientSession::tls_established`] (or at once for implicit TLS).
+    pub fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
+        self.channel_bindings = bindings;
+    }
+
+    /// Use this binding type with -PLUS (default: `tls-exporter`, else
+    /// `tls-server-end-point`).
+    pub fn set_channel_binding_type(&mut self, cb_type: Option<CbType>) {
+        self.channel_binding_type = cb_type;
+    }
+
+    fn client_binding(&self) -> ClientBinding {
+        if !self.tls {
+            return ClientBinding::default();
+        }
+        let pick = |t: CbType| self.channel_bindings.get(t).map(|d| (t, d.to_vec()));
+        let binding = match self.channel_binding_type {
+            Some(t) => pick(t),
+            None => self.channel_bindings.types().into_iter().find_map(pick),
+        };
+        ClientBinding {
+            binding,
+            supported: false,
+        }
     }
 
     pub fn tls_established(&mut self) {
@@ -606,6 +649,16 @@ impl ClientSession {
             }
             return self.start_mail();
         }
+        // RFC 5802 §6 and RFC 7677 §4: over TLS with binding data, prefer -PLUS by
+        // putting the -PLUS names the server offers first.
+        let binding = self.client_binding();
+        let can_bind = binding.binding.is_some();
+        let mut offered = offered;
+        if can_bind && !plan.chooser.forced() {
+            offered.sort_by_key(|name| {
+                !Mechanism::from_name(name.as_bytes()).is_some_and(Mechanism::channel_binding)
+            });
+        }
         let mechanism = match plan.chooser.choose(&offered, self.tls) {
             Ok(m) => m,
             Err(why) => {
@@ -613,7 +666,12 @@ impl ClientSession {
                 return self.fail(ClientError::NoMechanism(why));
             }
         };
-        let mut mech = sasl::client(mechanism, &plan.credentials, self.rng.as_mut());
+        let binding = ClientBinding {
+            supported: can_bind && !plan.chooser.forced(),
+            ..binding
+        };
+        let mut mech =
+            sasl::client_with_binding(mechanism, &plan.credentials, &binding, self.rng.as_mut());
         match mech.initial_response() {
             Ok(Some(ir)) => {
                 let text = sasl_frame::encode_initial_response(&ir);

@@ -23,6 +23,7 @@ use super::line::{self, Deviation, Line, LineReader};
 use super::reply::Reply;
 use super::sasl_frame::{self, ClientMessage};
 use crate::policy::server::{BareNewline, Decision, RestrictionContext, ServerConfig, TlsLevel};
+use crate::sasl::channel_binding::{ChannelBindings, ServerBinding};
 use crate::sasl::{
     self, Authenticated, CredentialStore, Mechanism, RandomSource, SaslError, ServerContext,
     ServerMechanism, ServerStep,
@@ -240,6 +241,8 @@ pub struct ServerSession {
     helo_name: Option<String>,
     tls: bool,
     external_identity: Option<String>,
+    /// What the TLS driver could compute for this connection (RFC 5802 §6).
+    channel_bindings: ChannelBindings,
     authenticated: Option<(Authenticated, Mechanism)>,
     transaction: Option<Transaction>,
     errors: u32,
@@ -353,6 +356,7 @@ impl ServerSession {
             helo_name: None,
             tls,
             external_identity: None,
+            channel_bindings: ChannelBindings::new(),
             authenticated: None,
             transaction: None,
             errors: 0,
@@ -449,6 +453,17 @@ impl ServerSession {
         self.transaction = None;
         self.reader = LineReader::new();
         self.mode = Mode::Command;
+    }
+
+    /// The TLS driver's channel-binding data for this connection (`tls-exporter`,
+    /// `tls-server-end-point`), given after [`ServerSession::tls_established`] or, on an
+    /// implicit-TLS listener, right after [`ServerSession::new`]. SCRAM-*-PLUS is
+    /// offered only when the connection is TLS and has data of a type
+    /// `authspec_sasl_channel_binding_types` allows.
+    pub fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
+        if self.tls {
+            self.channel_bindings = bindings.restrict(&self.config.sasl_channel_binding_types);
+        }
     }
 
     /// The TLS handshake failed: nothing more can be said in plaintext.
@@ -754,7 +769,13 @@ impl ServerSession {
     }
 
     fn offered_mechanisms(&self) -> Option<Vec<Mechanism>> {
-        self.config.auth_mechanisms_offered(self.tls, self.peer.ip)
+        let mut list = self
+            .config
+            .auth_mechanisms_offered(self.tls, self.peer.ip)?;
+        // -PLUS needs a channel to bind to: only over TLS with binding data.
+        let can_bind = self.tls && !self.channel_bindings.is_empty();
+        list.retain(|m| can_bind || !m.channel_binding());
+        if list.is_empty() { None } else { Some(list) }
     }
 
     fn ehlo(&mut self, domain: String) {
@@ -912,7 +933,11 @@ impl ServerSession {
             external_identity: self.external_identity.clone(),
             credentials: Arc::clone(&self.credentials),
         };
-        let mut mech = sasl::server(mechanism, &ctx, self.rng.as_mut());
+        let binding = ServerBinding {
+            bindings: self.channel_bindings.clone(),
+            plus_advertised: offered.iter().any(|m| m.channel_binding()),
+        };
+        let mut mech = sasl::server_with_binding(mechanism, &ctx, &binding, self.rng.as_mut());
         let step = mech.step(initial.as_deref());
         self.after_step(mech, step);
     }
