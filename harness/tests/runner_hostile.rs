@@ -69,6 +69,44 @@ where
     addr
 }
 
+/// What a line server does with one command line (upper-cased).
+enum Answer {
+    Reply(&'static [u8]),
+    /// Send these bytes, then close.
+    Close(&'static [u8]),
+    Nothing,
+}
+
+/// A server that greets with `greeting`, then answers each line as `answer` says.
+async fn line_server(greeting: &'static [u8], answer: fn(&str) -> Answer) -> String {
+    hostile(move |mut s| async move {
+        let mut buf = Vec::new();
+        let _ = s.write_all(greeting).await;
+        let mut b = [0u8; 1024];
+        loop {
+            let n = match s.read(&mut b).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&b[..n]);
+            while let Some(pos) = buf.iter().position(|c| *c == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                match answer(&String::from_utf8_lossy(&line).to_ascii_uppercase()) {
+                    Answer::Reply(r) => {
+                        let _ = s.write_all(r).await;
+                    }
+                    Answer::Close(r) => {
+                        let _ = s.write_all(r).await;
+                        return;
+                    }
+                    Answer::Nothing => {}
+                }
+            }
+        }
+    })
+    .await
+}
+
 /// The bound every case must end within: a few timeouts, not one per scenario. This is
 /// a functional bound (the run must not wait once per scenario), with slack for a
 /// loaded machine, not a speed figure.
@@ -166,32 +204,16 @@ async fn refused_connection_stops_the_run() {
 
 #[tokio::test]
 async fn drop_in_the_middle_of_auth_is_a_verdict_not_a_hang() {
-    let addr = hostile(|mut s| async move {
-        let mut buf = Vec::new();
-        let _ = s.write_all(b"220 hostile ESMTP\r\n").await;
-        let mut b = [0u8; 1024];
-        loop {
-            let n = match s.read(&mut b).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            buf.extend_from_slice(&b[..n]);
-            while let Some(pos) = buf.iter().position(|c| *c == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                let upper = String::from_utf8_lossy(&line).to_ascii_uppercase();
-                if upper.starts_with("EHLO") {
-                    let _ = s
-                        .write_all(b"250-hostile\r\n250 AUTH PLAIN LOGIN\r\n")
-                        .await;
-                } else if upper.starts_with("QUIT") {
-                    let _ = s.write_all(b"221 bye\r\n").await;
-                    return;
-                } else if upper.starts_with("AUTH") {
-                    // Half an answer, then gone.
-                    let _ = s.write_all(b"334").await;
-                    return;
-                }
-            }
+    let addr = line_server(b"220 hostile ESMTP\r\n", |line| {
+        if line.starts_with("EHLO") {
+            Answer::Reply(b"250-hostile\r\n250 AUTH PLAIN LOGIN\r\n")
+        } else if line.starts_with("QUIT") {
+            Answer::Close(b"221 bye\r\n")
+        } else if line.starts_with("AUTH") {
+            // Half an answer, then gone.
+            Answer::Close(b"334")
+        } else {
+            Answer::Nothing
         }
     })
     .await;
@@ -255,4 +277,30 @@ async fn server_that_never_answers_auth_times_out_per_step() {
         );
         assert!(reason.contains("timed out"), "{reason}");
     }
+}
+
+/// A server that answers NOOP with 421 and closes: a scenario that accepts the 421 as
+/// an ending alternative stops there, instead of failing the step after it on the
+/// closed connection (the "accepts 421, then expects NOOP to get 250" slip).
+#[tokio::test]
+async fn an_ending_alternative_stops_the_scenario() {
+    let addr = line_server(b"220 terse ESMTP\r\n", |line| {
+        if line.starts_with("EHLO") {
+            Answer::Reply(b"250 terse\r\n")
+        } else {
+            Answer::Close(b"421 closing\r\n")
+        }
+    })
+    .await;
+    let text = "id: t/end\ntitle: t\nspec: [\"RFC5321 §4.1.1.9 MUST\"]\nquote: q\nsteps:\n  - expect: { code: 220 }\n  - send: EHLO x\n  - expect: { code: 250 }\n  - send: NOOP\n  - expect:\n      code: 250\n      alternatives:\n        - { code: 421, end: true, note: closes }\n  - send: NOOP\n  - expect: { code: 250 }\n";
+    let sc = load_str(text, "inline.yaml").unwrap();
+    let report = runner::run(vec![sc], &config(addr, Duration::from_secs(2)))
+        .await
+        .expect("the preflight works");
+    assert_eq!(
+        report.results[0].verdict,
+        Verdict::NonStrict {
+            note: "closes".into()
+        }
+    );
 }

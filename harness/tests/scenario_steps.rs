@@ -59,9 +59,11 @@ fn client_steps() -> Vec<Step> {
         alternatives: vec![Expect {
             code: Some(CodeSpec::Exact(535)),
             note: Some("Postfix".into()),
+            end: true,
             ..Expect::default()
         }],
         note: None,
+        end: false,
         level: Some(authspec::scenario::Requirement::Rfc(
             authspec::scenario::Level::Should,
         )),

@@ -137,3 +137,58 @@ fn decoded_challenges_are_matched_on_their_text() {
         Outcome::Fail { .. }
     ));
 }
+
+#[test]
+fn end_belongs_to_alternatives_only() {
+    let primary = "id: t/x\ntitle: t\nsteps:\n  - expect: { code: 250, end: true }\n";
+    let err = load_str(primary, "x.yaml").unwrap_err().to_string();
+    assert!(err.contains("`end`"), "{err}");
+    let alt = "id: t/x\ntitle: t\nsteps:\n  - expect:\n      code: 250\n      alternatives:\n        - { code: 421, end: true }\n  - send: NOOP\n";
+    assert!(load_str(alt, "x.yaml").is_ok());
+}
+
+#[test]
+fn another_enhanced_detail_of_the_right_class_is_non_strict() {
+    let e = Expect {
+        code: Some(authspec::scenario::CodeSpec::Exact(235)),
+        enhanced: Some("2.7.0".into()),
+        ..Expect::default()
+    };
+    assert!(matches!(
+        e.evaluate(&lines(&["235 2.0.0 Authentication succeeded"])),
+        Outcome::NonStrict { .. }
+    ));
+    assert!(matches!(
+        e.evaluate(&lines(&["235 5.7.0 odd"])),
+        Outcome::Fail { .. }
+    ));
+}
+
+#[test]
+fn a_missing_enhanced_code_breaks_rfc_2034_once_advertised() {
+    let e = Expect {
+        code: Some(authspec::scenario::CodeSpec::Exact(535)),
+        enhanced: Some("5.7.8".into()),
+        ..Expect::default()
+    };
+    let bare = lines(&["535 Authentication failed"]);
+    assert!(e.enhanced_rule_broken(&bare, Advertised::ALL).is_some());
+    let none = Advertised {
+        enhanced_status_codes: false,
+    };
+    assert!(e.enhanced_rule_broken(&bare, none).is_none());
+    // Another detail of the right class is not this rule's business.
+    assert!(
+        e.enhanced_rule_broken(&lines(&["535 5.7.0 no"]), Advertised::ALL)
+            .is_none()
+    );
+    assert!(
+        e.enhanced_rule_broken(&lines(&["535 2.7.0 no"]), Advertised::ALL)
+            .is_some()
+    );
+    // A different reply code is judged by the step, not by this rule.
+    assert!(
+        e.enhanced_rule_broken(&lines(&["250 ok"]), Advertised::ALL)
+            .is_none()
+    );
+}

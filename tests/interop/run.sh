@@ -65,14 +65,6 @@ declare -A XFAIL=(
   # authenticating user" right after the server's empty 334, before sending anything.
   # It wants tls-unique channel-binding data, which TLS 1.3 does not define; --no-cb works.
   ["B|gsasl|STARTTLS|*channel binding on*"]="gsasl 2.2.0 needs tls-unique, which TLS 1.3 lacks (client-side, nothing sent)"
-  # The scenarios still judge Exim and OpenSMTPD by Postfix habits (enhanced codes without
-  # ENHANCEDSTATUSCODES, Postfix texts, profile scenarios, 530 before AUTH, ...): of the
-  # 466 fail/error verdicts of the field test 443 are false alarms, classified in
-  # docs/field-tests/. The expectations files hold only the real deviations, so these rows
-  # fail until the verdict fixes land; then they pass and this run says "unexpected pass".
-  ["A|exim:$PEERS_PORT_EXIM|scenarios|authspec run*"]="false alarms of the pre-rewrite verdicts (docs/field-tests/exim/before.md)"
-  ["A|exim-dovecot:$PEERS_PORT_EXIM_DOVECOT|scenarios|authspec run*"]="false alarms of the pre-rewrite verdicts (docs/field-tests/exim-dovecot/before.md)"
-  ["A|opensmtpd:$PEERS_PORT_OPENSMTPD|scenarios|authspec run*"]="false alarms of the pre-rewrite verdicts (docs/field-tests/opensmtpd/before.md)"
 )
 
 n_fail=0

@@ -55,7 +55,9 @@ pub struct FuzzArgs {
     #[arg(long)]
     pub allow_remote: bool,
     /// Per-read timeout in seconds: silence this long after a complete line is a hang.
-    #[arg(long, default_value_t = 5.0)]
+    /// Raised to four times the greeting delay the preflight measures; a server that
+    /// tarpits failed AUTHs longer than this needs a larger value.
+    #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
     /// Sessions played at once (Postfix allows 50 connections per client by default).
     #[arg(long, default_value_t = 8)]

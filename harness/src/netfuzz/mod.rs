@@ -301,12 +301,17 @@ pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport,
     if seeds.is_empty() {
         return Err(FuzzError("no seed sessions".into()));
     }
+    // A server that greets slowly (a reverse lookup, a pause on purpose) is as slow
+    // after a failed AUTH: silence within four greeting delays is not a hang.
+    let timeout = runner::fitted_timeout(cfg.timeout, offer.greeting_delay);
+    let mut ep = cfg.endpoint.clone();
+    ep.timeout = timeout;
     let target = Arc::new(Target {
-        ep: cfg.endpoint.clone(),
-        timeout: cfg.timeout,
+        ep,
+        timeout,
         // Above the 40 ms a delayed ACK holds back a second small reply from a server
         // that leaves Nagle's algorithm on.
-        settle: (cfg.timeout / 50).clamp(Duration::from_millis(60), Duration::from_millis(250)),
+        settle: (timeout / 50).clamp(Duration::from_millis(60), Duration::from_millis(250)),
     });
     let origin_of = |n: u64| finding::Origin {
         target: cfg.endpoint.addr.clone(),

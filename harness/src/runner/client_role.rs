@@ -14,6 +14,12 @@ use authspec_reference::smtp::sasl_frame;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The sentence a reply without an enhanced code breaks once ENHANCEDSTATUSCODES was
+/// advertised, whatever level the scenario checks at.
+const ENHANCED_CODES_RULE: &str = "RFC 2034 §4: \"These codes must appear in all 2xx, \
+    4xx, and 5xx response lines other than initial greeting and any response to HELO or \
+    EHLO.\" RFC 3463 §2: the class is the first digit of the reply code.";
+
 /// The state of one played scenario.
 pub(crate) struct Play<'a> {
     pub conn: Conn,
@@ -168,7 +174,28 @@ impl Play<'_> {
                 );
             }
         }
-        match expect.evaluate_in(&lines, self.advertised()) {
+        let adv = self.advertised();
+        if let Some(reason) = expect.enhanced_rule_broken(&lines, adv) {
+            return StepEnd::FailRule {
+                failed: FailedStep {
+                    index,
+                    expected: expect.describe(),
+                    actual: lines.join("\n"),
+                },
+                reason,
+                quote: ENHANCED_CODES_RULE.to_owned(),
+            };
+        }
+        let ending = expect
+            .alternatives
+            .iter()
+            .find(|a| a.check_in(&lines, adv).is_ok())
+            .filter(|a| a.end);
+        match expect.evaluate_in(&lines, adv) {
+            Outcome::NonStrict { note } if ending.is_some() => {
+                StepEnd::Settled(Verdict::NonStrict { note })
+            }
+            Outcome::Info { note } if ending.is_some() => StepEnd::Settled(Verdict::Info { note }),
             Outcome::Pass => StepEnd::Ok,
             Outcome::NonStrict { note } => StepEnd::NonStrict(note),
             Outcome::Info { note } => StepEnd::Info(note),

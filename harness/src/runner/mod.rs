@@ -138,6 +138,9 @@ impl std::error::Error for RunError {}
 pub struct Offer {
     pub before_tls: Option<Capabilities>,
     pub after_tls: Option<Capabilities>,
+    /// From connect to the complete greeting: a server that looks up the client's
+    /// name first, or tarpits every connection, takes seconds.
+    pub greeting_delay: Duration,
 }
 
 impl Offer {
@@ -194,8 +197,10 @@ async fn preflight_ehlo(
 /// target offers. A target that does not greet or answer EHLO fails here.
 pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
     let what = |e: ConnError| format!("{}: {e}", ep.addr);
+    let connected = Instant::now();
     let mut conn = ep.connect().await.map_err(what)?;
     let greet = conn.read_reply("the greeting").await.map_err(what)?;
+    let greeting_delay = connected.elapsed();
     if greet.code != 220 {
         return Err(format!(
             "{}: greeting was {} instead of 220",
@@ -211,6 +216,7 @@ pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
     let mut offer = Offer {
         before_tls: Some(before.clone()),
         after_tls: None,
+        greeting_delay,
     };
     if ep.tls == TlsMode::Implicit {
         offer.after_tls = offer.before_tls.take();
@@ -477,6 +483,8 @@ impl Shared {
                 let offer = preflight(&ep)
                     .await
                     .map_err(|e| RunError(format!("target unusable, no scenario run: {e}")))?;
+                let mut ep = ep;
+                ep.timeout = fitted_timeout(ep.timeout, offer.greeting_delay);
                 Some((ep, offer))
             }
         };
@@ -488,6 +496,26 @@ impl Shared {
             listen_total: 0,
             listen_count: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+}
+
+/// The per-read timeout for a target whose greeting took `delay`: at least four times
+/// the delay, so a server that is slow on purpose (a greeting pause, a tarpit after a
+/// failure, usually as long) is waited for rather than judged dead. Said once.
+pub(crate) fn fitted_timeout(timeout: Duration, delay: Duration) -> Duration {
+    const MAX: Duration = Duration::from_secs(600);
+    let wanted = delay.saturating_mul(4).min(MAX);
+    if wanted > timeout {
+        eprintln!(
+            "authspec: the target took {:.1} s to greet; waiting up to {:.0} s for each \
+             reply instead of {:.0} s (--timeout to choose)",
+            delay.as_secs_f64(),
+            wanted.as_secs_f64(),
+            timeout.as_secs_f64()
+        );
+        wanted
+    } else {
+        timeout
     }
 }
 

@@ -20,6 +20,15 @@ pub(crate) enum StepEnd {
     /// The scenario cannot apply to this peer (it did not advertise what a step needs);
     /// the reason says what was missing.
     Skip(String),
+    /// A rule that binds every reply broke (RFC 2034's enhanced codes once advertised):
+    /// a MUST-level fail with its own quote, whatever the scenario's level.
+    FailRule {
+        failed: FailedStep,
+        reason: String,
+        quote: String,
+    },
+    /// An alternative that ends the scenario matched: this is its verdict.
+    Settled(Verdict),
     Error(String),
 }
 
@@ -31,6 +40,10 @@ impl StepEnd {
             StepEnd::Info(n) => Verdict::Info { note: n.clone() },
             StepEnd::Fail(_, r) => judged.verdict(r.clone()),
             StepEnd::Skip(r) => Verdict::Skip { reason: r.clone() },
+            StepEnd::Settled(v) => v.clone(),
+            StepEnd::FailRule { reason, .. } => Verdict::Fail {
+                reason: reason.clone(),
+            },
             StepEnd::Error(r) => Verdict::Error { reason: r.clone() },
         }
     }
@@ -115,6 +128,20 @@ pub(crate) fn record_step(
                 index + 1,
                 judged.level
             )))
+        }
+        StepEnd::Settled(v) => Some(v),
+        StepEnd::FailRule {
+            mut failed,
+            reason,
+            quote,
+        } => {
+            failed.index = index;
+            result.failed_step = Some(failed);
+            result.level = Some(crate::scenario::Requirement::MUST);
+            result.quote = Some(quote);
+            Some(Verdict::Fail {
+                reason: format!("step {} ({kind}, MUST): {reason}", index + 1),
+            })
         }
         StepEnd::Skip(reason) => Some(Verdict::Skip {
             reason: format!("step {} ({kind}): {reason}", index + 1),

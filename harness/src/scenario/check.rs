@@ -225,6 +225,42 @@ impl Expect {
         }
     }
 
+    /// RFC 2034's rule for a peer that advertised ENHANCEDSTATUSCODES, whatever the
+    /// scenario's level: the reply carries an enhanced code, and its class is the first
+    /// digit of the reply code (RFC 3463 §2). The broken sentence, when it is broken and
+    /// every other condition of this expectation holds.
+    pub fn enhanced_rule_broken(&self, reply: &[String], adv: Advertised) -> Option<String> {
+        let names_codes = self.enhanced.is_some()
+            || self
+                .reply_lines
+                .iter()
+                .any(|l| line_without_enhanced(l) != *l);
+        if !names_codes || !adv.enhanced_status_codes {
+            return None;
+        }
+        // Every other condition holds once enhanced codes are left out of it.
+        self.check_in(
+            reply,
+            Advertised {
+                enhanced_status_codes: false,
+            },
+        )
+        .ok()?;
+        let last = split(reply.last()?);
+        let code = last.code?;
+        match enhanced_code(last.text) {
+            None => Some(
+                "the server advertised ENHANCEDSTATUSCODES but this reply has no enhanced \
+                 status code"
+                    .to_owned(),
+            ),
+            Some(e) if !e.starts_with(char::from(b'0' + (code / 100) as u8)) => Some(format!(
+                "enhanced code {e} has another class than reply code {code}"
+            )),
+            Some(_) => None,
+        }
+    }
+
     /// Whether the reply meets every condition once `enhanced` is cut to its class
     /// (`2.7.0` to `2.*.*`): RFC 3463 makes the class follow the reply code, while the
     /// codes RFC 4954 gives for AUTH replies are recommendations.
@@ -291,7 +327,14 @@ impl Expect {
             match enhanced_code(split(last).text) {
                 Some(e) if Glob::new(pattern).is_match(e) => {}
                 Some(e) => return Err(format!("enhanced code {e} does not match {pattern}")),
-                None => return Err(format!("no enhanced status code (wanted {pattern})")),
+                None => {
+                    return Err(format!(
+                        "no enhanced status code (wanted {pattern}) although \
+                         ENHANCEDSTATUSCODES was advertised; RFC 2034 §4: \"These codes must \
+                         appear in all 2xx, 4xx, and 5xx response lines other than initial \
+                         greeting and any response to HELO or EHLO\""
+                    ));
+                }
             }
         }
         if let Some(pattern) = &self.text {

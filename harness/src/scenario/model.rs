@@ -977,6 +977,11 @@ pub struct Expect {
     /// Why an alternative is acceptable; reported with the non-strict verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// In an alternative: when it matches, the scenario ends here with its verdict,
+    /// because the steps after this one assume the primary outcome (a 421 closes the
+    /// session; a refused STARTTLS leaves nothing to check under TLS).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub end: bool,
     /// The level of this check, when it differs from the scenario's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Requirement>,

@@ -137,7 +137,7 @@ impl fmt::Display for ValidationError {
             }
             V::NoteOutsideAlternative { step } => write!(
                 f,
-                "step {step}: `note` belongs inside an alternative, where it explains the non-strict verdict"
+                "step {step}: `note` and `end` belong inside an alternative, where they explain the verdict and end the scenario"
             ),
             V::EmptyCondition { step, kind } => {
                 write!(f, "step {step}: `{kind}` needs at least one condition")
@@ -453,7 +453,7 @@ fn validate_expect(e: &Expect, step: usize, is_alternative: bool) -> Result<(), 
     if is_alternative && !e.alternatives.is_empty() {
         return Err(ValidationError::NestedAlternatives { step });
     }
-    if !is_alternative && e.note.is_some() {
+    if !is_alternative && (e.note.is_some() || e.end) {
         return Err(ValidationError::NoteOutsideAlternative { step });
     }
     for alt in &e.alternatives {
