@@ -12,8 +12,10 @@
 
 use crate::conn::{Conn, ConnError};
 use authspec_reference::sasl::{self, ClientCredentials, Mechanism, SeededRandom};
+use authspec_reference::smtp::auth_client::{
+    CancelReason, ClientExchange, ClientStep, InitialResponseMode,
+};
 use authspec_reference::smtp::reply::Reply;
-use authspec_reference::smtp::sasl_frame;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,8 +31,6 @@ pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 pub const MAX_CONCURRENCY: usize = 10_000;
 /// `--sessions` may not exceed this many sessions.
 pub const MAX_SESSIONS: u64 = 100_000_000;
-/// A SASL exchange longer than this many challenges is the server looping.
-const MAX_SASL_ROUNDS: usize = 16;
 
 /// How the connection is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -263,57 +263,34 @@ impl Session<'_> {
     }
 
     async fn auth(&mut self, rng: &mut SeededRandom) -> Result<(), String> {
-        let mech = self.opts.mechanism;
-        let mut client = sasl::client(mech, &self.opts.creds, rng);
-        // RFC 4954 §4: a client-first mechanism may put its first message on the
-        // AUTH line, which saves a round trip; server-first ones must not.
-        let ir = if mech.server_first() {
-            None
-        } else {
-            client
-                .initial_response()
-                .map_err(|e| format!("sasl:{e:?}"))?
-        };
-        let line = match &ir {
-            Some(ir) => format!(
-                "AUTH {} {}\r\n",
-                mech.name(),
-                sasl_frame::encode_initial_response(ir)
-            ),
-            None => format!("AUTH {}\r\n", mech.name()),
-        };
+        let mut x = ClientExchange::new(sasl::client(self.opts.mechanism, &self.opts.creds, rng));
+        let cmd = x
+            .command(InitialResponseMode::Auto)
+            .map_err(|e| format!("sasl:{e:?}"))?;
         self.conn
-            .send(line.as_bytes())
+            .send(format!("{}\r\n", cmd.line).as_bytes())
             .await
             .map_err(|e| conn_error_kind(&e, "auth"))?;
-        for _ in 0..MAX_SASL_ROUNDS {
+        loop {
             let r = self.reply("auth", &[235, 334]).await?;
-            if r.code == 235 {
-                // RFC 4422 §3.7: a mutual mechanism fails if the server never proved itself.
-                return client
-                    .verify_success(None)
-                    .map_err(|e| format!("sasl:{e:?}"));
-            }
-            let text = r.lines.first().map(|l| l.text.as_slice()).unwrap_or(&[]);
-            let challenge = sasl_frame::decode_challenge(text)
-                .map_err(|_| "malformed:auth-challenge".to_string())?;
-            match client.step(&challenge) {
-                Ok(resp) => {
-                    let mut out = sasl_frame::encode_response(&resp).into_bytes();
-                    out.extend_from_slice(b"\r\n");
-                    self.conn
-                        .send(&out)
-                        .await
-                        .map_err(|e| conn_error_kind(&e, "auth"))?;
-                }
-                Err(e) => {
-                    // RFC 4954 §4: a client that cannot answer cancels with `*`.
+            match x.on_reply(&r) {
+                ClientStep::Success => return Ok(()),
+                ClientStep::Unverified(e) => return Err(format!("sasl:{e:?}")),
+                ClientStep::Respond { line, .. } => self
+                    .conn
+                    .send(format!("{line}\r\n").as_bytes())
+                    .await
+                    .map_err(|e| conn_error_kind(&e, "auth"))?,
+                ClientStep::Cancel(CancelReason::Mechanism(e)) => {
                     let _ = self.conn.send(b"*\r\n").await;
                     return Err(format!("sasl:{e:?}"));
                 }
+                ClientStep::Cancel(_) => return Err("malformed:auth-challenge".into()),
+                ClientStep::TooManyRounds | ClientStep::Ended => {
+                    return Err("auth:too-many-challenges".into());
+                }
             }
         }
-        Err("auth:too-many-challenges".into())
     }
 
     async fn run(&mut self, rng: &mut SeededRandom) -> Result<(), String> {

@@ -12,14 +12,12 @@ use super::{Candidate, FindingKind};
 use crate::conn::{Conn, ConnError};
 use crate::runner::{Endpoint, TlsMode};
 use authspec_reference::sasl::{self, ClientCredentials, Mechanism, Secret, SeededRandom};
+use authspec_reference::smtp::auth_client::{ClientExchange, ClientStep, InitialResponseMode};
 use authspec_reference::smtp::line::Deviation;
 use authspec_reference::smtp::reply::Reply;
-use authspec_reference::smtp::sasl_frame;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Most challenges one computed exchange answers.
-const MAX_SASL_ROUNDS: usize = 16;
 /// Error replies after which a server that closes is taken to enforce an error limit
 /// (Postfix's `smtpd_hard_error_limit`, 20 by default) rather than to have crashed.
 const ERROR_LIMIT_GUARD: usize = 8;
@@ -288,44 +286,51 @@ impl Player<'_> {
             port: crate::support::port_of(&self.target.ep.addr),
         };
         let mut rng = SeededRandom::from_seed(seed);
-        let mut client = sasl::client(*mechanism, &creds, &mut rng);
-        let ir = if mechanism.server_first() {
-            None
-        } else {
-            client.initial_response().ok().flatten()
+        let mut x = ClientExchange::new(sasl::client(*mechanism, &creds, &mut rng));
+        // A mechanism that cannot make its first message sends none, as before.
+        let line = match x.command(InitialResponseMode::Auto) {
+            Ok(cmd) => cmd.line,
+            Err(_) => format!("AUTH {}", mechanism.name()),
         };
-        let line = match &ir {
-            Some(ir) => format!(
-                "AUTH {} {}\r\n",
-                mechanism.name(),
-                sasl_frame::encode_initial_response(ir)
-            ),
-            None => format!("AUTH {}\r\n", mechanism.name()),
-        };
-        if self.conn.send(line.as_bytes()).await.is_err() {
+        if self
+            .conn
+            .send(format!("{line}\r\n").as_bytes())
+            .await
+            .is_err()
+        {
             self.played.end = End::Closed;
             return;
         }
-        for _ in 0..MAX_SASL_ROUNDS {
+        loop {
             let r = match self.read(Some(i), true, session).await {
                 Read::Reply(r) => r,
                 Read::Stop => return,
             };
-            if r.code != 334 {
-                if let Some(v) = self.played.replies.get_mut(i) {
-                    v.push(r.code);
+            let out = match x.on_reply(&r) {
+                ClientStep::Respond { line, .. } => format!("{line}\r\n"),
+                // RFC 4954 §4: a client that cannot answer cancels with `*`.
+                ClientStep::Cancel(_) => "*\r\n".to_owned(),
+                ClientStep::TooManyRounds => break,
+                step @ (ClientStep::Success | ClientStep::Unverified(_) | ClientStep::Ended) => {
+                    if let Some(v) = self.played.replies.get_mut(i) {
+                        v.push(r.code);
+                    }
+                    if let ClientStep::Unverified(e) = step {
+                        if self.played.finding.is_none() {
+                            self.played.find(
+                                FindingKind::AuthBypass,
+                                Some(i),
+                                format!(
+                                    "235 before the server proved itself ({e}); RFC 4422 §3.7 \
+                                     lets the client accept only a verified outcome"
+                                ),
+                                format!("unverified-{}", mechanism.name()),
+                            );
+                        }
+                    }
+                    self.after_reply(&r);
+                    return;
                 }
-                self.after_reply(&r);
-                return;
-            }
-            let text = r.lines.first().map(|l| l.text.clone()).unwrap_or_default();
-            let response = sasl_frame::decode_challenge(&text)
-                .ok()
-                .and_then(|c| client.step(&c).ok());
-            // RFC 4954 §4: a client that cannot answer cancels with `*`.
-            let out = match response {
-                Some(resp) => format!("{}\r\n", sasl_frame::encode_response(&resp)),
-                None => "*\r\n".to_owned(),
             };
             if self.conn.send(out.as_bytes()).await.is_err() {
                 self.played.end = End::Closed;

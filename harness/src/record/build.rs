@@ -15,7 +15,7 @@ use crate::scenario::{
     ExpectClientClose, ExpectClose, ExpectCommand, ExpectResponse, InitialResponse, Reply, Role,
     Sasl, ScenarioFile, Send, SendOptions, Starttls, Step,
 };
-use authspec_reference::sasl::{Mechanism, plain};
+use authspec_reference::sasl::{Mechanism, plain, scram};
 use authspec_reference::smtp::reply::{self as smtp_reply, EnhancedCode, Separator};
 use authspec_reference::smtp::sasl_frame;
 use std::collections::{BTreeMap, VecDeque};
@@ -294,7 +294,13 @@ impl Learned {
             Some(Mechanism::ScramSha1 | Mechanism::ScramSha256) => {
                 if let Some((_, p)) = payloads.first() {
                     if let Some(u) = field(p, b"n=", b',') {
+                        // RFC 5802 §5.1: the wire form escapes `,` and `=`; the name
+                        // itself (in MAIL FROM, in text) is the unescaped one, and
+                        // both must be redacted.
                         self.user(u);
+                        if let Ok(name) = scram::unescape_saslname(u) {
+                            self.user(name.as_bytes());
+                        }
                     }
                 }
             }
@@ -1563,6 +1569,30 @@ mod tests {
         assert!(!srv.contains("mx.example.org"), "{srv}");
         assert!(srv.contains("220 mx.example.net ESMTP ready"), "{srv}");
         assert!(srv.contains("line: EHLO *"), "{srv}");
+    }
+
+    /// Regression: a SCRAM user name with `,` or `=` travels escaped (`=2C`, `=3D`);
+    /// `--redact` must hide the name as people write it, not only its wire form.
+    #[test]
+    fn redact_hides_scram_user_names_with_escaped_characters() {
+        for (name, wire) in [("bob=smith", "bob=3Dsmith"), ("bob,smith", "bob=2Csmith")] {
+            let ir = format!(
+                "AUTH SCRAM-SHA-256 {}",
+                b64(format!("n,,n={wire},r=fyko+d2lbbFgONRv9qkxdawL").as_bytes())
+            );
+            let mail = format!("MAIL FROM:<{name}@client.example.com>");
+            let mut s = greeting_and_ehlo();
+            s.push(("C", ir.as_bytes()));
+            s.push(("S", b"535 5.7.8 Authentication failed"));
+            s.push(("C", mail.as_bytes()));
+            s.push(("S", b"250 2.1.0 Ok"));
+            let rec = build(&record(&s), &info(), &Options { redact: true });
+            for role in [Role::Client, Role::Server] {
+                let text = yaml(&rec, role, true);
+                assert!(!text.contains(name), "{text}");
+                assert!(!text.contains(wire), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -6,13 +6,13 @@ use crate::conn::{Conn, ConnError};
 use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
 use crate::scenario::{Advertised, Expect, InitialResponse, Outcome, Scenario, Step, Vars};
 use authspec_reference::sasl::{self, ClientCredentials, Mechanism, Secret, SeededRandom};
+use authspec_reference::smtp::auth_client::{
+    CancelReason, ClientExchange, ClientStep, InitialResponseMode, MAX_AUTH_ROUNDS,
+};
 use authspec_reference::smtp::reply::{self as smtp_reply, Capabilities, Reply, Separator};
 use authspec_reference::smtp::sasl_frame;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The most challenges one `auth` step answers before giving up on the server.
-const MAX_SASL_ROUNDS: usize = 16;
 
 /// The sentence a reply without an enhanced code breaks once ENHANCEDSTATUSCODES was
 /// advertised, whatever level the scenario checks at.
@@ -320,56 +320,45 @@ impl Play<'_> {
             host: self.ep.server_name.clone(),
             port: self.ep.sasl_port,
         };
-        let mut client = sasl::client(mechanism, &creds, &mut self.rng);
-        let ir = match (a.initial_response, mechanism.server_first()) {
-            (InitialResponse::Never, _) | (InitialResponse::Auto, true) => None,
-            (InitialResponse::Auto, false) | (InitialResponse::Always, _) => {
-                match client.initial_response() {
-                    Ok(Some(ir)) => Some(ir),
-                    Ok(None) if a.initial_response == InitialResponse::Always => Some(Vec::new()),
-                    Ok(None) => None,
-                    Err(e) => return StepEnd::Error(format!("client SASL error: {e}")),
-                }
-            }
+        let mut x = ClientExchange::new(sasl::client(mechanism, &creds, &mut self.rng));
+        let mode = match a.initial_response {
+            InitialResponse::Never => InitialResponseMode::Never,
+            InitialResponse::Auto => InitialResponseMode::Auto,
+            InitialResponse::Always => InitialResponseMode::Always,
         };
-        let line = match &ir {
-            Some(ir) => format!(
-                "AUTH {} {}",
-                mechanism.name(),
-                sasl_frame::encode_initial_response(ir)
-            ),
-            None => format!("AUTH {}", mechanism.name()),
+        let cmd = match x.command(mode) {
+            Ok(cmd) => cmd,
+            Err(e) => return StepEnd::Error(format!("client SASL error: {e}")),
         };
-        match &ir {
-            Some(payload) => self.client_sasl(&line, payload),
-            None => self.transcript.push(TranscriptLine::client(line.clone())),
+        match &cmd.initial_response {
+            Some(payload) => self.client_sasl(&cmd.line, payload),
+            None => self
+                .transcript
+                .push(TranscriptLine::client(cmd.line.clone())),
         }
-        if let Err(e) = self.conn.send(format!("{line}\r\n").as_bytes()).await {
+        if let Err(e) = self.conn.send(format!("{}\r\n", cmd.line).as_bytes()).await {
             return StepEnd::Error(format!("send failed: {e}"));
         }
-        let mut cancelled = false;
-        for _ in 0..MAX_SASL_ROUNDS {
+        loop {
             let r = match self.read("an AUTH reply").await {
                 Ok(r) => r,
                 Err(e) => return e,
             };
-            if r.code != 334 || cancelled {
+            if r.code != 334 || x.is_cancelled() {
                 let end = self.judge(index, &a.expectation(), &r);
-                if r.code == 235
-                    && matches!(end, StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_))
-                {
-                    if let Err(e) = client.verify_success(None) {
-                        return StepEnd::Fail(
-                            FailedStep {
-                                index,
-                                expected: "the server proves its identity (mutual authentication)"
-                                    .into(),
-                                actual: format!("{e}"),
-                            },
-                            "RFC 4422 §3.7: the client must verify the server's final message"
+                if !matches!(end, StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_)) {
+                    return end;
+                }
+                if let ClientStep::Unverified(e) = x.on_reply(&r) {
+                    return StepEnd::Fail(
+                        FailedStep {
+                            index,
+                            expected: "the server proves its identity (mutual authentication)"
                                 .into(),
-                        );
-                    }
+                            actual: format!("{e}"),
+                        },
+                        "RFC 4422 §3.7: the client must verify the server's final message".into(),
+                    );
                 }
                 return end;
             }
@@ -378,10 +367,14 @@ impl Play<'_> {
                     .non_strict
                     .push("server sent `334` without the space RFC 4954 §4 requires".into());
             }
-            let text = r.lines.first().map(|l| l.text.clone()).unwrap_or_default();
-            let challenge = match sasl_frame::decode_challenge(&text) {
-                Ok(c) => c,
-                Err(e) => {
+            match x.on_reply(&r) {
+                ClientStep::Respond { line, payload } => {
+                    self.client_sasl(&line, &payload);
+                    if let Err(e) = self.conn.send(format!("{line}\r\n").as_bytes()).await {
+                        return StepEnd::Error(format!("send failed: {e}"));
+                    }
+                }
+                ClientStep::Cancel(CancelReason::ChallengeNotBase64(e)) => {
                     return StepEnd::Fail(
                         FailedStep {
                             index,
@@ -391,36 +384,31 @@ impl Play<'_> {
                         format!("RFC 4954 §4: the challenge is not base64 ({e:?})"),
                     );
                 }
-            };
-            match client.step(&challenge) {
-                Ok(resp) => {
-                    let text = sasl_frame::encode_response(&resp);
-                    self.client_sasl(&text, &resp);
-                    if let Err(e) = self.conn.send(format!("{text}\r\n").as_bytes()).await {
-                        return StepEnd::Error(format!("send failed: {e}"));
-                    }
-                }
-                Err(e) => {
+                ClientStep::Cancel(why) => {
                     // RFC 4954 §4: a client that cannot go on cancels with `*`.
                     self.transcript.push(TranscriptLine::note(format!(
-                        "client cannot answer the challenge ({e}); cancelling"
+                        "client cannot answer the challenge ({why}); cancelling"
                     )));
                     self.transcript.push(TranscriptLine::client("*"));
                     if let Err(e) = self.conn.send(b"*\r\n").await {
                         return StepEnd::Error(format!("send failed: {e}"));
                     }
-                    cancelled = true;
                 }
+                ClientStep::TooManyRounds => {
+                    return StepEnd::Fail(
+                        FailedStep {
+                            index,
+                            expected: format!(
+                                "an end to the exchange within {MAX_AUTH_ROUNDS} challenges"
+                            ),
+                            actual: "more 334 challenges".into(),
+                        },
+                        "the server never ends the SASL exchange".into(),
+                    );
+                }
+                ClientStep::Success | ClientStep::Unverified(_) | ClientStep::Ended => {}
             }
         }
-        StepEnd::Fail(
-            FailedStep {
-                index,
-                expected: format!("an end to the exchange within {MAX_SASL_ROUNDS} challenges"),
-                actual: "more 334 challenges".into(),
-            },
-            "the server never ends the SASL exchange".into(),
-        )
     }
 
     /// The answers to a smuggling payload, classified. Safe: a refusal (4xx/5xx), a

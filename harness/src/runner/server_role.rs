@@ -174,7 +174,7 @@ impl Judge {
             },
         };
         let mut step = server.step(first.as_deref());
-        for _ in 0..16 {
+        for _ in 0..authspec_reference::smtp::auth_client::MAX_AUTH_ROUNDS {
             match step {
                 ServerStep::Challenge(c) => {
                     let text = sasl_frame::encode_challenge(&c);

@@ -9,10 +9,13 @@
 //!                            └──────────────────────────────────────────────┴► Mail ► Rcpt… ► Data ► Body ► Quit ► Done
 //! ```
 
+use super::auth_client::{
+    CancelReason, ClientExchange, ClientStep, InitialResponseMode, MAX_AUTH_ROUNDS,
+};
 use super::reply::{self, Capabilities, Reply, ReplyLimits};
 use super::sasl_frame;
 use crate::sasl::channel_binding::{CbType, ChannelBindings, ClientBinding};
-use crate::sasl::{self, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError};
+use crate::sasl::{self, ClientCredentials, Mechanism, RandomSource, SaslError};
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -177,10 +180,7 @@ enum State {
     Ehlo,
     StartTls,
     TlsPending,
-    Auth {
-        mech: Box<dyn ClientMechanism>,
-        finished: bool,
-    },
+    Auth(ClientExchange),
     Mail,
     Rcpt(usize),
     Data,
@@ -362,7 +362,7 @@ impl ClientSession {
             State::Greeting => "greeting",
             State::Ehlo => "EHLO",
             State::StartTls | State::TlsPending => "STARTTLS",
-            State::Auth { .. } => "AUTH",
+            State::Auth(_) => "AUTH",
             State::Mail => "MAIL",
             State::Rcpt(_) => "RCPT",
             State::Data | State::Body => "DATA",
@@ -506,82 +506,58 @@ impl ClientSession {
                 self.events.push_back(ClientEvent::StartTls);
             }
             State::TlsPending => self.state = State::TlsPending,
-            State::Auth { mut mech, finished } => match reply.code {
-                334 => {
-                    if reply.is_bare_334() {
-                        self.outcome.bare_334_seen = true;
+            State::Auth(mut x) => {
+                if reply.is_bare_334() {
+                    self.outcome.bare_334_seen = true;
+                }
+                match x.on_reply(&reply) {
+                    ClientStep::Respond { line, payload } => {
+                        self.send_line(line.as_bytes(), Some(&payload));
+                        self.state = State::Auth(x);
                     }
-                    if finished {
-                        // The server proved itself already; anything more is a
-                        // protocol error, which we answer with a cancel.
+                    ClientStep::Cancel(why) => {
+                        // RFC 4954 §4: a client that cannot continue cancels with `*`.
                         self.send_line(b"*", None);
-                        self.state = State::Auth {
-                            mech,
-                            finished: true,
-                        };
-                        return;
+                        match why {
+                            CancelReason::ChallengeNotBase64(e) => {
+                                self.transcript.push(TranscriptLine::Note(format!(
+                                    "server challenge is not base64: {e}; cancelled"
+                                )));
+                            }
+                            CancelReason::Mechanism(e) => self
+                                .transcript
+                                .push(TranscriptLine::Note(format!("client error: {e}"))),
+                            CancelReason::AlreadyCancelled => {}
+                        }
+                        self.state = State::Auth(x);
                     }
-                    let text = reply
-                        .lines
-                        .first()
-                        .map(|l| l.text.clone())
-                        .unwrap_or_default();
-                    let challenge = match sasl_frame::decode_challenge(&text) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            self.send_line(b"*", None);
-                            self.state = State::Auth {
-                                mech,
-                                finished: true,
-                            };
-                            self.transcript.push(TranscriptLine::Note(format!(
-                                "server challenge is not base64: {e:?}; cancelled"
-                            )));
-                            return;
-                        }
-                    };
-                    match mech.step(&challenge) {
-                        Ok(resp) => {
-                            let line = sasl_frame::encode_response(&resp);
-                            self.send_line(line.as_bytes(), Some(&resp));
-                            self.state = State::Auth {
-                                mech,
-                                finished: false,
-                            };
-                        }
-                        Err(e) => {
-                            // RFC 4954 §4: a client that cannot continue cancels with `*`.
-                            self.send_line(b"*", None);
-                            self.transcript
-                                .push(TranscriptLine::Note(format!("client error: {e}")));
-                            self.state = State::Auth {
-                                mech,
-                                finished: true,
-                            };
-                        }
+                    ClientStep::Success => {
+                        self.outcome.authenticated_with = Some(x.mechanism());
+                        self.start_mail();
                     }
-                }
-                235 => {
-                    let additional = reply
-                        .lines
-                        .first()
-                        .and_then(|l| sasl_frame::decode_challenge(&l.text).ok())
-                        .filter(|d| !d.is_empty() && reply.enhanced().is_none());
-                    if let Err(e) = mech.verify_success(additional.as_deref()) {
+                    ClientStep::Unverified(e) => {
                         self.out.extend_from_slice(b"QUIT\r\n");
-                        return self.fail(ClientError::Sasl(e));
+                        self.fail(ClientError::Sasl(e));
                     }
-                    self.outcome.authenticated_with = Some(mech.mechanism());
-                    self.start_mail();
+                    ClientStep::Ended => {
+                        self.out.extend_from_slice(b"QUIT\r\n");
+                        self.transcript.push(TranscriptLine::Client("QUIT".into()));
+                        self.fail(ClientError::AuthRejected {
+                            reply: reply_text(&reply),
+                        });
+                    }
+                    ClientStep::TooManyRounds => {
+                        self.out.extend_from_slice(b"QUIT\r\n");
+                        self.transcript.push(TranscriptLine::Client("QUIT".into()));
+                        self.fail(ClientError::AuthRejected {
+                            reply: format!(
+                                "more than {MAX_AUTH_ROUNDS} challenges: {}",
+                                reply_text(&reply)
+                            ),
+                        });
+                    }
                 }
-                _ => {
-                    self.out.extend_from_slice(b"QUIT\r\n");
-                    self.transcript.push(TranscriptLine::Client("QUIT".into()));
-                    self.fail(ClientError::AuthRejected {
-                        reply: reply_text(&reply),
-                    });
-                }
-            },
+            }
             State::Mail => {
                 if reply.code != 250 {
                     return self.unexpected("MAIL", &reply);
@@ -670,27 +646,20 @@ impl ClientSession {
             supported: can_bind && !plan.chooser.forced(),
             ..binding
         };
-        let mut mech =
-            sasl::client_with_binding(mechanism, &plan.credentials, &binding, self.rng.as_mut());
-        match mech.initial_response() {
-            Ok(Some(ir)) => {
-                let text = sasl_frame::encode_initial_response(&ir);
-                let line = format!("AUTH {} {}", mechanism.name(), text);
-                self.send_line(line.as_bytes(), Some(&ir));
-            }
-            Ok(None) => {
-                let line = format!("AUTH {}", mechanism.name());
-                self.send_line(line.as_bytes(), None);
-            }
+        let mut x = ClientExchange::new(sasl::client_with_binding(
+            mechanism,
+            &plan.credentials,
+            &binding,
+            self.rng.as_mut(),
+        ));
+        match x.command(InitialResponseMode::Auto) {
+            Ok(cmd) => self.send_line(cmd.line.as_bytes(), cmd.initial_response.as_deref()),
             Err(e) => {
                 self.out.extend_from_slice(b"QUIT\r\n");
                 return self.fail(ClientError::Refused(e));
             }
         }
-        self.state = State::Auth {
-            mech,
-            finished: false,
-        };
+        self.state = State::Auth(x);
     }
 
     fn start_mail(&mut self) {

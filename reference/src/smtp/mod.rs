@@ -4,6 +4,7 @@
 //! Where a rule of RFC 5321, RFC 4954 or RFC 3461 is enforced, the error variant that
 //! reports it is named after the rule, so reports and snapshots carry stable names.
 
+pub mod auth_client;
 pub mod client;
 pub mod command;
 pub mod line;
