@@ -26,6 +26,8 @@ pub struct ProbeReport {
     pub mechanisms: Vec<MechanismReport>,
     pub tls: Option<TlsReport>,
     pub anomalies: Vec<Anomaly>,
+    /// The whole session ran over implicit TLS (`--tls`): there is no "before TLS".
+    pub implicit_tls: bool,
 }
 
 #[derive(Debug, Serialize, Default, Clone)]
@@ -408,6 +410,7 @@ pub async fn probe(opts: &ProbeOptions) -> Result<ProbeReport, ConnError> {
         mechanisms,
         tls,
         anomalies,
+        implicit_tls: opts.tls == ProbeTls::Implicit,
     })
 }
 
@@ -417,7 +420,12 @@ pub fn render_human(r: &ProbeReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "target   {}", r.target);
     let _ = writeln!(s, "banner   {}", r.banner);
-    let _ = writeln!(s, "EHLO (before TLS):");
+    let first = if r.implicit_tls {
+        "over implicit TLS"
+    } else {
+        "before TLS"
+    };
+    let _ = writeln!(s, "EHLO ({first}):");
     for l in &r.ehlo_before_tls {
         let _ = writeln!(s, "    {l}");
     }
@@ -440,7 +448,7 @@ pub fn render_human(r: &ProbeReport) -> String {
                 .unwrap_or_else(|| "(absent)".into())
         )
     };
-    let _ = writeln!(s, "auth before TLS   {}", show(&r.auth));
+    let _ = writeln!(s, "auth {first:<12} {}", show(&r.auth));
     if let Some(a) = &r.auth_after_tls {
         let _ = writeln!(s, "auth after TLS    {}", show(a));
     }

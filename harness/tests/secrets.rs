@@ -141,7 +141,7 @@ fn cli_logs_and_reports_hold_no_secret() {
         "Postfix-style success line missing:\n{server_log}"
     );
     assert!(
-        server_log.contains("authentication failed: InvalidCredentials"),
+        server_log.contains("authentication failed: invalid credentials"),
         "failure reason missing:\n{server_log}"
     );
     assert_clean("server log", &server_log);

@@ -6,6 +6,7 @@
 //! and pass them in, so every session can be replayed from a seed and fuzzed in memory.
 #![forbid(unsafe_code)]
 
+pub mod human;
 pub mod net;
 pub mod policy;
 pub mod sasl;

@@ -176,7 +176,8 @@ fn unknown_parameter() {
     assert_eq!(e.line, Some(2));
     assert_eq!(
         e.to_string(),
-        "main.cf:2: smtpd_sasl_auth_enabled: unknown parameter \"smtpd_sasl_auth_enabled\""
+        "main.cf:2: smtpd_sasl_auth_enabled: unknown parameter \
+         (did you mean smtpd_sasl_auth_enable?)"
     );
 }
 

@@ -777,7 +777,8 @@ fn passwd_file_errors_carry_file_and_line() {
     );
     assert_eq!(
         e.to_string(),
-        "/etc/users:3: UnsupportedScheme(\"SHA512-CRYPT\")"
+        "/etc/users:3: password scheme {SHA512-CRYPT} is one-way and cannot serve SASL; \
+         use {PLAIN}, {CRAM-MD5}, {SCRAM-SHA-1} or {SCRAM-SHA-256}"
     );
 }
 

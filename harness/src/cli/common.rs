@@ -21,21 +21,120 @@ pub const EXIT_AUTH_REJECTED: u8 = 4;
 pub const EXIT_NO_MECHANISM: u8 = 5;
 /// The server broke the protocol.
 pub const EXIT_PROTOCOL: u8 = 6;
+/// The client refused to send the credentials it was given (nothing was sent).
+pub const EXIT_CLIENT_REFUSED: u8 = 7;
 
-pub fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+/// `--color`: colour only on a terminal by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal and `NO_COLOR` is not set (<https://no-color.org>).
+    Auto,
+    Always,
+    Never,
+}
+
+static COLOR: std::sync::OnceLock<ColorChoice> = std::sync::OnceLock::new();
+
+impl ColorChoice {
+    /// The choice of the command line (`auto` until it is parsed).
+    pub fn current() -> ColorChoice {
+        COLOR.get().copied().unwrap_or(ColorChoice::Auto)
+    }
+
+    fn decide(self, terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && terminal
+            }
+        }
+    }
+
+    /// Whether to write ANSI colour codes to stderr.
+    pub fn stderr_colored(self) -> bool {
+        use std::io::IsTerminal as _;
+        self.decide(std::io::stderr().is_terminal())
+    }
+
+    /// Whether to write ANSI colour codes to stdout.
+    pub fn stdout_colored(self) -> bool {
+        use std::io::IsTerminal as _;
+        self.decide(std::io::stdout().is_terminal())
+    }
+}
+
+/// A TLS error for people: rustls names certificate errors by their Rust variant
+/// (`UnknownIssuer`, `Other(OtherError(CaUsedAsEndEntity))`); those become words, and a
+/// certificate failure gets [`tls_hint`].
+pub fn tls_explained(error: &str) -> String {
+    const MARK: &str = "invalid peer certificate: ";
+    let text = match error.find(MARK) {
+        Some(i) => {
+            let (head, rest) = error.split_at(i + MARK.len());
+            let rest = rest.replace("Other(OtherError(", "(").replace(
+                "UnknownIssuer",
+                "issued by an unknown CA, perhaps self-signed",
+            );
+            format!("{head}{}", authspec_reference::human::words(&rest))
+        }
+        None => error.to_owned(),
     };
+    format!("{text}{}", tls_hint(error))
+}
+
+/// [`tls_explained`] without the hint.
+pub fn tls_words(error: &str) -> String {
+    let full = tls_explained(error);
+    full.strip_suffix(tls_hint(error))
+        .unwrap_or(&full)
+        .to_owned()
+}
+
+/// A hint for a TLS error that is a certificate verification failure: how to trust
+/// the certificate, or (for tests) how to skip the check. Empty otherwise.
+pub fn tls_hint(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.contains("certificate") || e.contains("unknownissuer") || e.contains("caused as") {
+        "\n  hint: the server's certificate did not verify. Pass --ca-file FILE with the CA \
+         that signed it, or --tls-insecure to skip verification (test servers only)."
+    } else {
+        ""
+    }
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The default log filter for `-v` counts. The reference server logs under the
+/// targets `smtpd` (connections, the dialog, authentications) and `tls`; `AUTHSPEC_LOG`
+/// or `RUST_LOG` (`smtpd=debug,tls=off`, say) override it.
+pub fn log_filter(verbose: u8) -> &'static str {
+    match verbose {
+        0 => "warn",
+        1 => "info,rustls=warn",
+        2 => "debug,rustls=info",
+        _ => "trace",
+    }
+}
+
+pub fn init_tracing(verbose: u8, color: ColorChoice, format: LogFormat) {
+    let _ = COLOR.set(color);
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUTHSPEC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(verbose)));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_target(true).try_init(),
+        LogFormat::Text => builder.with_ansi(color.stderr_colored()).try_init(),
+    };
 }
 
 /// main.cf from `--config` (if any) with `-o name=value` overrides on top. Errors name
@@ -51,7 +150,7 @@ pub fn load_main_cf(path: Option<&Path>, overrides: &[String]) -> Result<MainCf,
         None => MainCf::parse("", "(defaults)").map_err(|e| e.to_string())?,
     };
     for o in overrides {
-        cf.set_override(o).map_err(|e| format!("-o {o}: {e}"))?;
+        cf.set_override(o).map_err(|e| e.to_string())?;
     }
     Ok(cf)
 }
@@ -87,7 +186,7 @@ pub fn tls_client(
             ca_file: ca_file.cloned(),
         }
     };
-    tls::client_config(&v).map_err(|e| format!("{e:?}"))
+    tls::client_config(&v).map_err(|e| e.to_string())
 }
 
 pub use crate::support::{host_of, port_of};

@@ -26,12 +26,12 @@ pub struct FuzzArgs {
     /// The server, HOST:PORT. Only loopback unless --allow-remote.
     #[arg(long)]
     pub target: String,
-    /// Sessions to play at most.
-    #[arg(long, default_value_t = 1000)]
-    pub sessions: u64,
-    /// Seconds to run at most (up to 3600).
-    #[arg(long, default_value_t = 600)]
-    pub duration: u64,
+    /// Sessions to play at most [default: 1000, or no limit when --duration is given].
+    #[arg(long)]
+    pub sessions: Option<u64>,
+    /// Seconds to run at most (up to 3600) [default: 600].
+    #[arg(long)]
+    pub duration: Option<u64>,
     /// Seed for every choice the fuzzer makes: a run is reproducible.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -69,7 +69,12 @@ pub async fn run(a: FuzzArgs) -> u8 {
         eprintln!("authspec fuzz: {e}");
         return EXIT_USAGE;
     }
-    if a.duration > MAX_DURATION_SECS {
+    // `--duration 60` alone means a 60 s run: it lifts the default session limit.
+    let sessions = a
+        .sessions
+        .unwrap_or(if a.duration.is_some() { u64::MAX } else { 1000 });
+    let duration = a.duration.unwrap_or(600);
+    if duration > MAX_DURATION_SECS {
         eprintln!("authspec fuzz: --duration is at most {MAX_DURATION_SECS} s");
         return EXIT_USAGE;
     }
@@ -123,8 +128,8 @@ pub async fn run(a: FuzzArgs) -> u8 {
     };
     let cfg = FuzzConfig {
         endpoint,
-        sessions: a.sessions,
-        duration: Duration::from_secs(a.duration),
+        sessions,
+        duration: Duration::from_secs(duration),
         seed: a.seed,
         timeout,
         jobs: a.jobs.clamp(1, 32),
@@ -136,6 +141,14 @@ pub async fn run(a: FuzzArgs) -> u8 {
     match netfuzz::run(&cfg, &scenarios).await {
         Ok(report) => {
             print!("{}", report.summary());
+            // Say which limit ended the run.
+            if report.sessions >= sessions {
+                println!("stopped: --sessions limit of {sessions} reached");
+            } else if report.elapsed + Duration::from_millis(500) >= Duration::from_secs(duration) {
+                println!("stopped: --duration limit of {duration} s reached");
+            } else {
+                println!("stopped early: the target stopped answering (see above)");
+            }
             if report.findings.is_empty() {
                 EXIT_OK
             } else {
@@ -143,7 +156,7 @@ pub async fn run(a: FuzzArgs) -> u8 {
             }
         }
         Err(e) => {
-            eprintln!("authspec fuzz: {e}");
+            eprintln!("authspec fuzz: {}", common::tls_explained(&e.to_string()));
             EXIT_NETWORK
         }
     }

@@ -25,6 +25,12 @@ pub struct Cli {
     /// Log verbosity: -v info, -vv debug, -vvv trace (logs go to stderr and never hold secrets).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Colour in logs and reports: auto (only on a terminal, and not with NO_COLOR set), always or never.
+    #[arg(long, value_enum, default_value_t = common::ColorChoice::Auto, global = true)]
+    pub color: common::ColorChoice,
+    /// Log format on stderr: text (Postfix-style lines) or json (one object per line, for CI).
+    #[arg(long = "log-format", value_enum, default_value_t = common::LogFormat::Text, global = true)]
+    pub log_format: common::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,11 +55,42 @@ pub enum Command {
     Schema,
     /// Map the RFC requirements to the scenarios that check them; show the gaps.
     Coverage(coverage::CoverageArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell to write completions for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the authspec(1) man page (roff) on stdout.
+    Man,
+}
+
+/// The clap command tree, for completions, the man page and tests of documented
+/// command lines.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    common::init_tracing(cli.verbose);
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut command(), "authspec", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(command());
+            return match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("authspec man: cannot write the man page: {e}");
+                    ExitCode::from(common::EXIT_USAGE)
+                }
+            };
+        }
+        _ => {}
+    }
+    common::init_tracing(cli.verbose, cli.color, cli.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,6 +111,7 @@ pub fn main() -> ExitCode {
             Command::Coverage(a) => coverage::run(a),
             Command::Record(a) => record::run(a).await,
             Command::Fuzz(a) => fuzz::run(a).await,
+            Command::Completions { .. } | Command::Man => common::EXIT_OK,
             Command::Schema => {
                 match serde_json::to_string_pretty(&crate::scenario::json_schema()) {
                     Ok(s) => {

@@ -38,6 +38,11 @@ pub struct ProbeArgs {
 }
 
 pub async fn run(a: ProbeArgs) -> u8 {
+    if !a.tls && common::port_of(&a.target) == Some(465) {
+        eprintln!(
+            "authspec probe: port 465 is implicit TLS (RFC 8314); trying plaintext as asked — use --tls if it stays silent"
+        );
+    }
     let tls_config = match common::tls_client(!a.tls_verify, a.ca_file.as_ref()) {
         Ok(c) => c,
         Err(e) => {
@@ -77,11 +82,24 @@ pub async fn run(a: ProbeArgs) -> u8 {
             EXIT_OK
         }
         Err(e) => {
+            let text = e.to_string();
             eprintln!(
-                "authspec probe: {}: {}",
+                "authspec probe: {}: {}{}",
                 a.target,
-                crate::support::escape_controls(&e.to_string())
+                crate::support::escape_controls(&common::tls_words(&text)),
+                common::tls_hint(&text)
             );
+            // A port that stays silent, or answers with TLS, is most likely implicit TLS.
+            let lower = text.to_ascii_lowercase();
+            if !a.tls
+                && (lower.contains("timed out")
+                    || lower.contains("timeout")
+                    || lower.contains("greeting"))
+            {
+                eprintln!(
+                    "  hint: no SMTP greeting; if this is an implicit-TLS port (465), use --tls"
+                );
+            }
             EXIT_NETWORK
         }
     }

@@ -1,6 +1,6 @@
 //! `authspec run`: the main job.
 
-use super::common::{EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
+use super::common::{self, EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
 use crate::report::{self, Expectations, RunReport};
 use crate::runner::{
     self, ClientUnderTest, RemoteTarget, RunConfig, Target, TlsMode, default_jobs, default_vars,
@@ -273,7 +273,7 @@ pub async fn run(args: RunArgs) -> u8 {
     let mut report: RunReport = match runner::run(scenarios, &cfg).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("authspec run: {e}");
+            eprintln!("authspec run: {}", common::tls_explained(&e.to_string()));
             return EXIT_NETWORK;
         }
     };
@@ -283,9 +283,7 @@ pub async fn run(args: RunArgs) -> u8 {
             tracing::info!("expectations: no scenario matched deviation {id}");
         }
     }
-    let color = args.output.is_none()
-        && std::env::var_os("NO_COLOR").is_none()
-        && std::io::stdout().is_terminal();
+    let color = args.output.is_none() && common::ColorChoice::current().stdout_colored();
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),

@@ -272,7 +272,14 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("authspec send: {}", escape_controls(&e.to_string()));
+            let (text, hint) = match e {
+                DriverError::Tls(_) => {
+                    let raw = e.to_string();
+                    (common::tls_words(&raw), common::tls_hint(&raw))
+                }
+                _ => (e.to_string(), ""),
+            };
+            eprintln!("authspec send: {}{hint}", escape_controls(&text));
             match e {
                 DriverError::Connect(_)
                 | DriverError::Timeout(_)
@@ -283,6 +290,7 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
                     ClientError::NoMechanism(_) | ClientError::AuthNotOffered => EXIT_NO_MECHANISM,
                     ClientError::UnexpectedReply { .. } => EXIT_FAILED,
                     ClientError::StartTlsNotOffered => EXIT_NETWORK,
+                    ClientError::Refused(_) => common::EXIT_CLIENT_REFUSED,
                     ClientError::MalformedReply(_) | ClientError::ConnectionClosed { .. } => {
                         EXIT_PROTOCOL
                     }

@@ -122,7 +122,7 @@ fn details(r: &ScenarioResult, out: &mut String) {
             let _ = writeln!(out, "    (nothing)");
         }
         for line in f.actual.lines() {
-            let _ = writeln!(out, "    {line}");
+            let _ = writeln!(out, "    {}", elide(line));
         }
     }
     if let Some(c) = &r.client {
@@ -131,9 +131,31 @@ fn details(r: &ScenarioResult, out: &mut String) {
     if !r.transcript.is_empty() {
         let _ = writeln!(out, "  transcript:");
         for t in &r.transcript {
-            let _ = writeln!(out, "    {}: {}", t.dir.prefix(), t.text);
+            let _ = writeln!(out, "    {}: {}", t.dir.prefix(), elide(&t.text));
         }
     }
+    if let Some(log) = &r.server_log {
+        let _ = writeln!(out, "  server log (embedded reference server):");
+        for line in log.lines() {
+            let _ = writeln!(out, "    | {}", elide(line));
+        }
+    }
+}
+
+/// Lines longer than this are shown as their start and their length.
+pub const MAX_SHOWN_LINE: usize = 200;
+
+/// A long line (a 12 KB SASL response) as its first [`MAX_SHOWN_LINE`] characters and
+/// its length, so a report stays readable.
+pub fn elide(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.len() <= MAX_SHOWN_LINE {
+        return line.into();
+    }
+    let mut end = MAX_SHOWN_LINE;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} octets in all)", &line[..end], line.len()).into()
 }
 
 /// The client command's own words: how it ended, then its output.

@@ -90,6 +90,9 @@ struct Result<'a> {
     transcript: Vec<Line>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<Client>,
+    /// The embedded server's log, with failures and errors only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_log: Option<String>,
 }
 
 /// `--client-command`'s side of a server-role scenario.
@@ -171,6 +174,7 @@ fn result<'a>(report: &RunReport, r: &'a ScenarioResult) -> Result<'a> {
             stderr: m(&c.stderr.text),
             stderr_dropped_bytes: c.stderr.dropped,
         }),
+        server_log: r.server_log.as_deref().map(m),
     }
 }
 

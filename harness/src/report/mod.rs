@@ -200,6 +200,9 @@ pub struct ScenarioResult {
     /// Server-role scenarios judged through `--client-command`: what the client command
     /// said (exit status, bounded stdout and stderr).
     pub client: Option<ClientOutput>,
+    /// The embedded reference server's log for this scenario, kept in memory and
+    /// shown only with a failure or an error (a passing run prints none of it).
+    pub server_log: Option<String>,
 }
 
 impl ScenarioResult {
@@ -221,6 +224,7 @@ impl ScenarioResult {
             known_deviation: None,
             unexpected_pass: None,
             client: None,
+            server_log: None,
         }
     }
 

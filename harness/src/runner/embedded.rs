@@ -11,6 +11,7 @@ use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::policy::server::{ServerConfig, TlsLevel};
 use authspec_reference::sasl::credentials::MemoryStore;
 use std::sync::{Arc, OnceLock};
+use tracing::instrument::WithSubscriber as _;
 
 /// The host name the embedded server uses, so transcripts and snapshots are stable.
 pub const HOSTNAME: &str = "mx.authspec.test";
@@ -56,7 +57,46 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     pub wrapper: bool,
     pub shared: Arc<ServerShared>,
+    /// What the server logged (at info and above), kept in memory, not streamed.
+    pub log: ServerLog,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// An embedded server's log, bounded to its last [`ServerLog::LIMIT`] octets.
+#[derive(Clone, Debug, Default)]
+pub struct ServerLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl ServerLog {
+    pub const LIMIT: usize = 64 * 1024;
+
+    /// The log as text; `None` when nothing was logged.
+    pub fn text(&self) -> Option<String> {
+        let buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (!buf.is_empty()).then(|| String::from_utf8_lossy(&buf).into_owned())
+    }
+}
+
+impl std::io::Write for ServerLog {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        buf.extend_from_slice(data);
+        if buf.len() > Self::LIMIT {
+            let cut = buf.len() - Self::LIMIT;
+            buf.drain(..cut);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ServerLog {
+    type Writer = ServerLog;
+    fn make_writer(&'a self) -> ServerLog {
+        self.clone()
+    }
 }
 
 impl Drop for Running {
@@ -81,11 +121,22 @@ pub async fn start(sc: &Scenario, vars: &Vars, seed: u64) -> Result<Running, Str
         None,
         Some(seed),
     ));
-    let task = tokio::spawn(serve(listener, Arc::clone(&shared)));
+    // The server's log goes to memory, not to stderr: negative scenarios make it warn
+    // on purpose, and a passing run should print only its report.
+    let log = ServerLog::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_target(false)
+        .without_time()
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let task = tokio::spawn(serve(listener, Arc::clone(&shared)).with_subscriber(subscriber));
     Ok(Running {
         addr,
         wrapper,
         shared,
+        log,
         task,
     })
 }
@@ -141,5 +192,11 @@ pub async fn play_client_role(
             );
         }
     }
-    super::client_role::play(sc, &ep, vars, seed, shared.cfg.strict).await
+    let mut result = super::client_role::play(sc, &ep, vars, seed, shared.cfg.strict).await;
+    if result.is_failing() {
+        // Give the server's tasks a moment to log the end of the session.
+        tokio::task::yield_now().await;
+        result.server_log = running.log.text();
+    }
+    result
 }

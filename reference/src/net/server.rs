@@ -9,7 +9,9 @@
 
 use crate::policy::server::ServerConfig;
 use crate::sasl::{CredentialStore, RandomSource, SeededRandom};
-use crate::smtp::server::{Delivery, Envelope, Event, LogRecord, Peer, ServerSession};
+use crate::smtp::server::{
+    CommandStats, Delivery, Envelope, Event, LogRecord, Peer, ServerSession,
+};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +22,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
+use tracing::instrument::WithSubscriber as _;
 
 /// Everything a listener needs, shared by all its connections.
 #[derive(Debug)]
@@ -106,9 +109,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<ServerShared>) -> io::Resu
             }
         };
         let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            handle_connection(stream, peer, shared).await;
-        });
+        // Connections log where the listener logs: an embedded server given its own
+        // subscriber (the runner keeps each scenario's server log) keeps it per connection.
+        tokio::spawn(
+            async move {
+                handle_connection(stream, peer, shared).await;
+            }
+            .with_current_subscriber(),
+        );
     }
 }
 
@@ -128,6 +136,8 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
         return;
     }
     let n = shared.counters.sessions.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(target: "smtpd", "connect from unknown[{ip}]:{}", peer.port());
+    let mut stats = CommandStats::default();
     let rng: Box<dyn RandomSource> = match shared.seed {
         Some(seed) => Box::new(SeededRandom::from_seed(seed.wrapping_add(n))),
         None => Box::new(SeededRandom::from_entropy()),
@@ -144,7 +154,7 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
             .await
             {
                 Err(_) => {
-                    tracing::info!(client = %ip, "TLS handshake timed out");
+                    tracing::info!(target: "tls", "[{ip}]: TLS handshake timed out");
                     Ok(())
                 }
                 Ok(Ok(tls_stream)) => {
@@ -154,10 +164,12 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
                         rng,
                         Peer { ip, tls: true },
                     );
-                    run(tls_stream, session, &shared, ip).await.map(|_| ())
+                    run(tls_stream, session, &shared, ip, &mut stats)
+                        .await
+                        .map(|_| ())
                 }
                 Ok(Err(e)) => {
-                    tracing::info!(client = %ip, error = %e, "TLS handshake failed");
+                    tracing::info!(target: "tls", "[{ip}]: TLS handshake failed: {e}");
                     Ok(())
                 }
             },
@@ -170,7 +182,7 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
             rng,
             Peer { ip, tls: false },
         );
-        match run(stream, session, &shared, ip).await {
+        match run(stream, session, &shared, ip, &mut stats).await {
             Ok(Some((stream, mut session))) => match &shared.tls {
                 Some(tls) => {
                     let handshake = tokio::time::timeout(
@@ -181,14 +193,16 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
                     match handshake {
                         Ok(Ok(tls_stream)) => {
                             session.tls_established(None);
-                            run(tls_stream, session, &shared, ip).await.map(|_| ())
+                            run(tls_stream, session, &shared, ip, &mut stats)
+                                .await
+                                .map(|_| ())
                         }
                         Ok(Err(e)) => {
-                            tracing::info!(client = %ip, error = %e, "STARTTLS handshake failed");
+                            tracing::info!(target: "tls", "[{ip}]: STARTTLS handshake failed: {e}");
                             Ok(())
                         }
                         Err(_) => {
-                            tracing::info!(client = %ip, "STARTTLS handshake timed out");
+                            tracing::info!(target: "tls", "[{ip}]: STARTTLS handshake timed out");
                             Ok(())
                         }
                     }
@@ -200,19 +214,35 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<
         }
     };
     if let Err(e) = result {
-        tracing::debug!(client = %ip, error = %e, "connection ended with an IO error");
+        tracing::info!(target: "smtpd", "[{ip}]: connection ended with an IO error: {e}");
     }
+    tracing::info!(target: "smtpd", "disconnect from unknown[{ip}]:{} {stats}", peer.port());
     shared.release(ip);
 }
 
 /// Drive `session` over `stream` until it closes (`Ok(None)`) or asks for STARTTLS
 /// (`Ok(Some(..))`, with the output flushed).
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     mut session: ServerSession,
     shared: &ServerShared,
     ip: IpAddr,
+    stats: &mut CommandStats,
 ) -> io::Result<Option<(S, ServerSession)>> {
+    let result = run_session(stream, &mut session, shared, ip).await;
+    stats.clone_from(session.command_stats());
+    Ok(result?.map(|stream| (stream, session)))
+}
+
+async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    session: &mut ServerSession,
+    shared: &ServerShared,
+    ip: IpAddr,
+) -> io::Result<Option<S>> {
+    // The dialog is logged only when someone reads it (`-v`, target `smtpd`).
+    let mut dialog =
+        tracing::enabled!(target: "smtpd", tracing::Level::INFO).then(|| Dialog::new(ip));
     let mut buf = vec![0u8; 4096];
     let timeout = shared.config.timeout;
     // smtpd_timeout bounds the wait for each complete line, not each read: a client
@@ -234,6 +264,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             tokio::time::sleep(pause.min(timeout)).await;
         }
         let out = session.take_output();
+        if let Some(d) = dialog.as_mut() {
+            d.server(&out);
+        }
         if !out.is_empty() {
             tokio::time::timeout(timeout, stream.write_all(&out))
                 .await
@@ -286,12 +319,15 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         }
         if upgrade {
             stream.flush().await?;
-            return Ok(Some((stream, session)));
+            return Ok(Some(stream));
         }
         match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Err(_) => session.timeout(),
             Ok(Ok(0)) => session.eof(),
             Ok(Ok(n)) => {
+                if let Some(d) = dialog.as_mut() {
+                    d.client(&buf[..n]);
+                }
                 session.receive(&buf[..n]);
                 if session.lines_seen() != lines {
                     lines = session.lines_seen();
@@ -308,6 +344,118 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// The SMTP dialog in the log (target `smtpd`): commands and replies at info, with
+/// every SASL response and initial response replaced by `***` (they carry passwords or
+/// proofs), and message content left out; at debug, the server's SASL challenges too.
+struct Dialog {
+    ip: IpAddr,
+    partial: Vec<u8>,
+    /// The last reply was 334: the next client line is a SASL response.
+    sasl_next: bool,
+    /// Between 354 and the final dot.
+    in_data: bool,
+}
+
+impl Dialog {
+    const MAX_LINE: usize = 512;
+
+    fn new(ip: IpAddr) -> Dialog {
+        Dialog {
+            ip,
+            partial: Vec::new(),
+            sasl_next: false,
+            in_data: false,
+        }
+    }
+
+    fn server(&mut self, out: &[u8]) {
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
+            let ip = self.ip;
+            if line.starts_with("334") {
+                self.sasl_next = true;
+                tracing::info!(target: "smtpd", "[{ip}] < 334 (SASL challenge)");
+                tracing::debug!(target: "smtpd", "[{ip}] < {}", clip(&line));
+            } else {
+                if line.starts_with("354") {
+                    self.in_data = true;
+                }
+                tracing::info!(target: "smtpd", "[{ip}] < {}", clip(&line));
+            }
+        }
+    }
+
+    fn client(&mut self, data: &[u8]) {
+        let mut rest = data;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            if self.partial.len() < Self::MAX_LINE {
+                let room = Self::MAX_LINE - self.partial.len();
+                self.partial.extend_from_slice(&rest[..i.min(room)]);
+            }
+            rest = &rest[i + 1..];
+            let line = std::mem::take(&mut self.partial);
+            self.line(line.strip_suffix(b"\r").unwrap_or(&line));
+        }
+        if self.partial.len() < Self::MAX_LINE {
+            let room = Self::MAX_LINE - self.partial.len();
+            self.partial
+                .extend_from_slice(&rest[..rest.len().min(room)]);
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let ip = self.ip;
+        if self.in_data {
+            if line == b"." {
+                self.in_data = false;
+                tracing::info!(target: "smtpd", "[{ip}] > . (end of message)");
+            }
+            return;
+        }
+        if std::mem::take(&mut self.sasl_next) {
+            let what = if line == b"*" {
+                "* (cancel)"
+            } else {
+                "*** (SASL response)"
+            };
+            tracing::info!(target: "smtpd", "[{ip}] > {what}");
+            return;
+        }
+        let text = String::from_utf8_lossy(line);
+        let mut words = text.splitn(3, ' ');
+        let verb = words.next().unwrap_or("");
+        if verb.eq_ignore_ascii_case("AUTH") {
+            let mech = words.next().unwrap_or("");
+            match words.next() {
+                Some(_) => tracing::info!(target: "smtpd", "[{ip}] > AUTH {} ***", clip(mech)),
+                None => tracing::info!(target: "smtpd", "[{ip}] > AUTH {}", clip(mech)),
+            }
+        } else {
+            tracing::info!(target: "smtpd", "[{ip}] > {}", clip(&text));
+        }
+    }
+}
+
+/// A line for the log: control characters escaped, long lines cut with their length.
+fn clip(line: &str) -> String {
+    const MAX: usize = 200;
+    let mut out: String = line
+        .chars()
+        .take(MAX)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if line.chars().count() > MAX {
+        out.push_str(&format!("… ({} octets)", line.len()));
+    }
+    out
+}
+
 fn log_record(shared: &ServerShared, r: &LogRecord) {
     match r {
         LogRecord::AuthSuccess {
@@ -316,7 +464,10 @@ fn log_record(shared: &ServerShared, r: &LogRecord) {
             username,
         } => {
             shared.counters.auth_success.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("client=[{client}], sasl_method={method}, sasl_username={username}");
+            tracing::info!(
+                target: "smtpd",
+                "client=[{client}], sasl_method={method}, sasl_username={username}"
+            );
         }
         LogRecord::AuthFailure {
             client,
@@ -324,7 +475,10 @@ fn log_record(shared: &ServerShared, r: &LogRecord) {
             reason,
         } => {
             shared.counters.auth_failure.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("warning: [{client}]: SASL {method} authentication failed: {reason}");
+            tracing::warn!(
+                target: "smtpd",
+                "warning: [{client}]: SASL {method} authentication failed: {reason}"
+            );
         }
         LogRecord::InjectionDiscarded { client, octets } => {
             shared
@@ -336,7 +490,10 @@ fn log_record(shared: &ServerShared, r: &LogRecord) {
             );
         }
         LogRecord::LineDeviation { client, deviation } => {
-            tracing::info!("[{client}]: line deviation {deviation:?}");
+            tracing::info!(
+                "[{client}]: line deviation: {}",
+                crate::human::describe(deviation)
+            );
         }
         LogRecord::TooManyErrors { client, errors } => {
             tracing::warn!("too many errors after {errors} from [{client}]");

@@ -124,7 +124,13 @@ impl fmt::Display for ConfigErrorKind {
             K::ContinuationWithoutParameter => {
                 f.write_str("indented line does not continue any parameter")
             }
-            K::UnknownParameter { name } => write!(f, "unknown parameter {name:?}"),
+            K::UnknownParameter { name } => {
+                write!(f, "unknown parameter")?;
+                if let Some(close) = closest_parameter(name) {
+                    write!(f, " (did you mean {close}?)")?;
+                }
+                Ok(())
+            }
             K::UndefinedReference { name } => write!(f, "${name} refers to an unknown parameter"),
             K::BadBoolean { value } => write!(f, "bad boolean value {value:?} (use yes or no)"),
             K::BadNumber { value } => write!(f, "bad numerical value {value:?}"),
@@ -192,3 +198,53 @@ impl fmt::Display for ConfigErrorKind {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// The known parameter closest to `name` by edit distance, if it is close enough to be
+/// a typo (as git and cargo suggest).
+pub fn closest_parameter(name: &str) -> Option<&'static str> {
+    let limit = (name.len() / 3).max(1);
+    super::maincf::PARAMETERS
+        .iter()
+        .map(|p| (edit_distance(name, p.name), p.name))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance, with adjacent transpositions (`enabel` → `enable`) as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a = a.as_bytes();
+    let b = b.as_bytes();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    #[test]
+    fn typo_suggests_the_parameter() {
+        assert_eq!(
+            super::closest_parameter("smtpd_sasl_auth_enabel"),
+            Some("smtpd_sasl_auth_enable")
+        );
+        assert_eq!(super::closest_parameter("completely_unrelated_thing"), None);
+    }
+}

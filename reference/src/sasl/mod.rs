@@ -305,8 +305,44 @@ impl SaslError {
 
 impl fmt::Display for SaslError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The Debug form is the stable rule name; it never holds secrets.
-        write!(f, "{self:?}")
+        // Rule names in words; they never hold secrets.
+        use crate::human::describe;
+        match self {
+            SaslError::InvalidCredentials => write!(f, "invalid credentials"),
+            SaslError::AuthzidNotPermitted => {
+                write!(f, "this user may not act as the authorization identity")
+            }
+            SaslError::Cancelled => write!(f, "cancelled by the client (*)"),
+            SaslError::SchemeUnusable { mechanism, scheme } => {
+                write!(f, "the stored {scheme} credential cannot serve {mechanism}")
+            }
+            SaslError::InitialResponseToServerFirst(m) => {
+                write!(
+                    f,
+                    "initial response sent to {m}, where the server speaks first"
+                )
+            }
+            SaslError::ExchangeOver => write!(f, "message after the exchange ended"),
+            SaslError::NoExternalIdentity => {
+                write!(
+                    f,
+                    "EXTERNAL without an external identity (no client certificate)"
+                )
+            }
+            SaslError::ServerProofMismatch(m) => {
+                write!(f, "{m}: the server's proof did not verify")
+            }
+            SaslError::ServerReportedError(m) => write!(f, "{m}: the server reported an error"),
+            SaslError::Plain(e) => write!(f, "PLAIN: {}", describe(e)),
+            SaslError::Login(e) => write!(f, "LOGIN: {}", describe(e)),
+            SaslError::CramMd5(e) => write!(f, "CRAM-MD5: {}", describe(e)),
+            SaslError::DigestMd5(e) => write!(f, "DIGEST-MD5: {}", describe(e)),
+            SaslError::Scram(e) => write!(f, "SCRAM: {}", describe(e)),
+            SaslError::XOAuth2(e) => write!(f, "XOAUTH2: {}", describe(e)),
+            SaslError::OAuthBearer(e) => write!(f, "OAUTHBEARER: {}", describe(e)),
+            SaslError::Anonymous(e) => write!(f, "ANONYMOUS: {}", describe(e)),
+            SaslError::External(e) => write!(f, "EXTERNAL: {}", describe(e)),
+        }
     }
 }
 

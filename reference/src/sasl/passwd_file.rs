@@ -118,7 +118,42 @@ pub struct PasswdFileError {
 
 impl fmt::Display for PasswdFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {:?}", self.source, self.line, self.rule)
+        use PasswdFileRule as R;
+        write!(f, "{}:{}: ", self.source, self.line)?;
+        match &self.rule {
+            R::MissingColon => write!(f, "expected user:password, found no ':'"),
+            R::EmptyUser => write!(f, "the user name is empty"),
+            R::BadUserCharacter => {
+                write!(f, "the user name holds white space or a control character")
+            }
+            R::EmptyPassword => write!(f, "the password is empty"),
+            R::UnterminatedScheme => write!(f, "'{{SCHEME}}' has no closing '}}'"),
+            R::UnknownScheme(s) => write!(f, "unknown password scheme {{{s}}}"),
+            R::UnsupportedScheme(s) => write!(
+                f,
+                "password scheme {{{s}}} is one-way and cannot serve SASL; use {{PLAIN}}, \
+                 {{CRAM-MD5}}, {{SCRAM-SHA-1}} or {{SCRAM-SHA-256}}"
+            ),
+            R::UnsupportedEncoding(s) => {
+                write!(f, "this scheme takes no .{s} encoding suffix")
+            }
+            R::BadHex => write!(f, "expected hex digits"),
+            R::BadBase64 => write!(f, "expected base64 (RFC 4648, padded)"),
+            R::BadCramMd5Length => {
+                write!(f, "a {{CRAM-MD5}} secret is 64 hex digits (32 octets)")
+            }
+            R::BadScramFormat => {
+                write!(f, "a SCRAM secret is iterations,salt,stored key,server key")
+            }
+            R::ScramIterationsOutOfRange => {
+                write!(f, "SCRAM iterations must be 4096 to 2147483647")
+            }
+            R::BadScramKeyLength => write!(
+                f,
+                "SCRAM stored and server keys are as long as the hash (20 or 32 octets)"
+            ),
+            R::DuplicateUser(u) => write!(f, "user {u} already appears on an earlier line"),
+        }
     }
 }
 
@@ -352,6 +387,9 @@ mod tests {
             (1, UnsupportedEncoding("B64".into()))
         );
         let e = parse("\n\nx", "/etc/dovecot/users").expect_err("fails");
-        assert_eq!(e.to_string(), "/etc/dovecot/users:3: MissingColon");
+        assert_eq!(
+            e.to_string(),
+            "/etc/dovecot/users:3: expected user:password, found no ':'"
+        );
     }
 }

@@ -101,6 +101,9 @@ pub enum ClientError {
     NoMechanism(String),
     /// The SASL exchange failed on the client side.
     Sasl(SaslError),
+    /// The client refused to start the exchange with these credentials (an XOAUTH2
+    /// token with a space, a PLAIN user with NUL): nothing was sent to the server.
+    Refused(SaslError),
     /// The server rejected the credentials (`535`, `454`, …).
     AuthRejected { reply: String },
     /// The server closed the connection.
@@ -120,6 +123,10 @@ impl fmt::Display for ClientError {
             ClientError::AuthNotOffered => f.write_str("the server does not offer AUTH"),
             ClientError::NoMechanism(why) => f.write_str(why),
             ClientError::Sasl(e) => write!(f, "SASL: {e}"),
+            ClientError::Refused(e) => write!(
+                f,
+                "refused by the client before anything was sent: {e} (check the credentials)"
+            ),
             ClientError::AuthRejected { reply } => write!(f, "authentication failed: {reply}"),
             ClientError::ConnectionClosed { stage } => {
                 write!(f, "connection closed by server during {stage}")
@@ -373,10 +380,10 @@ impl ClientSession {
                 } else {
                     String::new()
                 };
+                // No length: a PLAIN response's length gives away the password's.
                 format!(
-                    "{prefix}[SASL {} octets: {}]",
-                    payload.len(),
-                    self.mask(&decoded)
+                    "{prefix}[SASL response: {}]",
+                    mask_proofs(&self.mask(&decoded))
                 )
             }
             None => self.mask(&String::from_utf8_lossy(line)),
@@ -619,7 +626,7 @@ impl ClientSession {
             }
             Err(e) => {
                 self.out.extend_from_slice(b"QUIT\r\n");
-                return self.fail(ClientError::Sasl(e));
+                return self.fail(ClientError::Refused(e));
             }
         }
         self.state = State::Auth {
@@ -663,6 +670,32 @@ impl ClientSession {
     fn quit(&mut self) {
         self.state = State::Quit;
         self.send_line(b"QUIT", None);
+    }
+}
+
+/// Digests and proofs hide no password from an offline dictionary attack once shown
+/// next to their challenge: a CRAM-MD5 or DIGEST-MD5 digest (32 hex digits) and a SCRAM
+/// proof (`,p=`) become `***`.
+fn mask_proofs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let run = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if run == 32 {
+            out.push_str("***");
+            rest = &rest[run..];
+        } else if run > 0 {
+            out.push_str(&rest[..run]);
+            rest = &rest[run..];
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    match out.find(",p=") {
+        Some(i) => format!("{},p=***", &out[..i]),
+        None => out,
     }
 }
 

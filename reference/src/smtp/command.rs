@@ -244,9 +244,104 @@ pub enum CommandError {
 
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use CommandError as E;
+        // Offsets are 0-based into the line; people count columns from 1.
         match self {
-            CommandError::Xtext(e) => write!(f, "AUTH= parameter: {e}"),
-            other => write!(f, "{other:?}"),
+            E::EmptyLine => write!(f, "empty line (a command is expected)"),
+            E::Nul { offset } => write!(f, "NUL octet at column {}", offset + 1),
+            E::ControlCharacter { offset } => {
+                write!(f, "control character at column {}", offset + 1)
+            }
+            E::InvalidUtf8 { offset } => write!(f, "invalid UTF-8 at column {}", offset + 1),
+            E::EightBitNotAllowed { offset } => write!(
+                f,
+                "8-bit octet at column {} where only ASCII is allowed",
+                offset + 1
+            ),
+            E::UnknownVerb => write!(f, "command not recognized"),
+            E::MissingArgument { verb } => write!(f, "{verb} needs an argument"),
+            E::UnexpectedArgument { verb } => write!(f, "{verb} takes no argument"),
+            E::TrailingWhitespace { offset } => {
+                write!(f, "trailing space at column {}", offset + 1)
+            }
+            E::ExtraSpace { offset } => write!(
+                f,
+                "extra space at column {} (one space separates arguments)",
+                offset + 1
+            ),
+            E::TrailingData { offset } => {
+                write!(f, "unexpected text at column {}", offset + 1)
+            }
+            E::ExpectedFromColon => write!(f, "expected MAIL FROM:<address>"),
+            E::ExpectedToColon => write!(f, "expected RCPT TO:<address>"),
+            E::SpaceAroundColon { offset } => {
+                write!(f, "space around the colon at column {}", offset + 1)
+            }
+            E::PathNotInAngleBrackets { offset } => write!(
+                f,
+                "address at column {} is not in angle brackets <...>",
+                offset + 1
+            ),
+            E::EmptyForwardPath => write!(f, "the recipient address <> is empty"),
+            E::InvalidSourceRoute { offset } => {
+                write!(f, "malformed source route at column {}", offset + 1)
+            }
+            E::InvalidLocalPart { offset } => write!(
+                f,
+                "malformed local part (before the @) at column {}",
+                offset + 1
+            ),
+            E::MissingAtSign { offset } => {
+                write!(f, "address at column {} has no @domain", offset + 1)
+            }
+            E::InvalidDomain { offset } => {
+                write!(f, "malformed domain at column {}", offset + 1)
+            }
+            E::InvalidAddressLiteral { offset } => {
+                write!(f, "malformed address literal at column {}", offset + 1)
+            }
+            E::LocalPartTooLong { length } => {
+                write!(f, "local part is {length} octets (at most 64)")
+            }
+            E::DomainTooLong { length } => write!(f, "domain is {length} octets (at most 255)"),
+            E::PathTooLong { length } => write!(f, "address is {length} octets (at most 256)"),
+            E::InvalidString { offset } => {
+                write!(f, "malformed argument at column {}", offset + 1)
+            }
+            E::InvalidParamKeyword { offset } => {
+                write!(f, "malformed parameter name at column {}", offset + 1)
+            }
+            E::InvalidParamValue { offset } => {
+                write!(f, "malformed parameter value at column {}", offset + 1)
+            }
+            E::MissingParamValue { keyword } => {
+                write!(f, "{keyword} needs a value ({keyword}=...)")
+            }
+            E::UnexpectedParamValue { keyword } => write!(f, "{keyword} takes no value"),
+            E::DuplicateParam { keyword } => write!(f, "parameter {keyword} given twice"),
+            E::SizeNotNumeric { offset } => {
+                write!(f, "SIZE= value at column {} is not a number", offset + 1)
+            }
+            E::SizeTooLarge => write!(f, "SIZE= value is too large"),
+            E::UnknownBodyValue => write!(f, "BODY= is 7BIT, 8BITMIME or BINARYMIME"),
+            E::Xtext(e) => write!(f, "AUTH= parameter: {e}"),
+            E::AuthParamNotUtf8 => write!(f, "AUTH= parameter is not UTF-8"),
+            E::InvalidMechanismName { offset } => {
+                write!(f, "malformed mechanism name at column {}", offset + 1)
+            }
+            E::MechanismNameNotUpperCase { offset } => write!(
+                f,
+                "mechanism name at column {} is not upper case",
+                offset + 1
+            ),
+            E::InvalidInitialResponse { offset } => {
+                write!(f, "initial response at column {} is not base64", offset + 1)
+            }
+            E::InvalidBdat { offset } => write!(
+                f,
+                "expected BDAT <size> [LAST], malformed at column {}",
+                offset + 1
+            ),
         }
     }
 }

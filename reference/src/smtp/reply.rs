@@ -69,7 +69,7 @@ pub enum ReplyError {
 
 impl fmt::Display for ReplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
+        f.write_str(&crate::human::describe(self))
     }
 }
 
@@ -429,7 +429,7 @@ pub enum EhloError {
 
 impl fmt::Display for EhloError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
+        f.write_str(&crate::human::describe(self))
     }
 }
 

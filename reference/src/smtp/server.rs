@@ -244,6 +244,74 @@ pub struct ServerSession {
     transaction: Option<Transaction>,
     errors: u32,
     lines: u64,
+    stats: CommandStats,
+    /// The command whose final reply is still to come (AUTH between 334s, DATA after
+    /// 354), for [`CommandStats`].
+    pending: Option<&'static str>,
+}
+
+/// Per-command counts of one session in Postfix's `disconnect from` terms:
+/// `ehlo=1 auth=0/1 mail=1 rcpt=1 data=1 quit=1 commands=5/6` (succeeded/seen, the
+/// `/seen` left out when equal).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommandStats {
+    /// `(command, succeeded, seen)` in the order first seen.
+    pub counts: Vec<(&'static str, u32, u32)>,
+}
+
+impl CommandStats {
+    fn record(&mut self, verb: &'static str, ok: bool) {
+        let entry = match self.counts.iter().position(|(v, _, _)| *v == verb) {
+            Some(i) => &mut self.counts[i],
+            None => {
+                self.counts.push((verb, 0, 0));
+                let last = self.counts.len() - 1;
+                &mut self.counts[last]
+            }
+        };
+        entry.1 += u32::from(ok);
+        entry.2 += 1;
+    }
+}
+
+impl std::fmt::Display for CommandStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let one = |f: &mut std::fmt::Formatter<'_>, name: &str, ok: u32, seen: u32| {
+            if ok == seen {
+                write!(f, "{name}={ok}")
+            } else {
+                write!(f, "{name}={ok}/{seen}")
+            }
+        };
+        let (mut ok, mut seen) = (0, 0);
+        for &(verb, o, s) in &self.counts {
+            one(f, verb, o, s)?;
+            f.write_str(" ")?;
+            ok += o;
+            seen += s;
+        }
+        one(f, "commands", ok, seen)
+    }
+}
+
+/// Postfix's name of a command in `disconnect from` counters.
+fn verb_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Helo { .. } => "helo",
+        Command::Ehlo { .. } => "ehlo",
+        Command::Mail { .. } => "mail",
+        Command::Rcpt { .. } => "rcpt",
+        Command::Data => "data",
+        Command::Bdat { .. } => "bdat",
+        Command::Rset => "rset",
+        Command::Quit => "quit",
+        Command::StartTls => "starttls",
+        Command::Vrfy { .. } => "vrfy",
+        Command::Expn { .. } => "expn",
+        Command::Help { .. } => "help",
+        Command::Noop { .. } => "noop",
+        Command::Auth { .. } => "auth",
+    }
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -289,6 +357,8 @@ impl ServerSession {
             transaction: None,
             errors: 0,
             lines: 0,
+            stats: CommandStats::default(),
+            pending: None,
         };
         let banner = s.config.banner.clone();
         s.reply_raw(220, &[&banner]);
@@ -343,6 +413,12 @@ impl ServerSession {
 
     /// Complete lines consumed so far. The driver restarts its `smtpd_timeout` clock
     /// only when this moves, so partial lines do not keep a session alive.
+    /// What the session's commands were and how many succeeded, for the
+    /// `disconnect from` log line.
+    pub fn command_stats(&self) -> &CommandStats {
+        &self.stats
+    }
+
     pub fn lines_seen(&self) -> u64 {
         self.lines
     }
@@ -479,6 +555,12 @@ impl ServerSession {
     fn reply_raw(&mut self, code: u16, lines: &[&str]) {
         self.out
             .extend_from_slice(&Reply::new(code, lines).format());
+        // 334 and 354 are intermediate: the command's outcome is the reply after them.
+        if code != 334 && code != 354 {
+            if let Some(verb) = self.pending.take() {
+                self.stats.record(verb, code < 400);
+            }
+        }
     }
 
     /// A reply; 4xx and 5xx count towards `smtpd_hard_error_limit`, and reaching it
@@ -514,6 +596,7 @@ impl ServerSession {
     // ---- command mode --------------------------------------------------------
 
     fn command_line(&mut self, line: Line) {
+        self.pending = Some("unknown");
         let is_auth = line.bytes.len() >= 4 && line.bytes[..4].eq_ignore_ascii_case(b"AUTH");
         // RFC 4954 §4: an AUTH line whose initial response overflows the authentication
         // buffer fails the AUTH command with 500, and SHOULD carry 5.5.6. The reader
@@ -573,7 +656,10 @@ impl ServerSession {
             other => other,
         };
         match parsed {
-            Ok(cmd) => self.command(cmd),
+            Ok(cmd) => {
+                self.pending = Some(verb_name(&cmd));
+                self.command(cmd)
+            }
             Err(e) => {
                 if matches!(e, command::CommandError::UnknownVerb) {
                     self.reply(502, "5.5.2 Error: command not recognized");
@@ -581,7 +667,7 @@ impl ServerSession {
                     // RFC 4954 §4: an initial response that is not base64 → 501.
                     self.reply(501, "5.5.2 Cannot decode response");
                 } else {
-                    self.reply(501, &format!("5.5.4 Syntax error: {e:?}"));
+                    self.reply(501, &format!("5.5.4 Syntax error: {e}"));
                 }
             }
         }
@@ -816,7 +902,7 @@ impl ServerSession {
             self.log(LogRecord::AuthFailure {
                 client: self.peer.ip,
                 method: mechanism,
-                reason: format!("{:?}", SaslError::InitialResponseToServerFirst(mechanism)),
+                reason: SaslError::InitialResponseToServerFirst(mechanism).to_string(),
             });
             return;
         }
@@ -882,7 +968,7 @@ impl ServerSession {
         self.log(LogRecord::AuthFailure {
             client: self.peer.ip,
             method: mechanism,
-            reason: format!("{err:?}"),
+            reason: err.to_string(),
         });
         self.mode = Mode::Command;
         match err {

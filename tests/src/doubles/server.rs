@@ -63,8 +63,14 @@ const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// After this many error replies the double closes with 421.
 const ERROR_LIMIT: u32 = 30;
 
-/// The allowed choices, each unlike Postfix when `true`, except `enhanced_codes`,
-/// `pipelining` and `starttls_first`… which are named for the feature. See each field.
+/// The choices the RFCs leave open. `Options::default()` (all off) is already unlike
+/// Postfix in its texts, EHLO order, LOGIN prompts, CRAM-MD5 challenge style, smuggled
+/// text kept as body, and no ENHANCEDSTATUSCODES or PIPELINING; each switch changes
+/// one more choice. Some choices are not switches: reply texts are always the
+/// double's own, LOGIN prompts are draft-murchison §2.2's "User Name" and "Password",
+/// text after a bare-LF "." in DATA stays body (one message, one 250), a bare LF or
+/// CR in a command gets 500 and the session goes on, STARTTLS under TLS gets 503, and
+/// unauthenticated relaying is allowed when `require_auth` is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Options {
     /// Advertise ENHANCEDSTATUSCODES and put an RFC 3463 code (the one RFC 4954 §6 or
