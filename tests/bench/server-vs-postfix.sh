@@ -166,7 +166,7 @@ echo "machine: $(machine)"
 pinning="unpinned"
 [ "$PIN" = 1 ] && pinning="pinned: servers on CPU $SERVER_CPU, generator on CPU $GEN_CPU"
 echo "settings: $SESSIONS sessions per run, concurrency $CONCURRENCY, median of $REPEAT runs; $pinning"
-echo "authspec serve on $SERVE_ADDR, floor server on $FLOOR_ADDR${TLS_ADDR:+, authspec serve (STARTTLS) on $TLS_ADDR}"
+echo "servers: authspec serve on $SERVE_ADDR, floor server on $FLOOR_ADDR${TLS_ADDR:+, authspec serve (STARTTLS) on $TLS_ADDR}"
 echo
 printf '%-10s %-34s %12s %9s %9s %7s %8s %12s %8s\n' mechanism target sessions/s p50_ms p99_ms errors gen_cpu srv_us/sess ratio
 declare -A RATE P99 P50 SRV
