@@ -71,29 +71,56 @@ pub struct LoadOptions {
     pub timeout: Duration,
 }
 
+/// A load run that would break one of the generator's bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidLoad {
+    Concurrency,
+    ZeroSessions,
+    TooManySessions,
+    Duration,
+    TlsWithoutConfig,
+}
+
+impl std::fmt::Display for InvalidLoad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvalidLoad::Concurrency => {
+                write!(f, "--concurrency must be between 1 and {MAX_CONCURRENCY}")
+            }
+            InvalidLoad::ZeroSessions => f.write_str("--sessions must be at least 1"),
+            InvalidLoad::TooManySessions => {
+                write!(f, "--sessions may not exceed {MAX_SESSIONS}")
+            }
+            InvalidLoad::Duration => write!(
+                f,
+                "--duration must be between 1 and {} seconds",
+                MAX_DURATION.as_secs()
+            ),
+            InvalidLoad::TlsWithoutConfig => {
+                f.write_str("TLS was asked for without a TLS client configuration")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidLoad {}
+
 impl LoadOptions {
     /// Checks the bounds; the CLI turns an error into exit code 2.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidLoad> {
         if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
-            return Err(format!(
-                "--concurrency must be between 1 and {MAX_CONCURRENCY}"
-            ));
+            return Err(InvalidLoad::Concurrency);
         }
         match self.bound {
-            Bound::Sessions(0) => return Err("--sessions must be at least 1".into()),
-            Bound::Sessions(n) if n > MAX_SESSIONS => {
-                return Err(format!("--sessions may not exceed {MAX_SESSIONS}"));
-            }
+            Bound::Sessions(0) => return Err(InvalidLoad::ZeroSessions),
+            Bound::Sessions(n) if n > MAX_SESSIONS => return Err(InvalidLoad::TooManySessions),
             Bound::Duration(d) if d.is_zero() || d > MAX_DURATION => {
-                return Err(format!(
-                    "--duration must be between 1 and {} seconds",
-                    MAX_DURATION.as_secs()
-                ));
+                return Err(InvalidLoad::Duration);
             }
             _ => {}
         }
         if self.tls != LoadTls::None && self.tls_config.is_none() {
-            return Err("TLS was asked for without a TLS client configuration".into());
+            return Err(InvalidLoad::TlsWithoutConfig);
         }
         Ok(())
     }
@@ -208,15 +235,56 @@ pub struct Progress {
     pub failed: AtomicU64,
 }
 
-/// Why one session failed, as a stable kind for the error table.
-fn conn_error_kind(e: &ConnError, stage: &str) -> String {
-    match e {
-        ConnError::Connect(_) => "connect".into(),
-        ConnError::Timeout { .. } => format!("timeout:{stage}"),
-        ConnError::Closed { .. } => format!("closed:{stage}"),
-        ConnError::Malformed(_) => format!("malformed:{stage}"),
-        ConnError::Io(_) => "io".into(),
-        ConnError::Tls(_) => "tls".into(),
+/// Why one session failed. Its `Display` text is the stable kind that the error
+/// table counts by, so sessions that failed the same way share one row.
+#[derive(Debug)]
+enum SessionError {
+    Connect,
+    Timeout(&'static str),
+    Closed(&'static str),
+    Malformed(&'static str),
+    Io,
+    Tls,
+    /// The reply code at a stage was not one the stage accepts.
+    Reply {
+        stage: &'static str,
+        code: u16,
+    },
+    /// The mechanism refused a challenge, or the server's proof did not verify.
+    Sasl(sasl::SaslError),
+    /// A 334 whose text is not base64 (RFC 4954 §4), so the client cancelled.
+    UndecodableChallenge,
+    /// More 334 rounds than [`authspec_reference::smtp::auth_client::MAX_AUTH_ROUNDS`].
+    TooManyChallenges,
+}
+
+impl SessionError {
+    fn conn(e: &ConnError, stage: &'static str) -> SessionError {
+        match e {
+            ConnError::Connect(_) => SessionError::Connect,
+            ConnError::Timeout { .. } => SessionError::Timeout(stage),
+            ConnError::Closed { .. } => SessionError::Closed(stage),
+            ConnError::Malformed(_) => SessionError::Malformed(stage),
+            ConnError::Io(_) => SessionError::Io,
+            ConnError::Tls(_) => SessionError::Tls,
+        }
+    }
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Connect => f.write_str("connect"),
+            SessionError::Timeout(stage) => write!(f, "timeout:{stage}"),
+            SessionError::Closed(stage) => write!(f, "closed:{stage}"),
+            SessionError::Malformed(stage) => write!(f, "malformed:{stage}"),
+            SessionError::Io => f.write_str("io"),
+            SessionError::Tls => f.write_str("tls"),
+            SessionError::Reply { stage, code } => write!(f, "{stage}:{code}"),
+            SessionError::Sasl(e) => write!(f, "sasl: {e}"),
+            SessionError::UndecodableChallenge => f.write_str("malformed:auth-challenge"),
+            SessionError::TooManyChallenges => f.write_str("auth:too-many-challenges"),
+        }
     }
 }
 
@@ -231,69 +299,72 @@ impl Session<'_> {
         line: &[u8],
         stage: &'static str,
         want: &[u16],
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, SessionError> {
         self.conn
             .send(line)
             .await
-            .map_err(|e| conn_error_kind(&e, stage))?;
+            .map_err(|e| SessionError::conn(&e, stage))?;
         self.reply(stage, want).await
     }
 
-    async fn reply(&mut self, stage: &'static str, want: &[u16]) -> Result<Reply, String> {
+    async fn reply(&mut self, stage: &'static str, want: &[u16]) -> Result<Reply, SessionError> {
         let r = self
             .conn
             .read_reply(stage)
             .await
-            .map_err(|e| conn_error_kind(&e, stage))?;
+            .map_err(|e| SessionError::conn(&e, stage))?;
         if want.contains(&r.code) {
             Ok(r)
         } else {
-            Err(format!("{stage}:{}", r.code))
+            Err(SessionError::Reply {
+                stage,
+                code: r.code,
+            })
         }
     }
 
-    async fn upgrade(&mut self) -> Result<(), String> {
+    async fn upgrade(&mut self) -> Result<(), SessionError> {
         let Some(cfg) = &self.opts.tls_config else {
-            return Err("tls".into());
+            return Err(SessionError::Tls);
         };
         self.conn
             .upgrade(Arc::clone(cfg), &self.opts.server_name)
             .await
-            .map_err(|e| conn_error_kind(&e, "tls"))
+            .map_err(|e| SessionError::conn(&e, "tls"))
     }
 
-    async fn auth(&mut self, rng: &mut SeededRandom) -> Result<(), String> {
+    async fn auth(&mut self, rng: &mut SeededRandom) -> Result<(), SessionError> {
         let mut x = ClientExchange::new(sasl::client(self.opts.mechanism, &self.opts.creds, rng));
         let cmd = x
             .command(InitialResponseMode::Auto)
-            .map_err(|e| format!("sasl:{e:?}"))?;
+            .map_err(SessionError::Sasl)?;
         self.conn
             .send(format!("{}\r\n", cmd.line).as_bytes())
             .await
-            .map_err(|e| conn_error_kind(&e, "auth"))?;
+            .map_err(|e| SessionError::conn(&e, "auth"))?;
         loop {
             let r = self.reply("auth", &[235, 334]).await?;
             match x.on_reply(&r) {
                 ClientStep::Success => return Ok(()),
-                ClientStep::Unverified(e) => return Err(format!("sasl:{e:?}")),
+                ClientStep::Unverified(e) => return Err(SessionError::Sasl(e)),
                 ClientStep::Respond { line, .. } => self
                     .conn
                     .send(format!("{line}\r\n").as_bytes())
                     .await
-                    .map_err(|e| conn_error_kind(&e, "auth"))?,
+                    .map_err(|e| SessionError::conn(&e, "auth"))?,
                 ClientStep::Cancel(CancelReason::Mechanism(e)) => {
                     let _ = self.conn.send(b"*\r\n").await;
-                    return Err(format!("sasl:{e:?}"));
+                    return Err(SessionError::Sasl(e));
                 }
-                ClientStep::Cancel(_) => return Err("malformed:auth-challenge".into()),
+                ClientStep::Cancel(_) => return Err(SessionError::UndecodableChallenge),
                 ClientStep::TooManyRounds | ClientStep::Ended => {
-                    return Err("auth:too-many-challenges".into());
+                    return Err(SessionError::TooManyChallenges);
                 }
             }
         }
     }
 
-    async fn run(&mut self, rng: &mut SeededRandom) -> Result<(), String> {
+    async fn run(&mut self, rng: &mut SeededRandom) -> Result<(), SessionError> {
         if self.opts.tls == LoadTls::Implicit {
             self.upgrade().await?;
         }
@@ -328,10 +399,10 @@ impl Session<'_> {
     }
 }
 
-async fn one_session(opts: &LoadOptions, rng: &mut SeededRandom) -> Result<(), String> {
+async fn one_session(opts: &LoadOptions, rng: &mut SeededRandom) -> Result<(), SessionError> {
     let conn = Conn::connect(&opts.target, opts.timeout)
         .await
-        .map_err(|e| conn_error_kind(&e, "connect"))?;
+        .map_err(|e| SessionError::conn(&e, "connect"))?;
     let mut s = Session { opts, conn };
     let result = s.run(rng).await;
     if result.is_err() {
@@ -383,7 +454,7 @@ pub async fn run(opts: Arc<LoadOptions>, progress: Arc<Progress>) -> LoadReport 
                     Ok(()) => tally.record_ok(t0.elapsed()),
                     Err(kind) => {
                         progress.failed.fetch_add(1, Ordering::Relaxed);
-                        tally.record_err(kind);
+                        tally.record_err(kind.to_string());
                     }
                 }
                 progress.done.fetch_add(1, Ordering::Relaxed);
@@ -628,11 +699,55 @@ mod tests {
             f(&mut o);
             o.validate()
         };
-        assert!(with(&|o| o.concurrency = 0).is_err());
-        assert!(with(&|o| o.concurrency = MAX_CONCURRENCY + 1).is_err());
-        assert!(with(&|o| o.bound = Bound::Sessions(0)).is_err());
-        assert!(with(&|o| o.bound = Bound::Duration(Duration::from_secs(3601))).is_err());
+        assert_eq!(with(&|o| o.concurrency = 0), Err(InvalidLoad::Concurrency));
+        assert_eq!(
+            with(&|o| o.concurrency = MAX_CONCURRENCY + 1),
+            Err(InvalidLoad::Concurrency)
+        );
+        assert_eq!(
+            with(&|o| o.bound = Bound::Sessions(0)),
+            Err(InvalidLoad::ZeroSessions)
+        );
+        assert_eq!(
+            with(&|o| o.bound = Bound::Sessions(MAX_SESSIONS + 1)),
+            Err(InvalidLoad::TooManySessions)
+        );
+        assert_eq!(
+            with(&|o| o.bound = Bound::Duration(Duration::from_secs(3601))),
+            Err(InvalidLoad::Duration)
+        );
         assert!(with(&|o| o.bound = Bound::Duration(Duration::from_secs(3600))).is_ok());
-        assert!(with(&|o| o.tls = LoadTls::StartTls).is_err());
+        assert_eq!(
+            with(&|o| o.tls = LoadTls::StartTls),
+            Err(InvalidLoad::TlsWithoutConfig)
+        );
+        assert_eq!(
+            InvalidLoad::Concurrency.to_string(),
+            format!("--concurrency must be between 1 and {MAX_CONCURRENCY}")
+        );
+    }
+
+    /// The error table is read by people: its kinds are words, never Rust `Debug`.
+    #[test]
+    fn error_kinds_are_display_text() {
+        let kinds = [
+            SessionError::Sasl(sasl::SaslError::ServerProofMismatch(Mechanism::ScramSha256)),
+            SessionError::Reply {
+                stage: "auth",
+                code: 535,
+            },
+            SessionError::Timeout("greeting"),
+            SessionError::UndecodableChallenge,
+        ];
+        let text: Vec<String> = kinds.iter().map(ToString::to_string).collect();
+        assert_eq!(text[1], "auth:535");
+        assert_eq!(text[2], "timeout:greeting");
+        assert!(text[0].starts_with("sasl: "), "{}", text[0]);
+        for t in &text {
+            assert!(
+                !t.contains('(') && !t.contains('{') && !t.contains("Mismatch"),
+                "Debug-shaped kind: {t}"
+            );
+        }
     }
 }

@@ -155,7 +155,7 @@ fn options(a: &LoadArgs) -> Result<LoadOptions, String> {
         helo: a.helo.clone(),
         timeout: Duration::from_secs_f64(a.timeout),
     };
-    opts.validate()?;
+    opts.validate().map_err(|e| e.to_string())?;
     Ok(opts)
 }
 
