@@ -162,7 +162,7 @@ pub fn render(
     cand: &Candidate,
     origin: &Origin,
     password: &[u8],
-) -> Result<(String, String), String> {
+) -> Result<(String, String), super::NotWritten> {
     let mut steps: Vec<Step> = Vec::new();
     if !origin.starttls {
         match cand.at {
@@ -178,7 +178,7 @@ pub fn render(
                 Action::Write { lines, split } => {
                     let (atoms, leaky) = atoms(lines, password);
                     if leaky {
-                        return Err("the password could not be kept symbolic".into());
+                        return Err(super::NotWritten::SecretNotSymbolic);
                     }
                     let pieces = chunks(&atoms, *split);
                     let n = pieces.len();
@@ -251,10 +251,12 @@ pub fn render(
         steps: Some(steps),
         transcript: None,
     };
-    let body = serde_yaml::to_string(&file.steps).map_err(|e| e.to_string())?;
+    let body = serde_yaml::to_string(&file.steps)
+        .map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
     let hash = format!("{:016x}", fnv1a(body.as_bytes()));
     file.id = format!("fuzz/{kind}-{hash}");
-    let yaml = serde_yaml::to_string(&file).map_err(|e| e.to_string())?;
+    let yaml =
+        serde_yaml::to_string(&file).map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
     let mut replay = format!("authspec run FILE --target {}", origin.target);
     if origin.starttls {
         replay.push_str(" --starttls");
@@ -281,10 +283,11 @@ pub fn render(
     }
     let text = format!("{header}{yaml}");
     if leaks(&text, password) {
-        return Err("the secret would appear in the file".into());
+        return Err(super::NotWritten::SecretNotSymbolic);
     }
     // A finding that cannot be loaded is of no use.
-    crate::scenario::load_str(&text, "finding.yaml").map_err(|e| e.to_string())?;
+    crate::scenario::load_str(&text, "finding.yaml")
+        .map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
     Ok((format!("{kind}-{hash}.yaml"), text))
 }
 

@@ -120,7 +120,7 @@ pub struct FoundBug {
     /// Sessions that hit it.
     pub hits: u64,
     /// The scenario file, or why none was written.
-    pub file: Result<PathBuf, String>,
+    pub file: Result<PathBuf, NotWritten>,
 }
 
 /// What a run did.
@@ -185,17 +185,56 @@ impl FuzzReport {
     }
 }
 
-/// Why a run could not start.
+/// Why a run could not start, or had to stop before it had found anything.
 #[derive(Debug)]
-pub struct FuzzError(pub String);
+pub enum FuzzError {
+    /// The preflight session failed: the target is down, does not greet, or does not
+    /// answer EHLO.
+    TargetUnusable(String),
+    /// No bundled scenario gave a seed session that fits the fuzzer's bounds.
+    NoSeeds,
+    /// The first sessions could not connect.
+    CannotConnect(String),
+}
 
 impl std::fmt::Display for FuzzError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            FuzzError::TargetUnusable(why) => write!(f, "target unusable: {why}"),
+            FuzzError::NoSeeds => f.write_str("no seed sessions"),
+            FuzzError::CannotConnect(why) => write!(f, "cannot connect: {why}"),
+        }
     }
 }
 
 impl std::error::Error for FuzzError {}
+
+/// Why a finding has no scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotWritten {
+    /// [`MAX_FILES`] files were written already.
+    TooMany,
+    /// The file would have carried the password (see [`finding::render`]).
+    SecretNotSymbolic,
+    /// The scenario could not be written as YAML, or did not load again, so it would
+    /// be of no use.
+    DoesNotLoad(String),
+    /// The file system refused.
+    Io { path: PathBuf, error: String },
+}
+
+impl std::fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotWritten::TooMany => write!(f, "more than {MAX_FILES} findings"),
+            NotWritten::SecretNotSymbolic => {
+                f.write_str("the password could not be kept out of the file")
+            }
+            NotWritten::DoesNotLoad(e) => write!(f, "the replay scenario does not load: {e}"),
+            NotWritten::Io { path, error } => write!(f, "{}: {error}", path.display()),
+        }
+    }
+}
 
 type State = [u16; STATE_WINDOW];
 
@@ -268,254 +307,340 @@ impl Corpus {
 /// Runs the fuzzer. `scenarios` supply the seeds (normally the bundled library).
 pub async fn run(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<FuzzReport, FuzzError> {
     let started = Instant::now();
-    let password = cfg.vars.get("password").unwrap_or("").as_bytes().to_vec();
-    let user = cfg.vars.get("user").unwrap_or("alice").to_owned();
-    let id = Identity {
-        user,
-        password: password.clone(),
-    };
-    // One session first, as `authspec run` does: a dead target fails once, here.
-    let offer: Offer = runner::preflight(&cfg.endpoint)
-        .await
-        .map_err(|e| FuzzError(format!("target unusable: {e}")))?;
-    let offered: Vec<String> = offer
-        .before_tls
-        .iter()
-        .chain(offer.after_tls.iter())
-        .flat_map(|c| {
-            c.auth
-                .clone()
-                .or_else(|| c.auth_eq.clone())
-                .unwrap_or_default()
+    let setup = Setup::prepare(cfg, scenarios).await?;
+    let mut campaign = Campaign::new(cfg, &setup);
+    campaign.play_all(started + cfg.duration).await?;
+    Ok(campaign.finish(started))
+}
+
+/// What every session of a run shares: who we are, what the target offers, the seeds.
+struct Setup {
+    id: Identity,
+    ctx: Ctx,
+    seeds: Vec<Session>,
+    target: Arc<Target>,
+}
+
+impl Setup {
+    async fn prepare(cfg: &FuzzConfig, scenarios: &[Scenario]) -> Result<Setup, FuzzError> {
+        let id = Identity {
+            user: cfg.vars.get("user").unwrap_or("alice").to_owned(),
+            password: cfg.vars.get("password").unwrap_or("").as_bytes().to_vec(),
+        };
+        // One session first, as `authspec run` does: a dead target fails once, here.
+        let offer: Offer = runner::preflight(&cfg.endpoint)
+            .await
+            .map_err(FuzzError::TargetUnusable)?;
+        let offered: Vec<String> = offer
+            .before_tls
+            .iter()
+            .chain(offer.after_tls.iter())
+            .flat_map(|c| {
+                c.auth
+                    .clone()
+                    .or_else(|| c.auth_eq.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mechanisms = exec::computed_mechanisms(&offered);
+        let seeds: Vec<Session> = seeds::seeds(scenarios, &cfg.vars, &id, &mechanisms)
+            .into_iter()
+            .filter(|s| s.within_bounds(&id.password))
+            .collect();
+        if seeds.is_empty() {
+            return Err(FuzzError::NoSeeds);
+        }
+        // A server that greets slowly (a reverse lookup, a pause on purpose) is as slow
+        // after a failed AUTH: silence within four greeting delays is not a hang.
+        let timeout = runner::fitted_timeout(cfg.timeout, offer.greeting_delay);
+        let mut ep = cfg.endpoint.clone();
+        ep.timeout = timeout;
+        let target = Arc::new(Target {
+            ep,
+            timeout,
+            // Above the 40 ms a delayed ACK holds back a second small reply from a
+            // server that leaves Nagle's algorithm on.
+            settle: (timeout / 50).clamp(Duration::from_millis(60), Duration::from_millis(250)),
+        });
+        Ok(Setup {
+            ctx: Ctx {
+                id: id.clone(),
+                mechanisms,
+            },
+            id,
+            seeds,
+            target,
         })
-        .collect();
-    let mechanisms = exec::computed_mechanisms(&offered);
-    let ctx = Ctx {
-        id: id.clone(),
-        mechanisms: mechanisms.clone(),
-    };
-    let seeds: Vec<Session> = seeds::seeds(scenarios, &cfg.vars, &id, &mechanisms)
-        .into_iter()
-        .filter(|s| s.within_bounds(&password))
-        .collect();
-    if seeds.is_empty() {
-        return Err(FuzzError("no seed sessions".into()));
     }
-    // A server that greets slowly (a reverse lookup, a pause on purpose) is as slow
-    // after a failed AUTH: silence within four greeting delays is not a hang.
-    let timeout = runner::fitted_timeout(cfg.timeout, offer.greeting_delay);
-    let mut ep = cfg.endpoint.clone();
-    ep.timeout = timeout;
-    let target = Arc::new(Target {
-        ep,
-        timeout,
-        // Above the 40 ms a delayed ACK holds back a second small reply from a server
-        // that leaves Nagle's algorithm on.
-        settle: (timeout / 50).clamp(Duration::from_millis(60), Duration::from_millis(250)),
-    });
-    let origin_of = |n: u64| finding::Origin {
-        target: cfg.endpoint.addr.clone(),
-        starttls: cfg.endpoint.tls == runner::TlsMode::StartTls,
-        tls_insecure: cfg.tls_insecure,
-        seed: cfg.seed,
-        session: n,
-    };
-    let mut rng = Rng::new(cfg.seed);
-    let mut corpus = Corpus {
-        seeds: seeds.len(),
-        queue: seeds.clone(),
-        recent: Vec::new(),
-        states: HashSet::new(),
-        transitions: HashSet::new(),
-    };
-    let mut report = FuzzReport {
-        seeds: seeds.len(),
-        ..FuzzReport::default()
-    };
-    let mut written: Vec<usize> = Vec::new();
-    let progress = cfg.progress.then(|| {
-        let pb = indicatif::ProgressBar::new(cfg.sessions);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+}
+
+/// One run in progress: the queue, the sessions made but not yet judged, the report.
+///
+/// Deterministic without a barrier: session `n` is made right after the result of
+/// session `n - lag` is taken in, results are taken in order, and up to `jobs`
+/// sessions run meanwhile. A slow session delays taking results in, not playing.
+struct Campaign<'a> {
+    cfg: &'a FuzzConfig,
+    setup: &'a Setup,
+    rng: Rng,
+    corpus: Corpus,
+    generator: Generator<'a>,
+    report: FuzzReport,
+    progress: Option<indicatif::ProgressBar>,
+    /// Sessions made, not yet started.
+    pending: VecDeque<(u64, Session)>,
+    /// Sessions started, kept until their result is taken in.
+    inflight: HashMap<u64, Session>,
+    generated: u64,
+    files_written: usize,
+    /// Sessions that connected: a connect failure before the first is a dead target.
+    successes: u64,
+    /// No new session is started (the target went away, or a task failed).
+    stop: bool,
+}
+
+impl<'a> Campaign<'a> {
+    fn new(cfg: &'a FuzzConfig, setup: &'a Setup) -> Campaign<'a> {
+        let progress = cfg.progress.then(|| {
+            let pb = indicatif::ProgressBar::new(cfg.sessions);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            pb
+        });
+        let mut campaign = Campaign {
+            cfg,
+            setup,
+            rng: Rng::new(cfg.seed),
+            corpus: Corpus {
+                seeds: setup.seeds.len(),
+                queue: setup.seeds.clone(),
+                recent: Vec::new(),
+                states: HashSet::new(),
+                transitions: HashSet::new(),
+            },
+            generator: Generator {
+                seeds: &setup.seeds,
+                cursor: 0,
+            },
+            report: FuzzReport {
+                seeds: setup.seeds.len(),
+                ..FuzzReport::default()
+            },
+            progress,
+            pending: VecDeque::new(),
+            inflight: HashMap::new(),
+            generated: 0,
+            files_written: 0,
+            successes: 0,
+            stop: false,
+        };
+        let lag = (cfg.jobs.max(1) * 4) as u64;
+        while campaign.generated < lag.min(cfg.sessions) {
+            campaign.make_next();
+        }
+        campaign
+    }
+
+    /// Makes the next session, unless the run has made all it may.
+    fn make_next(&mut self) {
+        if self.stop || self.generated >= self.cfg.sessions {
+            return;
+        }
+        let s = self.generator.next(
+            &self.corpus,
+            &mut self.rng,
+            &self.setup.ctx,
+            &self.setup.id.password,
         );
-        pb
-    });
-    let deadline = started + cfg.duration;
-    // Deterministic without a barrier: session `n` is made right after the result of
-    // session `n - lag` is taken in, results are taken in order, and up to `jobs`
-    // sessions run meanwhile. A slow session delays taking results in, not playing.
-    let jobs = cfg.jobs.max(1);
-    let lag = (jobs * 4) as u64;
-    let mut generator = Generator {
-        seeds: &seeds,
-        cursor: 0,
-    };
-    let mut pending: VecDeque<(u64, Session)> = VecDeque::new();
-    let mut generated: u64 = 0;
-    while generated < lag.min(cfg.sessions) {
-        pending.push_back((
-            generated,
-            generator.next(&corpus, &mut rng, &ctx, &password),
-        ));
-        generated += 1;
+        self.pending.push_back((self.generated, s));
+        self.generated += 1;
     }
-    let mut inflight: HashMap<u64, Session> = HashMap::new();
-    let mut done: BTreeMap<u64, Played> = BTreeMap::new();
-    let mut next_result: u64 = 0;
-    let mut running = 0usize;
-    let mut set = tokio::task::JoinSet::new();
-    let mut successes = 0u64;
-    let mut stop = false;
-    loop {
-        while !stop && running < jobs && Instant::now() < deadline {
-            let Some((number, s)) = pending.pop_front() else {
+
+    /// Plays sessions, up to `jobs` at once, until none is left or `deadline` passes,
+    /// and takes their results in, in order.
+    async fn play_all(&mut self, deadline: Instant) -> Result<(), FuzzError> {
+        let jobs = self.cfg.jobs.max(1);
+        let mut done: BTreeMap<u64, Played> = BTreeMap::new();
+        let mut next_result: u64 = 0;
+        let mut running = 0usize;
+        let mut set = tokio::task::JoinSet::new();
+        loop {
+            while !self.stop && running < jobs && Instant::now() < deadline {
+                let Some((number, s)) = self.pending.pop_front() else {
+                    break;
+                };
+                self.inflight.insert(number, s.clone());
+                let target = Arc::clone(&self.setup.target);
+                let id = self.setup.id.clone();
+                let session_seed = self.cfg.seed ^ number.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                set.spawn(
+                    async move { (number, exec::play(&s, &target, &id, session_seed).await) },
+                );
+                running += 1;
+            }
+            if running == 0 {
+                break;
+            }
+            let Some(joined) = set.join_next().await else {
                 break;
             };
-            inflight.insert(number, s.clone());
-            let target = Arc::clone(&target);
-            let id = id.clone();
-            let session_seed = cfg.seed ^ number.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            set.spawn(async move { (number, exec::play(&s, &target, &id, session_seed).await) });
-            running += 1;
-        }
-        if running == 0 {
-            break;
-        }
-        let Some(joined) = set.join_next().await else {
-            break;
-        };
-        running -= 1;
-        let Ok((finished, played)) = joined else {
-            // A session task failed: its result will never come, so stop taking new ones.
-            stop = true;
-            continue;
-        };
-        done.insert(finished, played);
-        'process: while let Some(played) = done.remove(&next_result) {
-            let number = next_result;
-            next_result += 1;
-            if !stop && generated < cfg.sessions {
-                pending.push_back((
-                    generated,
-                    generator.next(&corpus, &mut rng, &ctx, &password),
-                ));
-                generated += 1;
-            }
-            report.sessions += 1;
-            if let Some(pb) = &progress {
-                pb.inc(1);
-            }
-            if let End::ConnectFailed(e) = &played.end {
-                if successes == 0 {
-                    return Err(FuzzError(format!("cannot connect: {e}")));
-                }
-                // The target went away mid-run: likely the last sessions crashed it.
-                tracing::warn!("target stopped accepting connections: {e}");
-                *report
-                    .ends
-                    .entry("connect failed (target down)".into())
-                    .or_default() += 1;
-                stop = true;
-                break;
-            }
-            successes += 1;
-            let Some(session) = inflight.remove(&number) else {
+            running -= 1;
+            let Ok((finished, played)) = joined else {
+                // A session task failed: its result will never come, so stop taking
+                // new ones.
+                self.stop = true;
                 continue;
             };
-            let session = &session;
-            let is_seed = number < seeds.len() as u64;
-            if corpus.observe(&played) > 0 && played.finding.is_none() && !is_seed {
-                corpus.add(session.clone(), &mut rng);
-            }
-            match (&played.finding, &played.end) {
-                (None, End::Completed) => {}
-                (None, end) => {
-                    let key = match end {
-                        End::Closed => "closed by the server (221/421)".to_owned(),
-                        End::LeftCommandMode => "left command mode (STARTTLS/DATA)".to_owned(),
-                        End::Prelude(e) => format!("error: {e}"),
-                        _ => "other".to_owned(),
-                    };
-                    *report.ends.entry(key).or_default() += 1;
-                }
-                (Some(cand), _) => {
-                    let cand = cand.clone();
-                    if let Some(f) = report
-                        .findings
-                        .iter_mut()
-                        .find(|f| f.signature == cand.signature)
-                    {
-                        f.hits += 1;
-                        continue 'process;
-                    }
-                    let confirmed = if cand.kind.needs_confirmation() {
-                        let again = exec::play(session, &target, &id, cfg.seed ^ number).await;
-                        again.finding.as_ref().map(|c| c.kind) == Some(cand.kind)
-                    } else {
-                        true
-                    };
-                    if !confirmed {
-                        *report
-                            .ends
-                            .entry("unconfirmed timing finding".into())
-                            .or_default() += 1;
-                        continue 'process;
-                    }
-                    let (small, small_played, small_cand) =
-                        shrink(session, played, cand.clone(), &target, &id, cfg.seed).await;
-                    // Shrunk, two signatures may turn out to be one bug.
-                    if let Some(f) = report
-                        .findings
-                        .iter_mut()
-                        .find(|f| f.signature == small_cand.signature)
-                    {
-                        f.hits += 1;
-                        continue 'process;
-                    }
-                    let file = if written.len() >= MAX_FILES {
-                        Err(format!("more than {MAX_FILES} findings"))
-                    } else {
-                        match finding::render(
-                            &small,
-                            &small_played,
-                            &small_cand,
-                            &origin_of(number),
-                            &password,
-                        ) {
-                            Ok((name, text)) => write_file(&cfg.out, &name, &text),
-                            Err(e) => Err(e),
-                        }
-                    };
-                    if file.is_ok() {
-                        written.push(report.findings.len());
-                    }
-                    report.findings.push(FoundBug {
-                        kind: small_cand.kind,
-                        signature: small_cand.signature.clone(),
-                        detail: small_cand.detail.clone(),
-                        hits: 1,
-                        file,
-                    });
+            done.insert(finished, played);
+            while let Some(played) = done.remove(&next_result) {
+                let number = next_result;
+                next_result += 1;
+                self.make_next();
+                if !self.take_in(number, played).await? {
+                    break;
                 }
             }
+            if let Some(pb) = &self.progress {
+                pb.set_message(format!(
+                    "states {} findings {}",
+                    self.corpus.states.len(),
+                    self.report.findings.len()
+                ));
+            }
         }
-        if let Some(pb) = &progress {
-            pb.set_message(format!(
-                "states {} findings {}",
-                corpus.states.len(),
-                report.findings.len()
-            ));
+        Ok(())
+    }
+
+    /// Takes in the result of session `number`: coverage, how it ended, its finding.
+    /// `Ok(false)` when the target has gone away and no further result counts.
+    async fn take_in(&mut self, number: u64, played: Played) -> Result<bool, FuzzError> {
+        self.report.sessions += 1;
+        if let Some(pb) = &self.progress {
+            pb.inc(1);
+        }
+        if let End::ConnectFailed(e) = &played.end {
+            if self.successes == 0 {
+                return Err(FuzzError::CannotConnect(e.to_string()));
+            }
+            // The target went away mid-run: likely the last sessions crashed it.
+            tracing::warn!("target stopped accepting connections: {e}");
+            self.count_end("connect failed (target down)");
+            self.stop = true;
+            return Ok(false);
+        }
+        self.successes += 1;
+        let Some(session) = self.inflight.remove(&number) else {
+            return Ok(true);
+        };
+        let is_seed = number < self.setup.seeds.len() as u64;
+        if self.corpus.observe(&played) > 0 && played.finding.is_none() && !is_seed {
+            self.corpus.add(session.clone(), &mut self.rng);
+        }
+        match (played.finding.clone(), &played.end) {
+            (None, End::Completed) => {}
+            (None, End::Closed) => self.count_end("closed by the server (221/421)"),
+            (None, End::LeftCommandMode) => self.count_end("left command mode (STARTTLS/DATA)"),
+            (None, End::Prelude(e)) => self.count_end(&format!("error: {e}")),
+            (None, _) => self.count_end("other"),
+            (Some(cand), _) => self.report_finding(number, &session, played, cand).await,
+        }
+        Ok(true)
+    }
+
+    fn count_end(&mut self, why: &str) {
+        *self.report.ends.entry(why.to_owned()).or_default() += 1;
+    }
+
+    /// A finding: counted against an earlier one with the same signature, or
+    /// confirmed (timing kinds), shrunk, and written as a replayable scenario.
+    async fn report_finding(
+        &mut self,
+        number: u64,
+        session: &Session,
+        played: Played,
+        cand: Candidate,
+    ) {
+        if self.count_repeat(&cand.signature) {
+            return;
+        }
+        // A copy of the shared reference, so that `self` stays free to update.
+        let setup = self.setup;
+        let (target, id, seed) = (&setup.target, &setup.id, self.cfg.seed);
+        if cand.kind.needs_confirmation() {
+            let again = exec::play(session, target, id, seed ^ number).await;
+            if again.finding.as_ref().map(|c| c.kind) != Some(cand.kind) {
+                self.count_end("unconfirmed timing finding");
+                return;
+            }
+        }
+        let (small, small_played, small_cand) =
+            shrink(session, played, cand, target, id, seed).await;
+        // Shrunk, two signatures may turn out to be one bug.
+        if self.count_repeat(&small_cand.signature) {
+            return;
+        }
+        let file = self.write_finding(number, &small, &small_played, &small_cand);
+        self.report.findings.push(FoundBug {
+            kind: small_cand.kind,
+            signature: small_cand.signature,
+            detail: small_cand.detail,
+            hits: 1,
+            file,
+        });
+    }
+
+    /// Adds a hit to the finding with this signature, if there is one.
+    fn count_repeat(&mut self, signature: &str) -> bool {
+        match self
+            .report
+            .findings
+            .iter_mut()
+            .find(|f| f.signature == signature)
+        {
+            Some(f) => {
+                f.hits += 1;
+                true
+            }
+            None => false,
         }
     }
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
+
+    fn write_finding(
+        &mut self,
+        number: u64,
+        session: &Session,
+        played: &Played,
+        cand: &Candidate,
+    ) -> Result<PathBuf, NotWritten> {
+        if self.files_written >= MAX_FILES {
+            return Err(NotWritten::TooMany);
+        }
+        let origin = finding::Origin {
+            target: self.cfg.endpoint.addr.clone(),
+            starttls: self.cfg.endpoint.tls == runner::TlsMode::StartTls,
+            tls_insecure: self.cfg.tls_insecure,
+            seed: self.cfg.seed,
+            session: number,
+        };
+        let (name, text) =
+            finding::render(session, played, cand, &origin, &self.setup.id.password)?;
+        let path = write_file(&self.cfg.out, &name, &text)?;
+        self.files_written += 1;
+        Ok(path)
     }
-    report.elapsed = started.elapsed();
-    report.states = corpus.states.len();
-    report.transitions = corpus.transitions.len();
-    report.queue = corpus.queue.len();
-    Ok(report)
+
+    fn finish(mut self, started: Instant) -> FuzzReport {
+        if let Some(pb) = self.progress.take() {
+            pb.finish_and_clear();
+        }
+        self.report.elapsed = started.elapsed();
+        self.report.states = self.corpus.states.len();
+        self.report.transitions = self.corpus.transitions.len();
+        self.report.queue = self.corpus.queue.len();
+        self.report
+    }
 }
 
 /// Makes the sessions to play: the seeds as they are, then mutants of the queue.
@@ -543,10 +668,14 @@ impl Generator<'_> {
     }
 }
 
-fn write_file(dir: &std::path::Path, name: &str, text: &str) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+fn write_file(dir: &std::path::Path, name: &str, text: &str) -> Result<PathBuf, NotWritten> {
+    let io = |path: &std::path::Path, e: std::io::Error| NotWritten::Io {
+        path: path.to_path_buf(),
+        error: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let path = dir.join(name);
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, text).map_err(|e| io(&path, e))?;
     Ok(path)
 }
 

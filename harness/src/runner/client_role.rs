@@ -102,8 +102,10 @@ impl Play<'_> {
             )));
         }
         for d in &r.deviations {
-            self.transcript
-                .push(TranscriptLine::note(format!("reply deviation: {d:?}")));
+            self.transcript.push(TranscriptLine::note(format!(
+                "reply deviation: {}",
+                authspec_reference::human::describe(d)
+            )));
         }
     }
 
@@ -381,7 +383,7 @@ impl Play<'_> {
                             expected: "334 followed by base64".into(),
                             actual: reply_lines(&r).join(" / "),
                         },
-                        format!("RFC 4954 §4: the challenge is not base64 ({e:?})"),
+                        format!("RFC 4954 §4: the challenge is not base64 ({e})"),
                     );
                 }
                 ClientStep::Cancel(why) => {

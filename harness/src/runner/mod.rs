@@ -212,7 +212,7 @@ pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
     if r.code != 250 {
         return Err(format!("{}: EHLO was answered {}", ep.addr, r.code));
     }
-    let before = reply::parse_ehlo(&r).map_err(|e| format!("{}: EHLO reply: {e:?}", ep.addr))?;
+    let before = reply::parse_ehlo(&r).map_err(|e| format!("{}: EHLO reply: {e}", ep.addr))?;
     let mut offer = Offer {
         before_tls: Some(before.clone()),
         after_tls: None,
