@@ -107,3 +107,69 @@ fn smtplib_against_the_client_scenarios() {
         );
     }
 }
+
+/// A client that sends an initial response with CRAM-MD5, where the server speaks
+/// first: the scripted server answers with the reference server's own reply (RFC 4954
+/// §4: "501" with 5.7.0) and judges the client, as the reference server does. Before
+/// the server role drove the reference exchange it accepted the initial response.
+#[test]
+fn an_initial_response_to_a_server_first_mechanism_fails_the_client() {
+    if !python3_available() {
+        eprintln!("python3 not found: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("cram-ir.yaml");
+    std::fs::write(
+        &scenario,
+        r#"id: client/cram-md5-initial-response
+title: The client waits for the CRAM-MD5 challenge
+spec: ["RFC4954 §4 MUST"]
+role: server
+level: MUST
+quote: 'RFC 4954 §4: "If the client is transmitting an initial response ... and the mechanism is server-first ... the server MUST reject the AUTH command with a 501 reply."'
+steps:
+  - reply: 220 mx.example.com ESMTP
+  - expect_command: { verb: EHLO }
+  - reply: { code: 250, lines: [mx.example.com, "AUTH CRAM-MD5"] }
+  - expect_auth: { mechanism: CRAM-MD5 }
+"#,
+    )
+    .expect("write scenario");
+    let client = dir.path().join("client.py");
+    std::fs::write(
+        &client,
+        r#"import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+f = s.makefile("rb")
+def reply():
+    while True:
+        line = f.readline()
+        if not line or line[3:4] != b"-":
+            return line
+reply()
+s.sendall(b"EHLO client.test\r\n"); reply()
+s.sendall(b"AUTH CRAM-MD5 QUJD\r\n"); print(reply().decode().strip())
+s.sendall(b"QUIT\r\n")
+"#,
+    )
+    .expect("write client");
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg("--client-command")
+        .arg(format!("python3 {} {{host}} {{port}}", client.display()))
+        .args(["--format", "json"])
+        .arg(&scenario)
+        .output()
+        .expect("run authspec");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("authspec run prints a JSON report");
+    let result = &report["results"][0];
+    assert_eq!(result["verdict"]["kind"], "fail", "{result:#}");
+    let text = result.to_string();
+    assert!(text.contains("where the server speaks first"), "{text}");
+    assert!(
+        text.contains("501 5.7.0 Initial response not allowed for this mechanism"),
+        "{text}"
+    );
+}

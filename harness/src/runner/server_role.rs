@@ -13,17 +13,20 @@ use authspec_reference::policy::client::ClientConfig;
 use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::sasl::credentials::MemoryStore;
 use authspec_reference::sasl::{
-    self, ClientCredentials, Mechanism, Secret, SeededRandom, ServerContext, ServerStep,
+    self, ClientCredentials, Mechanism, SaslError, Secret, SeededRandom, ServerContext,
 };
+use authspec_reference::smtp::auth_client::MAX_AUTH_ROUNDS;
+use authspec_reference::smtp::auth_server::{self, ExchangeError, ExchangeStep, ServerExchange};
 use authspec_reference::smtp::client::{
     AuthPlan, ClientPlan, ClientSession, MailPlan, MechanismChooser,
 };
-use authspec_reference::smtp::sasl_frame::{self, ClientMessage};
+use authspec_reference::smtp::command::{self, Command, CommandError, InitialResponse};
+use authspec_reference::smtp::line::AUTH_LINE_LIMIT;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The longest client line a scripted server reads (RFC 4954 §4's AUTH limit).
-const LINE_LIMIT: usize = 12_288 + 2;
+const LINE_LIMIT: usize = AUTH_LINE_LIMIT + 2;
 
 struct Judge {
     conn: Conn,
@@ -119,24 +122,21 @@ impl Judge {
     }
 
     /// Act as the SASL server for `mechanism`, with the scenario's credentials, and
-    /// check that the client authenticates with them.
+    /// check that the client authenticates with them. The exchange itself (initial
+    /// response rules, `334`, `*`, the final empty response, the round limit and the
+    /// reply texts) is the reference server's [`ServerExchange`]; this step only
+    /// judges what the client did in it.
     async fn expect_auth(&mut self, index: usize, a: &crate::scenario::ExpectAuth) -> StepEnd {
         let line = match self.line(index, "the AUTH command").await {
             Ok(l) => l,
             Err(e) => return e,
         };
-        let mut parts = line.splitn(3, ' ');
-        let verb = parts.next().unwrap_or("");
-        let mech_name = parts.next().unwrap_or("");
-        let ir = parts.next();
-        if !verb.eq_ignore_ascii_case("AUTH") {
-            return fail(
-                index,
-                format!("AUTH {}", a.mechanism),
-                line,
-                "expected an AUTH command",
-            );
-        }
+        let (mech_name, ir) = match self.parse_auth(&line) {
+            Ok(parts) => parts,
+            Err(reason) => {
+                return fail(index, format!("AUTH {}", a.mechanism), line, reason);
+            }
+        };
         if !mech_name.eq_ignore_ascii_case(&a.mechanism) {
             return fail(
                 index,
@@ -148,6 +148,22 @@ impl Judge {
         let Some(mechanism) = Mechanism::from_name(mech_name.as_bytes()) else {
             return StepEnd::Error(format!("the harness cannot serve {mech_name}"));
         };
+        let text = ir.as_ref().map(|ir| match ir {
+            InitialResponse::Empty => &b"="[..],
+            InitialResponse::Base64(t) => t.as_bytes(),
+        });
+        let initial = match auth_server::initial_response(mechanism, text) {
+            Ok(initial) => initial,
+            Err(e) => {
+                let _ = self.send(&e.reply().wire()).await;
+                return fail(
+                    index,
+                    "an initial response the mechanism allows",
+                    line,
+                    format!("RFC 4954 §4: {e}"),
+                );
+            }
+        };
         let user = a.user.clone().unwrap_or_default();
         let mut store = MemoryStore::default();
         store.insert_plain(user.clone(), a.password.clone().unwrap_or_default());
@@ -157,79 +173,41 @@ impl Judge {
             external_identity: None,
             credentials: Arc::new(store),
         };
-        let mut server = sasl::server(mechanism, &ctx, &mut self.rng);
-        let first = match ir {
-            None => None,
-            Some(text) => match sasl_frame::decode_initial_response(text.as_bytes()) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    let _ = self.send(b"501 5.5.2 Cannot decode response\r\n").await;
-                    return fail(
-                        index,
-                        "a base64 initial response",
-                        text.to_string(),
-                        format!("RFC 4954 §4: bad base64 ({e:?})"),
-                    );
-                }
-            },
-        };
-        let mut step = server.step(first.as_deref());
-        for _ in 0..authspec_reference::smtp::auth_client::MAX_AUTH_ROUNDS {
+        let mut exchange = ServerExchange::new(
+            sasl::server(mechanism, &ctx, &mut self.rng),
+            AUTH_LINE_LIMIT,
+        );
+        let mut step = exchange.start(initial.as_deref());
+        // The exchange ends itself after MAX_AUTH_ROUNDS challenges; the bound here
+        // only makes that visible.
+        for _ in 0..=MAX_AUTH_ROUNDS {
             match step {
-                ServerStep::Challenge(c) => {
-                    let text = sasl_frame::encode_challenge(&c);
+                ExchangeStep::Challenge(text) => {
                     if let Err(e) = self.send(format!("334 {text}\r\n").as_bytes()).await {
                         return e;
                     }
-                    let resp = match self.line(index, "a SASL response").await {
+                    let what = if exchange.awaits_final_ack() {
+                        "the empty final response"
+                    } else {
+                        "a SASL response"
+                    };
+                    let resp = match self.line(index, what).await {
                         Ok(l) => l,
                         Err(e) => return e,
                     };
-                    match sasl_frame::decode_response(resp.as_bytes()) {
-                        Ok(ClientMessage::Cancel) => {
-                            let _ = self.send(b"501 5.7.0 Authentication aborted\r\n").await;
-                            return fail(index, "credentials", "*", "the client cancelled");
-                        }
-                        Ok(ClientMessage::Data(d)) => step = server.step(Some(&d)),
-                        Err(e) => {
-                            let _ = self.send(b"501 5.5.2 Cannot decode response\r\n").await;
-                            return fail(
-                                index,
-                                "a base64 response",
-                                resp,
-                                format!("RFC 4954 §4: bad base64 ({e:?})"),
-                            );
-                        }
+                    step = exchange.on_response(resp.as_bytes());
+                    if let ExchangeStep::Failure(e) = &step {
+                        let _ = self.send(&e.reply().wire()).await;
+                        return Self::exchange_failed(index, mechanism, &user, e, resp);
                     }
                 }
-                ServerStep::Success {
-                    identity,
-                    additional,
-                } => {
-                    if let Some(extra) = additional {
-                        let text = sasl_frame::encode_challenge(&extra);
-                        if let Err(e) = self.send(format!("334 {text}\r\n").as_bytes()).await {
-                            return e;
-                        }
-                        match self.line(index, "the empty final response").await {
-                            Ok(l) if l.is_empty() => {}
-                            Ok(l) => {
-                                return fail(
-                                    index,
-                                    "an empty line",
-                                    l,
-                                    "RFC 4954 §4: the client answers the final 334 with an empty response",
-                                );
-                            }
-                            Err(e) => return e,
-                        }
-                    }
+                ExchangeStep::Success(identity) => {
                     if let Some(z) = &a.authzid {
                         if identity.authzid.as_deref() != Some(z.as_str()) {
                             return fail(
                                 index,
                                 format!("authzid {z}"),
-                                format!("{:?}", identity.authzid),
+                                identity.authzid.unwrap_or_else(|| "none".into()),
                                 "wrong authorization identity",
                             );
                         }
@@ -237,20 +215,83 @@ impl Judge {
                     let reply = a.success_reply().bytes();
                     return self.send(&reply).await.err().unwrap_or(StepEnd::Ok);
                 }
-                ServerStep::Failure(e) => {
-                    let _ = self
-                        .send(b"535 5.7.8 Error: authentication failed\r\n")
-                        .await;
-                    return fail(
-                        index,
-                        format!("valid {mechanism} credentials for {user}"),
-                        format!("{e:?}"),
-                        "the client's SASL exchange did not verify",
-                    );
+                ExchangeStep::Failure(e) => {
+                    let _ = self.send(&e.reply().wire()).await;
+                    return Self::exchange_failed(index, mechanism, &user, &e, line);
                 }
             }
         }
         StepEnd::Error("SASL exchange did not end".into())
+    }
+
+    /// The AUTH command line through the reference parser. A mechanism name in lower
+    /// case breaks RFC 4422 §3.1's naming rule but no MUST of RFC 4954, so it is noted
+    /// and the name compared without case, as Postfix and Cyrus do.
+    fn parse_auth(&mut self, line: &str) -> Result<(String, Option<InitialResponse>), String> {
+        let parsed = match command::parse(line.as_bytes()) {
+            Err(CommandError::MechanismNameNotUpperCase { offset }) => {
+                self.transcript.push(TranscriptLine::note(
+                    "the mechanism name is not in upper case (RFC 4422 §3.1: SASL \
+                     mechanism names consist of uppercase letters, digits, hyphens and \
+                     underscores); compared without case",
+                ));
+                let mut upper = line.as_bytes().to_vec();
+                let name_end = upper[offset..]
+                    .iter()
+                    .position(|b| *b == b' ')
+                    .map_or(upper.len(), |p| offset + p);
+                upper[offset..name_end].make_ascii_uppercase();
+                command::parse(&upper)
+            }
+            other => other,
+        };
+        match parsed {
+            Ok(Command::Auth {
+                mechanism,
+                initial_response,
+            }) => Ok((mechanism, initial_response)),
+            Ok(_) => Err("expected an AUTH command".into()),
+            Err(e) => Err(format!("the AUTH command does not parse: {e}")),
+        }
+    }
+
+    /// The verdict on an exchange that the server side ended.
+    fn exchange_failed(
+        index: usize,
+        mechanism: Mechanism,
+        user: &str,
+        e: &ExchangeError,
+        last_line: String,
+    ) -> StepEnd {
+        match e {
+            ExchangeError::Mechanism(SaslError::Cancelled) => {
+                fail(index, "credentials", "*", "the client cancelled")
+            }
+            ExchangeError::Mechanism(m) => fail(
+                index,
+                format!("valid {mechanism} credentials for {user}"),
+                m.to_string(),
+                "the client's SASL exchange did not verify",
+            ),
+            ExchangeError::FinalResponseNotEmpty => fail(
+                index,
+                "an empty line",
+                last_line,
+                "RFC 4954 §4: the client answers the final 334 with an empty response",
+            ),
+            ExchangeError::ResponseNotBase64(_) | ExchangeError::ResponseTooLong => fail(
+                index,
+                "a base64 response",
+                last_line,
+                format!("RFC 4954 §4: {e}"),
+            ),
+            other => fail(
+                index,
+                format!("a complete {mechanism} exchange"),
+                last_line,
+                format!("RFC 4954 §4: {other}"),
+            ),
+        }
     }
 
     /// `expect_exit`: the client command ends by itself, with the wanted kind of status.

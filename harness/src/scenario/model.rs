@@ -1599,9 +1599,11 @@ pub struct ExpectAuth {
 impl ExpectAuth {
     /// The reply sent after success.
     pub fn success_reply(&self) -> Reply {
+        use authspec_reference::smtp::auth_server::AuthReply;
+        let ok = AuthReply::Success;
         self.reply
             .clone()
-            .unwrap_or_else(|| Reply::Text("235 2.7.0 Authentication successful".to_owned()))
+            .unwrap_or_else(|| Reply::Text(format!("{} {}", ok.code(), ok.text())))
     }
 }
 

@@ -5,6 +5,7 @@
 //! reports it is named after the rule, so reports and snapshots carry stable names.
 
 pub mod auth_client;
+pub mod auth_server;
 pub mod client;
 pub mod command;
 pub mod line;

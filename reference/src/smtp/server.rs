@@ -14,20 +14,19 @@
 //!   QUIT, hard error limit, timeout, line errors on the auth line → Closed
 //! ```
 //!
-//! Every rule of RFC 4954 that the server enforces is decided in this file, in
-//! [`ServerSession::auth_command`] and [`ServerSession::auth_response`]; the reply
-//! texts follow Postfix where Postfix and the RFC agree.
+//! The rules of the AUTH exchange itself (initial response, `334`, `*`, response
+//! limit, rounds, reply texts) live in [`super::auth_server`], which the harness's
+//! scripted server drives too; this file decides only what depends on the session:
+//! whether AUTH is allowed now, which mechanisms are offered, and what a success
+//! changes.
 
+use super::auth_server::{self, AuthReply, ExchangeError, ExchangeStep, ServerExchange};
 use super::command::{self, Command, InitialResponse, MailAuth, Param, ReversePath};
 use super::line::{self, Deviation, Line, LineReader};
 use super::reply::Reply;
-use super::sasl_frame::{self, ClientMessage};
 use crate::policy::server::{BareNewline, Decision, RestrictionContext, ServerConfig, TlsLevel};
 use crate::sasl::channel_binding::{ChannelBindings, ServerBinding};
-use crate::sasl::{
-    self, Authenticated, CredentialStore, Mechanism, RandomSource, SaslError, ServerContext,
-    ServerMechanism, ServerStep,
-};
+use crate::sasl::{self, Authenticated, CredentialStore, Mechanism, RandomSource, ServerContext};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -138,7 +137,7 @@ pub enum LogRecord {
     AuthFailure {
         client: IpAddr,
         method: Mechanism,
-        /// The rule that was broken (the [`SaslError`] variant).
+        /// The rule that was broken (see [`auth_server::ExchangeError::log_reason`]).
         reason: String,
     },
     /// Plaintext that arrived after `STARTTLS` and before the handshake was thrown
@@ -179,24 +178,9 @@ struct Transaction {
 }
 
 #[derive(Debug)]
-enum AuthPhase {
-    /// Waiting for a response line to the last `334`.
-    Exchange,
-    /// The mechanism succeeded and its final data went out in a `334`; the client
-    /// must answer with an empty line before the `235` (RFC 4954 §4).
-    AwaitFinalAck(Authenticated),
-}
-
-#[derive(Debug)]
-struct AuthExchange {
-    mechanism: Box<dyn ServerMechanism>,
-    phase: AuthPhase,
-}
-
-#[derive(Debug)]
 enum Mode {
     Command,
-    Auth(AuthExchange),
+    Auth(ServerExchange),
     Data(DataState),
     /// The final `.` arrived and the driver is making the message safe; nothing is
     /// read until [`ServerSession::delivered`].
@@ -608,6 +592,11 @@ impl ServerSession {
         }
     }
 
+    /// One of the AUTH replies, whose texts live in [`auth_server`].
+    fn auth_reply(&mut self, r: AuthReply) {
+        self.reply(r.code(), r.text());
+    }
+
     // ---- command mode --------------------------------------------------------
 
     fn command_line(&mut self, line: Line) {
@@ -624,7 +613,7 @@ impl ServerSession {
                     length: MAX_FRAME.saturating_add(1),
                 },
             });
-            self.reply(500, "5.5.6 Authentication Exchange line is too long");
+            self.auth_reply(AuthReply::LineTooLong);
             return;
         }
         if let Some(dev) = self.framing_violation(&line, true) {
@@ -655,7 +644,7 @@ impl ServerSession {
                 deviation: dev,
             });
             if is_auth {
-                self.reply(500, "5.5.6 Authentication Exchange line is too long");
+                self.auth_reply(AuthReply::LineTooLong);
             } else {
                 self.reply(500, "5.5.2 Error: line too long");
             }
@@ -680,7 +669,7 @@ impl ServerSession {
                     self.reply(502, "5.5.2 Error: command not recognized");
                 } else if matches!(e, command::CommandError::InvalidInitialResponse { .. }) {
                     // RFC 4954 §4: an initial response that is not base64 → 501.
-                    self.reply(501, "5.5.2 Cannot decode response");
+                    self.auth_reply(AuthReply::CannotDecode);
                 } else {
                     self.reply(501, &format!("5.5.4 Syntax error: {e}"));
                 }
@@ -841,25 +830,21 @@ impl ServerSession {
     // ---- AUTH (RFC 4954 §4) -----------------------------------------------------
 
     fn auth_command(&mut self, name: &str, ir: Option<InitialResponse>) {
-        // §4: "After an AUTH command has been successfully completed, no more AUTH
-        // commands may be issued in the same session" → 503.
         if self.authenticated.is_some() {
-            self.reply(503, "5.5.1 Error: already authenticated");
+            self.auth_reply(AuthReply::AlreadyAuthenticated);
             return;
         }
-        // §4: "The AUTH command is not permitted during a mail transaction" → 503.
         if self.transaction.is_some() {
-            self.reply(503, "5.5.1 Error: MAIL transaction in progress");
+            self.auth_reply(AuthReply::InTransaction);
             return;
         }
-        // AUTH is a service extension: it exists only after EHLO (RFC 5321 §2.2.1).
         if self.helo != Greeted::Ehlo {
-            self.reply(503, "5.5.1 Error: send EHLO first");
+            self.auth_reply(AuthReply::SendEhloFirst);
             return;
         }
         let requested = Mechanism::from_name(name.as_bytes());
         // §6: a mechanism this server offers only under TLS, asked for without it, gets
-        // "538 5.7.11 Encryption required for requested authentication mechanism".
+        // 538 rather than 504.
         let needs_tls = !self.tls
             && self.config.sasl_auth_enable
             && requested.is_some_and(|m| {
@@ -868,65 +853,43 @@ impl ServerSession {
                     .is_some_and(|under_tls| under_tls.contains(&m))
             });
         let Some(offered) = self.offered_mechanisms() else {
-            if needs_tls {
-                self.reply(
-                    538,
-                    "5.7.11 Encryption required for requested authentication mechanism",
-                );
+            self.auth_reply(if needs_tls {
+                AuthReply::EncryptionRequired
             } else {
-                self.reply(503, "5.5.1 Error: authentication not enabled");
-            }
+                AuthReply::NotEnabled
+            });
             return;
         };
         let Some(mechanism) = requested.filter(|m| offered.contains(m)) else {
-            if needs_tls {
-                self.reply(
-                    538,
-                    "5.7.11 Encryption required for requested authentication mechanism",
-                );
+            // Filtered mechanisms get the same 504 as unknown ones, even when asked for
+            // by name.
+            self.auth_reply(if needs_tls {
+                AuthReply::EncryptionRequired
             } else {
-                // §4: "If the requested authentication mechanism is not supported, the
-                // server rejects the AUTH command with a 504 reply." Filtered
-                // mechanisms get the same answer, even when asked for by name.
-                self.reply(504, "5.5.4 Unrecognized authentication type");
-            }
-            return;
-        };
-        let initial = match ir {
-            None => None,
-            Some(InitialResponse::Empty) => Some(Vec::new()),
-            Some(InitialResponse::Base64(text)) => {
-                match sasl_frame::decode_initial_response(text.as_bytes()) {
-                    Ok(bytes) => Some(bytes),
-                    Err(_) => {
-                        // §4: undecodable base64 → 501.
-                        self.reply(501, "5.5.2 Cannot decode response");
-                        return;
-                    }
-                }
-            }
-        };
-        // RFC 2831 §2.2: a DIGEST-MD5 client that authenticated before may open with a
-        // digest-response ("subsequent authentication"). A server that does not keep
-        // that state "sends a digest-challenge, and authentication proceeds as in
-        // initial authentication" (§2.2.1), as Cyrus and Dovecot do; Postfix's own
-        // client relies on it when it reuses a connection.
-        let mut initial = initial;
-        if initial.is_some() && mechanism == Mechanism::DigestMd5 {
-            initial = None;
-        }
-        // §4: an initial response to a mechanism where the server speaks first "MUST"
-        // be rejected with 501.
-        if initial.is_some() && mechanism.server_first() {
-            // ... "SHOULD return an enhanced status code of 5.7.0 in this case".
-            self.reply(501, "5.7.0 Initial response not allowed for this mechanism");
-            self.log(LogRecord::AuthFailure {
-                client: self.peer.ip,
-                method: mechanism,
-                reason: SaslError::InitialResponseToServerFirst(mechanism).to_string(),
+                AuthReply::UnrecognizedType
             });
             return;
-        }
+        };
+        let text = ir.as_ref().map(|ir| match ir {
+            InitialResponse::Empty => &b"="[..],
+            InitialResponse::Base64(t) => t.as_bytes(),
+        });
+        let initial = match auth_server::initial_response(mechanism, text) {
+            Ok(initial) => initial,
+            Err(e) => {
+                self.auth_reply(e.reply());
+                // Undecodable base64 on the AUTH line is a syntax error, not a failed
+                // authentication: only the server-first rule is logged as one.
+                if matches!(e, ExchangeError::InitialResponseToServerFirst(_)) {
+                    self.log(LogRecord::AuthFailure {
+                        client: self.peer.ip,
+                        method: mechanism,
+                        reason: e.log_reason(),
+                    });
+                }
+                return;
+            }
+        };
         let ctx = ServerContext {
             hostname: self.config.myhostname.clone(),
             realm: self.config.sasl_local_domain.clone(),
@@ -937,94 +900,47 @@ impl ServerSession {
             bindings: self.channel_bindings.clone(),
             plus_advertised: offered.iter().any(|m| m.channel_binding()),
         };
-        let mut mech = sasl::server_with_binding(mechanism, &ctx, &binding, self.rng.as_mut());
-        let step = mech.step(initial.as_deref());
-        self.after_step(mech, step);
+        let mech = sasl::server_with_binding(mechanism, &ctx, &binding, self.rng.as_mut());
+        let mut ex = ServerExchange::new(mech, self.config.sasl_response_limit.max(1));
+        let step = ex.start(initial.as_deref());
+        self.after_step(ex, step);
     }
 
-    fn after_step(&mut self, mech: Box<dyn ServerMechanism>, step: ServerStep) {
-        let mechanism = mech.mechanism();
+    fn after_step(&mut self, ex: ServerExchange, step: ExchangeStep) {
+        let mechanism = ex.mechanism();
         match step {
-            ServerStep::Challenge(data) => {
-                let text = sasl_frame::encode_challenge(&data);
-                // `334 ` with the space even when the challenge is empty (§4:
-                // "334" SP [base64]); clients such as smtp4dev's peers trip on a bare 334.
+            ExchangeStep::Challenge(text) => {
                 self.out.extend_from_slice(b"334 ");
                 self.out.extend_from_slice(text.as_bytes());
                 self.out.extend_from_slice(b"\r\n");
-                self.mode = Mode::Auth(AuthExchange {
-                    mechanism: mech,
-                    phase: AuthPhase::Exchange,
-                });
+                self.mode = Mode::Auth(ex);
             }
-            ServerStep::Success {
-                identity,
-                additional: Some(data),
-            } => {
-                let text = sasl_frame::encode_challenge(&data);
-                self.out.extend_from_slice(b"334 ");
-                self.out.extend_from_slice(text.as_bytes());
-                self.out.extend_from_slice(b"\r\n");
-                self.mode = Mode::Auth(AuthExchange {
-                    mechanism: mech,
-                    phase: AuthPhase::AwaitFinalAck(identity),
+            ExchangeStep::Success(identity) => {
+                self.log(LogRecord::AuthSuccess {
+                    client: self.peer.ip,
+                    method: mechanism,
+                    username: identity.authcid.clone(),
                 });
+                self.authenticated = Some((identity, mechanism));
+                self.mode = Mode::Command;
+                self.auth_reply(AuthReply::Success);
             }
-            ServerStep::Success {
-                identity,
-                additional: None,
-            } => self.auth_succeeded(mechanism, identity),
-            ServerStep::Failure(err) => self.auth_failed(mechanism, err),
+            ExchangeStep::Failure(e) => {
+                self.log(LogRecord::AuthFailure {
+                    client: self.peer.ip,
+                    method: mechanism,
+                    reason: e.log_reason(),
+                });
+                self.mode = Mode::Command;
+                self.auth_reply(e.reply());
+            }
         }
     }
 
-    fn auth_succeeded(&mut self, mechanism: Mechanism, identity: Authenticated) {
-        self.log(LogRecord::AuthSuccess {
-            client: self.peer.ip,
-            method: mechanism,
-            username: identity.authcid.clone(),
-        });
-        self.authenticated = Some((identity, mechanism));
-        self.mode = Mode::Command;
-        self.reply(235, "2.7.0 Authentication successful");
-    }
-
-    fn auth_failed(&mut self, mechanism: Mechanism, err: SaslError) {
-        self.log(LogRecord::AuthFailure {
-            client: self.peer.ip,
-            method: mechanism,
-            reason: err.to_string(),
-        });
-        self.mode = Mode::Command;
-        match err {
-            // §4: "If the client wishes to cancel ... the server MUST reject the AUTH
-            // command by sending a 501 reply."
-            SaslError::Cancelled => self.reply(501, "5.7.0 Authentication aborted"),
-            // The stored secret cannot serve this mechanism: the server's problem,
-            // temporary from the client's point of view (§6, 454 4.7.0).
-            SaslError::SchemeUnusable { .. } => {
-                self.reply(454, "4.7.0 Temporary authentication failure")
-            }
-            e if e.is_malformed() => {
-                self.reply(501, "5.5.2 Error: malformed authentication message")
-            }
-            // §6: 535 5.7.8 for bad credentials, without saying which part was wrong.
-            _ => self.reply(535, "5.7.8 Error: authentication failed"),
-        }
-    }
-
-    fn auth_response(&mut self, mut ex: AuthExchange, line: Line) {
-        let mechanism = ex.mechanism.mechanism();
+    fn auth_response(&mut self, mut ex: ServerExchange, line: Line) {
         if line.too_long() {
-            // §4: "500 5.5.6 Authentication Exchange line is too long"; the exchange
-            // is over.
-            self.mode = Mode::Command;
-            self.log(LogRecord::AuthFailure {
-                client: self.peer.ip,
-                method: mechanism,
-                reason: "AuthLineTooLong".into(),
-            });
-            self.reply(500, "5.5.6 Authentication Exchange line is too long");
+            let step = ex.on_overlong_response();
+            self.after_step(ex, step);
             return;
         }
         if let Some(dev) = self.framing_violation(&line, true) {
@@ -1037,41 +953,8 @@ impl ServerSession {
             self.reply(code, text);
             return;
         }
-        let msg = match sasl_frame::decode_response(&line.bytes) {
-            Ok(m) => m,
-            Err(_) => {
-                // §4: "If the client's response is not valid base64 ... the server
-                // MUST reject the AUTH command with a 501 reply".
-                self.log(LogRecord::AuthFailure {
-                    client: self.peer.ip,
-                    method: mechanism,
-                    reason: "InvalidBase64".into(),
-                });
-                self.mode = Mode::Command;
-                self.reply(501, "5.5.2 Cannot decode response");
-                return;
-            }
-        };
-        let data = match msg {
-            ClientMessage::Cancel => {
-                self.auth_failed(mechanism, SaslError::Cancelled);
-                return;
-            }
-            ClientMessage::Data(d) => d,
-        };
-        match ex.phase {
-            AuthPhase::AwaitFinalAck(identity) => {
-                if data.is_empty() {
-                    self.auth_succeeded(mechanism, identity);
-                } else {
-                    self.auth_failed(mechanism, SaslError::ExchangeOver);
-                }
-            }
-            AuthPhase::Exchange => {
-                let step = ex.mechanism.step(Some(&data));
-                self.after_step(ex.mechanism, step);
-            }
-        }
+        let step = ex.on_response(&line.bytes);
+        self.after_step(ex, step);
     }
 
     // ---- mail transaction ------------------------------------------------------
@@ -1087,7 +970,7 @@ impl ServerSession {
         }
         if self.config.require_auth && !self.authenticated_for_policy() {
             // RFC 4954 §6: "530 5.7.0 Authentication required".
-            self.reply(530, "5.7.0 Authentication required");
+            self.auth_reply(AuthReply::AuthenticationRequired);
             return;
         }
         let mut mail_auth = None;
