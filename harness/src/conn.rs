@@ -68,6 +68,8 @@ pub struct Conn {
     pub max_buffer: usize,
     pub tls: bool,
     pub tls_info: Option<authspec_reference::net::tls::TlsInfo>,
+    /// The channel-binding data of the TLS connection (RFC 5802 §6), once upgraded.
+    pub channel_bindings: authspec_reference::sasl::channel_binding::ChannelBindings,
 }
 
 impl fmt::Debug for Conn {
@@ -104,6 +106,7 @@ impl Conn {
             max_buffer: 256 * 1024,
             tls: false,
             tls_info: None,
+            channel_bindings: Default::default(),
         }
     }
 
@@ -281,6 +284,8 @@ impl Conn {
         self.tls_info = Some(authspec_reference::net::tls::tls_info_from_client(
             tls.get_ref().1,
         ));
+        self.channel_bindings =
+            authspec_reference::net::tls::client_channel_bindings(tls.get_ref().1);
         self.io = Some(Box::new(tls));
         self.tls = true;
         Ok(())

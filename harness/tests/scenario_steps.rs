@@ -96,6 +96,11 @@ fn client_steps() -> Vec<Step> {
             token: None,
             initial_response: InitialResponse::Never,
             expect: Some(Expect::code(235)),
+            channel_binding: Some(authspec::scenario::AuthBinding {
+                cb_type: Some("tls-exporter".into()),
+                data: authspec::scenario::BindingData::Mitm,
+                c_header: Some("n,,".into()),
+            }),
         }),
         Step::Auth(Auth {
             mechanism: "PLAIN".into(),
@@ -105,6 +110,7 @@ fn client_steps() -> Vec<Step> {
             token: None,
             initial_response: InitialResponse::Always,
             expect: None,
+            channel_binding: None,
         }),
         Step::Sasl(Sasl {
             send: Some("!!not-base64".into()),
@@ -612,6 +618,7 @@ fn auth_credentials_default_to_the_variables() {
         token: None,
         initial_response: InitialResponse::Auto,
         expect: None,
+        channel_binding: None,
     });
     let Step::Auth(a) = step.expand(&vars).unwrap() else {
         panic!()

@@ -379,6 +379,26 @@ fn flaw_clauses(flaw: Flaw) -> &'static [&'static str] {
         Flaw::BareLfDotEndsData => &["RFC5321 §4.1.1.4"],
         Flaw::StarttlsInjection | Flaw::StarttlsAfterTls => &["RFC3207 §4.2"],
         Flaw::NoCloseAfterQuit => &["RFC5321 §4.1.1.10"],
+        Flaw::IgnoresChannelBinding | Flaw::AcceptsYWithPlus => &["RFC5802 §6"],
+    }
+}
+
+/// The flaws that live in SCRAM channel binding: their variants, and the compliant
+/// double they are compared with, offer SCRAM-SHA-256 and -PLUS ([`Config::scram`]).
+fn needs_scram(flaw: Flaw) -> bool {
+    matches!(flaw, Flaw::IgnoresChannelBinding | Flaw::AcceptsYWithPlus)
+}
+
+/// The scenarios that must catch each channel-binding flaw, by id: the negative
+/// controls of issue 18 name them, not just any scenario citing RFC 5802 §6.
+fn required_catchers(flaw: Flaw) -> &'static [&'static str] {
+    match flaw {
+        Flaw::IgnoresChannelBinding => &[
+            "channel-binding/mitm-binding-data",
+            "channel-binding/c-header-mismatch",
+        ],
+        Flaw::AcceptsYWithPlus => &["channel-binding/downgrade-y-flag"],
+        _ => &[],
     }
 }
 
@@ -423,6 +443,14 @@ fn variant_runs() -> &'static [Result<Digest, String>] {
         let options = flaw_options();
         let mut jobs = vec![(Config::new(options), false, TIMEOUT)];
         for flaw in Flaw::ALL {
+            if needs_scram(flaw) {
+                jobs.push((
+                    Config::new(options).with_scram().with_flaw(flaw),
+                    false,
+                    TIMEOUT,
+                ));
+                continue;
+            }
             // QUIT waits for a close that never comes in one variant; keep that short.
             let timeout = if flaw == Flaw::NoCloseAfterQuit {
                 Duration::from_secs(2)
@@ -431,6 +459,8 @@ fn variant_runs() -> &'static [Result<Digest, String>] {
             };
             jobs.push((Config::new(options).with_flaw(flaw), false, timeout));
         }
+        // Last: the compliant double with SCRAM, the base of the channel-binding flaws.
+        jobs.push((Config::new(options).with_scram(), false, TIMEOUT));
         let at_once = jobs.len();
         run_many(jobs, at_once)
     })
@@ -442,7 +472,8 @@ fn check_caught(flaw: Flaw) {
     let started = Instant::now();
     let runs = variant_runs();
     let position = Flaw::ALL.iter().position(|f| *f == flaw).expect("listed");
-    let (base, flawed) = match (&runs[0], &runs[1 + position]) {
+    let base_index = if needs_scram(flaw) { runs.len() - 1 } else { 0 };
+    let (base, flawed) = match (&runs[base_index], &runs[1 + position]) {
         (Ok(b), Ok(f)) => (b, f),
         (b, f) => panic!("{flaw:?}: a run did not start: {b:?} / {f:?}"),
     };
@@ -476,6 +507,16 @@ fn check_caught(flaw: Flaw) {
         "{flaw:?} is not caught: no scenario that passes against the compliant double \
          fails against the variant naming one of {clauses:?}"
     );
+    for id in required_catchers(flaw) {
+        assert!(
+            base.passing.contains(*id),
+            "{id} does not pass against the compliant double with SCRAM"
+        );
+        assert!(
+            catchers.iter().any(|(c, _)| c == id),
+            "{flaw:?}: {id} does not catch it (catchers: {catchers:?})"
+        );
+    }
 }
 
 macro_rules! caught {
@@ -502,10 +543,57 @@ caught! {
     sasl_line_cut_is_caught => Flaw::SaslLineCut;
     bare_334_is_caught => Flaw::Bare334;
     starttls_after_tls_is_caught => Flaw::StarttlsAfterTls;
+    ignored_channel_binding_is_caught => Flaw::IgnoresChannelBinding;
+    y_flag_accepted_with_plus_is_caught => Flaw::AcceptsYWithPlus;
 }
 
 #[test]
 fn every_flaw_has_a_test() {
     // The macro above lists each flaw once; this keeps the list and the enum in step.
-    assert_eq!(Flaw::ALL.len(), 11);
+    assert_eq!(Flaw::ALL.len(), 13);
+}
+
+/// The compliant double with SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (tls-exporter only,
+/// server-final in a 334): no fail and no error, plaintext and under `--starttls`, and
+/// the channel-binding scenarios run rather than skip.
+#[test]
+fn suite_passes_the_compliant_server_with_scram() {
+    let options = flaw_options();
+    let jobs = vec![
+        (Config::new(options).with_scram(), false, TIMEOUT),
+        (Config::new(options).with_scram(), true, TIMEOUT),
+    ];
+    let digests = run_many(jobs, 2);
+    for (starttls, d) in [false, true].into_iter().zip(&digests) {
+        let d = d.as_ref().expect("the run starts");
+        println!(
+            "== SCRAM double, starttls {starttls}: {} passed, {} non-strict, {} info, {} failed, {} errors, {} skipped",
+            d.passed, d.non_strict, d.info, d.failed, d.errors, d.skipped
+        );
+        for b in &d.bad {
+            println!("{}", b.describe());
+        }
+        for (id, why) in d
+            .skips
+            .iter()
+            .filter(|(id, _)| id.starts_with("channel-binding/"))
+        {
+            println!("  skipped {id}: {why}");
+        }
+        assert!(
+            d.bad.is_empty(),
+            "fails or errors against the compliant SCRAM double"
+        );
+        for id in [
+            "channel-binding/mitm-binding-data",
+            "channel-binding/downgrade-y-flag",
+            "channel-binding/c-header-mismatch",
+            "channel-binding/plus-tls-exporter",
+        ] {
+            assert!(
+                d.passing.contains(id),
+                "{id} did not run and pass (starttls {starttls})"
+            );
+        }
+    }
 }

@@ -225,6 +225,7 @@ pub fn render(
                         token: None,
                         initial_response: crate::scenario::InitialResponse::Auto,
                         expect: Some(expect),
+                        channel_binding: None,
                     }));
                 }
                 Action::Wait { ms } => {

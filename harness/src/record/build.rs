@@ -918,6 +918,7 @@ impl Builder<'_> {
                     InitialResponse::Never
                 },
                 expect: Some(expect),
+                channel_binding: None,
             }));
         }
         if succeeded && !x.cancelled {

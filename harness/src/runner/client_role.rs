@@ -283,6 +283,7 @@ impl Play<'_> {
             token: None,
             initial_response: InitialResponse::Auto,
             expect: None,
+            channel_binding: None,
         };
         let end = Box::pin(self.auth(index, &auth)).await;
         if !end.is_acceptable() {
@@ -300,6 +301,58 @@ impl Play<'_> {
             Ok(r) => self.judge(index, expect, &r),
             Err(e) => e,
         }
+    }
+
+    /// The client side of `mechanism`; SCRAM -PLUS binds to this connection's TLS
+    /// channel (RFC 5802 §6), or to altered data as the step's `channel_binding` asks.
+    fn client_mechanism(
+        &mut self,
+        mechanism: Mechanism,
+        creds: &ClientCredentials,
+        a: &crate::scenario::Auth,
+    ) -> Result<Box<dyn sasl::ClientMechanism>, String> {
+        use authspec_reference::sasl::channel_binding::{CbType, ClientBinding};
+        use authspec_reference::sasl::scram;
+        let Some((hash, plus)) = scram::family(mechanism) else {
+            if a.channel_binding.is_some() {
+                return Err(format!(
+                    "channel_binding applies to SCRAM mechanisms, not {}",
+                    mechanism.name()
+                ));
+            }
+            return Ok(sasl::client(mechanism, creds, &mut self.rng));
+        };
+        let spec = a.channel_binding.clone().unwrap_or_default();
+        let bindings = &self.conn.channel_bindings;
+        let binding = if plus {
+            let cb_type = match &spec.cb_type {
+                Some(name) => CbType::from_name(name.as_bytes())
+                    .ok_or_else(|| format!("unknown channel binding type {name:?}"))?,
+                None => *bindings.types().first().ok_or(
+                    "a -PLUS mechanism needs TLS with channel-binding data;                      add a `starttls` step or run with --starttls or --tls",
+                )?,
+            };
+            let data = bindings.get(cb_type).ok_or_else(|| {
+                format!("this TLS connection has no {cb_type} channel-binding data")
+            })?;
+            let data = match spec.data {
+                crate::scenario::BindingData::Connection => data.to_vec(),
+                crate::scenario::BindingData::Mitm => data.iter().map(|b| !b).collect(),
+            };
+            Some((cb_type, data))
+        } else {
+            None
+        };
+        let binding = ClientBinding {
+            binding,
+            supported: false,
+        };
+        let mut client =
+            scram::ScramClient::new(hash, creds, &mut self.rng).with_binding(plus, binding);
+        if let Some(header) = spec.c_header {
+            client = client.with_c_header(header.into_bytes());
+        }
+        Ok(Box::new(client))
     }
 
     /// A SASL exchange whose responses come from the server's real challenges.
@@ -322,7 +375,11 @@ impl Play<'_> {
             host: self.ep.server_name.clone(),
             port: self.ep.sasl_port,
         };
-        let mut x = ClientExchange::new(sasl::client(mechanism, &creds, &mut self.rng));
+        let client = match self.client_mechanism(mechanism, &creds, a) {
+            Ok(c) => c,
+            Err(e) => return StepEnd::Error(e),
+        };
+        let mut x = ClientExchange::new(client);
         let mode = match a.initial_response {
             InitialResponse::Never => InitialResponseMode::Never,
             InitialResponse::Auto => InitialResponseMode::Auto,

@@ -22,11 +22,11 @@ mod vars;
 pub use bytes::{EscapeError, decode_hex, display_bytes, unescape};
 pub use check::{Advertised, Outcome};
 pub use model::{
-    Auth, CapabilityCheck, Challenge, ChallengeOptions, Clause, ClauseError, CodeSpec, Consequence,
-    Expect, ExpectAuth, ExpectClientClose, ExpectClose, ExpectCommand, ExpectExit, ExpectResponse,
-    ExpectSmuggling, InitialResponse, Level, MAX_WAIT, Quit, Reply, ReplyLines, Requirement,
-    Requires, Role, STEP_KINDS, Sasl, Scenario, ScenarioFile, Send, SendBytes, SendOptions,
-    Starttls, Step, StepRole, WaitDuration,
+    Auth, AuthBinding, BindingData, CapabilityCheck, Challenge, ChallengeOptions, Clause,
+    ClauseError, CodeSpec, Consequence, Expect, ExpectAuth, ExpectClientClose, ExpectClose,
+    ExpectCommand, ExpectExit, ExpectResponse, ExpectSmuggling, InitialResponse, Level, MAX_WAIT,
+    Quit, Reply, ReplyLines, Requirement, Requires, Role, STEP_KINDS, Sasl, Scenario, ScenarioFile,
+    Send, SendBytes, SendOptions, Starttls, Step, StepRole, WaitDuration,
 };
 pub use parse::{
     LoadError, LoadErrorKind, MAX_FILE_SIZE, ValidationError, from_file, load_dir,

@@ -1200,6 +1200,46 @@ pub struct Auth {
     /// The final reply; defaults to `{ code: 235 }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expect>,
+    /// SCRAM channel binding (RFC 5802 §6): which binding type a -PLUS mechanism sends,
+    /// and whether its data is this connection's or a man in the middle's. Without it a
+    /// -PLUS mechanism binds to the first type the TLS connection has; a non-PLUS SCRAM
+    /// always sends the `n` flag (hand-write `y` with `sasl` steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_binding: Option<AuthBinding>,
+}
+
+/// Whose binding data an `auth` step's `c=` carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindingData {
+    /// This TLS connection's data: what an honest client sends.
+    #[default]
+    Connection,
+    /// Data of another TLS connection (this one's with every octet inverted, same
+    /// length), as a client behind a TLS-terminating proxy computes it: the proxy's
+    /// connection to the client is not the server's connection to the proxy.
+    Mitm,
+}
+
+/// `auth: { channel_binding: { type: tls-exporter, data: mitm, c_header: "n,," } }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthBinding {
+    /// The binding type (`tls-exporter`, `tls-server-end-point`); defaults to the first
+    /// the connection has.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub cb_type: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default_binding_data")]
+    pub data: BindingData,
+    /// A GS2 header to put into `c=` in place of the one the client sent first
+    /// (RFC 5802 §5.1: `c=` carries "the base64-encoded GS2 header and channel
+    /// binding data"), to see whether the server compares them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c_header: Option<String>,
+}
+
+fn is_default_binding_data(d: &BindingData) -> bool {
+    *d == BindingData::Connection
 }
 
 impl Auth {

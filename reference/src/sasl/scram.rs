@@ -802,6 +802,8 @@ pub struct ScramClient {
     authzid: Option<String>,
     client_nonce: String,
     max_iterations: u32,
+    /// See [`ScramClient::with_c_header`].
+    c_header: Option<Vec<u8>>,
     state: ClientState,
 }
 
@@ -823,6 +825,7 @@ impl ScramClient {
             authzid: creds.authzid.clone(),
             client_nonce,
             max_iterations: MAX_CLIENT_ITERATIONS,
+            c_header: None,
             state: ClientState::Start,
         }
     }
@@ -864,9 +867,21 @@ impl ScramClient {
         Ok(format!("{flag},{authzid},"))
     }
 
+    /// Puts `header` into `c=` in place of the GS2 header sent in the client-first
+    /// message: a deliberately wrong client, for scenarios that check that a server
+    /// compares the two (RFC 5802 §5.1 `c`). The proof is computed over what is sent.
+    #[doc(hidden)]
+    pub fn with_c_header(mut self, header: Vec<u8>) -> Self {
+        self.c_header = Some(header);
+        self
+    }
+
     /// RFC 5802 §7 `cbind-input = gs2-header [ cbind-data ]`.
     fn cbind_input(&self) -> Result<Vec<u8>, ScramError> {
-        let mut input = self.gs2_header()?.into_bytes();
+        let mut input = match &self.c_header {
+            Some(h) => h.clone(),
+            None => self.gs2_header()?.into_bytes(),
+        };
         if self.plus {
             if let Some((_, data)) = &self.binding.binding {
                 input.extend_from_slice(data);

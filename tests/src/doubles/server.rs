@@ -18,12 +18,14 @@
 //! bodies have limits, and the number of errors per session is capped.
 
 use authspec_reference::net::tls;
+use authspec_reference::sasl::channel_binding::{CbType, ChannelBindings, ServerBinding};
 use authspec_reference::sasl::cram_md5::CramMd5Server;
 use authspec_reference::sasl::credentials::MemoryStore;
 use authspec_reference::sasl::login::{LoginServer, PASSWORD_PROMPT, USERNAME_PROMPT};
 use authspec_reference::sasl::plain::PlainServer;
+use authspec_reference::sasl::scram::{ScramHash, ScramServer};
 use authspec_reference::sasl::{
-    CredentialStore, RandomSource, SaslError, SeededRandom, ServerContext, ServerMechanism,
+    CredentialStore, RandomSource, SaslError, Secret, SeededRandom, ServerContext, ServerMechanism,
     ServerStep,
 };
 use base64::Engine as _;
@@ -203,10 +205,20 @@ pub enum Flaw {
     /// MUST NOT return the STARTTLS extension in response to an EHLO command received
     /// after a TLS handshake has completed."
     StarttlsAfterTls,
+    /// (With [`Config::scram`].) Takes the client's word for the channel-binding data:
+    /// SCRAM-SHA-256-PLUS accepts any `c=`, so a TLS-terminating man in the middle
+    /// goes unnoticed. RFC 5802 §6: "If the server supports channel binding, it MUST
+    /// ... check ... the channel binding data"; §5.1 `c`: the attribute carries the
+    /// GS2 header and the channel binding data.
+    IgnoresChannelBinding,
+    /// (With [`Config::scram`].) Accepts gs2 flag `y` on SCRAM-SHA-256 although it
+    /// advertised SCRAM-SHA-256-PLUS. RFC 5802 §6: "If the flag is set to "y" and the
+    /// server supports channel binding, the server MUST fail authentication."
+    AcceptsYWithPlus,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 11] = [
+    pub const ALL: [Flaw; 13] = [
         Flaw::LenientBase64,
         Flaw::CancelKeepsExchangeOpen,
         Flaw::SecondAuthAccepted,
@@ -218,6 +230,8 @@ impl Flaw {
         Flaw::SaslLineCut,
         Flaw::Bare334,
         Flaw::StarttlsAfterTls,
+        Flaw::IgnoresChannelBinding,
+        Flaw::AcceptsYWithPlus,
     ];
 }
 
@@ -228,6 +242,11 @@ pub struct Config {
     pub flaw: Option<Flaw>,
     /// Users and their plaintext passwords.
     pub users: Vec<(String, String)>,
+    /// Offer SCRAM-SHA-256 (RFC 7677) and, under TLS, SCRAM-SHA-256-PLUS bound with
+    /// `tls-exporter` only (RFC 9266; the reference also takes tls-server-end-point),
+    /// and send the server-final message in a `334` answered by an empty line. Off by
+    /// default, so the covering set of the switches stays what it was.
+    pub scram: bool,
 }
 
 impl Config {
@@ -240,7 +259,14 @@ impl Config {
                 (crate::ALICE.0.to_owned(), crate::ALICE.1.to_owned()),
                 (crate::BOB.0.to_owned(), crate::BOB.1.to_owned()),
             ],
+            scram: false,
         }
+    }
+
+    /// With SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (see [`Config::scram`]).
+    pub fn with_scram(mut self) -> Config {
+        self.scram = true;
+        self
     }
 
     pub fn with_flaw(mut self, flaw: Flaw) -> Config {
@@ -374,6 +400,8 @@ struct Session {
     recipients: usize,
     errors: u32,
     rng: SeededRandom,
+    /// This TLS connection's `tls-exporter` data, once TLS is on.
+    exporter: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -392,6 +420,7 @@ impl Session {
             recipients: 0,
             errors: 0,
             rng: SeededRandom::from_entropy(),
+            exporter: None,
         }
     }
 
@@ -410,6 +439,45 @@ impl Session {
 
     fn auth_offered(&self) -> bool {
         !self.opts.tls_auth_only || self.stream.is_tls()
+    }
+
+    /// SCRAM-SHA-256-PLUS is offered only under TLS with binding data (RFC 5802 §6).
+    fn plus_offered(&self) -> bool {
+        self.shared.cfg.scram && self.stream.is_tls() && self.exporter.is_some()
+    }
+
+    /// The server side of SCRAM-SHA-256 or its -PLUS variant on this connection.
+    fn scram_server(&mut self, plus: bool) -> Box<dyn ServerMechanism> {
+        let bindings = match &self.exporter {
+            Some(e) => ChannelBindings::new().with(CbType::TlsExporter, e.clone()),
+            None => ChannelBindings::new(),
+        };
+        let binding = ServerBinding {
+            bindings,
+            plus_advertised: self.plus_offered() && !self.flaw(Flaw::AcceptsYWithPlus),
+        };
+        let nonce = self.rng.nonce(24);
+        let mut secret = vec![0u8; 32];
+        self.rng.fill(&mut secret);
+        if plus && self.flaw(Flaw::IgnoresChannelBinding) {
+            return Box::new(TrustingScram {
+                ctx: self.shared.sasl.clone(),
+                nonce,
+                secret,
+                binding,
+                first: None,
+                inner: None,
+            });
+        }
+        Box::new(
+            ScramServer::with_nonce(
+                ScramHash::Sha256,
+                &self.shared.sasl,
+                nonce,
+                Secret::new(secret),
+            )
+            .with_binding(plus, binding),
+        )
     }
 
     /// Format one reply line: `code [enhanced] text`.
@@ -646,7 +714,13 @@ impl Session {
         if self.opts.pipelining {
             keywords.push("PIPELINING".into());
         }
-        let auth = "AUTH CRAM-MD5 LOGIN PLAIN".to_owned();
+        let mut auth = "AUTH CRAM-MD5 LOGIN PLAIN".to_owned();
+        if self.shared.cfg.scram {
+            auth.push_str(" SCRAM-SHA-256");
+            if self.plus_offered() {
+                auth.push_str(" SCRAM-SHA-256-PLUS");
+            }
+        }
         if self.auth_offered() {
             if self.opts.auth_last {
                 keywords.reverse();
@@ -838,6 +912,7 @@ impl Session {
         let accept = self.shared.tls.accept(tcp);
         match tokio::time::timeout(IDLE_TIMEOUT, accept).await {
             Ok(Ok(tls)) => {
+                self.exporter = tls::tls_exporter(tls.get_ref().1);
                 self.stream = Stream::Tls(Box::new(tls));
                 // RFC 3207 §4.2: back to the initial state; EHLO again.
                 self.greeted = Greeted::No;
@@ -871,7 +946,12 @@ impl Session {
                 .send(501, "5.5.4", "Usage: AUTH mechanism [response]")
                 .await;
         }
-        if !matches!(mech.as_str(), "PLAIN" | "LOGIN" | "CRAM-MD5") {
+        let scram = match mech.as_str() {
+            "SCRAM-SHA-256" if self.shared.cfg.scram => Some(false),
+            "SCRAM-SHA-256-PLUS" if self.plus_offered() => Some(true),
+            _ => None,
+        };
+        if scram.is_none() && !matches!(mech.as_str(), "PLAIN" | "LOGIN" | "CRAM-MD5") {
             // RFC 4954 §4: an unsupported mechanism gets 504.
             return self
                 .auth_failed(504, "5.5.4", "No such mechanism here")
@@ -891,6 +971,7 @@ impl Session {
                 .await;
         }
         let mut mechanism: Box<dyn ServerMechanism> = match mech.as_str() {
+            _ if scram.is_some() => self.scram_server(scram == Some(true)),
             "PLAIN" => Box::new(PlainServer::new(&self.shared.sasl)),
             "LOGIN" => Box::new(LoginServer::new(&self.shared.sasl)),
             "CRAM-MD5" => {
@@ -971,6 +1052,35 @@ impl Session {
                             .await;
                     };
                     step = mechanism.step(Some(&bytes));
+                }
+                ServerStep::Success {
+                    additional: Some(data),
+                    ..
+                } => {
+                    // RFC 4954 §4 lets the server put additional data on the 235 line;
+                    // this double sends it as a last challenge (RFC 4422 §3.6) and
+                    // wants an empty response (Postfix and the reference do the same).
+                    let line = format!("334 {}\r\n", STANDARD.encode(&data));
+                    if !self.send_raw(line.as_bytes()).await {
+                        return false;
+                    }
+                    match self.read_line(SASL_LINE).await {
+                        Line::Crlf(l) if l.is_empty() => {
+                            self.authenticated = true;
+                            return self.send(235, "2.7.0", "Welcome aboard").await;
+                        }
+                        Line::Crlf(l) if l == b"*" => {
+                            return self
+                                .auth_failed(501, "5.7.0", "Cancelled, as you wish")
+                                .await;
+                        }
+                        Line::Gone => return false,
+                        _ => {
+                            return self
+                                .auth_failed(501, "5.5.2", "Expected an empty response")
+                                .await;
+                        }
+                    }
                 }
                 ServerStep::Success { .. } => {
                     self.authenticated = true;
@@ -1086,4 +1196,91 @@ fn xtext_valid(v: &str) -> bool {
         }
     }
     true
+}
+
+/// The flawed SCRAM-SHA-256-PLUS of [`Flaw::IgnoresChannelBinding`]: it takes the
+/// binding data from the client's own `c=` instead of from the TLS connection. Built
+/// from the reference's SCRAM arithmetic: the client-final message is checked by a
+/// fresh server with the same nonce and salt secret, given the client's claimed data.
+#[derive(Debug)]
+struct TrustingScram {
+    ctx: ServerContext,
+    nonce: String,
+    secret: Vec<u8>,
+    binding: ServerBinding,
+    first: Option<Vec<u8>>,
+    inner: Option<ScramServer>,
+}
+
+impl TrustingScram {
+    fn server(&self, binding: ServerBinding) -> ScramServer {
+        ScramServer::with_nonce(
+            ScramHash::Sha256,
+            &self.ctx,
+            self.nonce.clone(),
+            Secret::new(self.secret.clone()),
+        )
+        .with_binding(true, binding)
+    }
+
+    /// What the client's own `c=` claims: a GS2 header and binding data. The header
+    /// in the client-first message is not part of SCRAM's AuthMessage (RFC 5802 §3),
+    /// so the replayed client-first carries the header from `c=` and the exchange
+    /// verifies whatever `c=` says: the header is not compared either.
+    fn claimed(first: &[u8], last: &[u8]) -> Option<(ServerBinding, Vec<u8>)> {
+        let c = std::str::from_utf8(last)
+            .ok()?
+            .split(',')
+            .next()?
+            .strip_prefix("c=")?;
+        let c = STANDARD.decode(c).ok()?;
+        let header_len = c.iter().enumerate().filter(|(_, b)| **b == b',').nth(1)?.0 + 1;
+        let (header, data) = c.split_at(header_len);
+        let name = header.strip_prefix(b"p=")?.split(|b| *b == b',').next()?;
+        let cb_type = CbType::from_name(name)?;
+        let first_header_len = first
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b',')
+            .nth(1)?
+            .0
+            + 1;
+        let mut replayed = header.to_vec();
+        replayed.extend_from_slice(&first[first_header_len..]);
+        let binding = ServerBinding {
+            bindings: ChannelBindings::new().with(cb_type, data.to_vec()),
+            plus_advertised: true,
+        };
+        Some((binding, replayed))
+    }
+}
+
+impl ServerMechanism for TrustingScram {
+    fn mechanism(&self) -> authspec_reference::sasl::Mechanism {
+        authspec_reference::sasl::Mechanism::ScramSha256Plus
+    }
+
+    fn step(&mut self, input: Option<&[u8]>) -> ServerStep {
+        if let Some(inner) = &mut self.inner {
+            return inner.step(input);
+        }
+        match (&self.first, input) {
+            (None, None) => ServerStep::Challenge(Vec::new()),
+            (None, Some(first)) => {
+                self.first = Some(first.to_vec());
+                self.server(self.binding.clone()).step(Some(first))
+            }
+            (Some(first), last) => {
+                let first = first.clone();
+                let last = last.unwrap_or_default();
+                let (binding, first) =
+                    Self::claimed(&first, last).unwrap_or_else(|| (self.binding.clone(), first));
+                let mut inner = self.server(binding);
+                let _ = inner.step(Some(&first));
+                let step = inner.step(Some(last));
+                self.inner = Some(inner);
+                step
+            }
+        }
+    }
 }
