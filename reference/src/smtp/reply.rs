@@ -206,6 +206,26 @@ fn reply_code(content: &[u8]) -> Option<u16> {
     }
 }
 
+/// `text` as an RFC 5321 §4.2 `textstring` (`1*(%d09 / %d32-126)`): reply texts that
+/// quote a rule name it by `§`, which is not ASCII, so it becomes `section`; any other
+/// octet outside the grammar becomes `?`. Servers that build replies from `Display`
+/// texts pass them through here, so a strict server never sends 8-bit reply text.
+pub fn textstring(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().all(|b| b == b'\t' || (32..=126).contains(&b)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '§' => out.push_str("section "),
+            '\t' | ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    // "section §4" became "section  4" where a space followed the sign already.
+    std::borrow::Cow::Owned(out.replace("section  ", "section "))
+}
+
 impl Reply {
     /// A reply with one line per text: `code-text` for all but the last, `code text`
     /// for the last. An empty list gives the bare code (`Separator::None`).
@@ -558,5 +578,24 @@ impl Capabilities {
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         Reply::new(250, &refs)
+    }
+}
+
+#[cfg(test)]
+mod textstring_tests {
+    use super::textstring;
+
+    #[test]
+    fn reply_text_is_ascii_textstring() {
+        assert!(matches!(
+            textstring("5.5.4 Syntax error"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            textstring("xtext: not a hex digit (RFC 3461 §4)"),
+            "xtext: not a hex digit (RFC 3461 section 4)"
+        );
+        assert_eq!(textstring("RFC 5321 § 4.2"), "RFC 5321 section 4.2");
+        assert_eq!(textstring("bad\u{7f}\u{e9}\ttab"), "bad??\ttab");
     }
 }

@@ -27,6 +27,7 @@ use super::reply::Reply;
 use crate::policy::server::{BareNewline, Decision, RestrictionContext, ServerConfig, TlsLevel};
 use crate::sasl::channel_binding::{ChannelBindings, ServerBinding};
 use crate::sasl::{self, Authenticated, CredentialStore, Mechanism, RandomSource, ServerContext};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -552,8 +553,13 @@ impl ServerSession {
     // ---- replies -------------------------------------------------------------
 
     fn reply_raw(&mut self, code: u16, lines: &[&str]) {
-        self.out
-            .extend_from_slice(&Reply::new(code, lines).format());
+        let texts: Vec<_> = lines.iter().map(|l| super::reply::textstring(l)).collect();
+        let reply = if texts.iter().all(|t| matches!(t, Cow::Borrowed(_))) {
+            Reply::new(code, lines)
+        } else {
+            Reply::new(code, &texts.iter().map(|t| t.as_ref()).collect::<Vec<_>>())
+        };
+        self.out.extend_from_slice(&reply.format());
         // 334 and 354 are intermediate: the command's outcome is the reply after them.
         if code != 334 && code != 354 {
             if let Some(verb) = self.pending.take() {
