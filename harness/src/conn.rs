@@ -13,6 +13,24 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+/// The one place a TLS client configuration is built from the certificate policy
+/// (`--tls-insecure`, `--ca-file`; see `cli::common::TlsPolicy`): verify against
+/// `ca_file`, or the Mozilla roots, unless `insecure`.
+pub fn tls_client_config(
+    insecure: bool,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    use authspec_reference::net::tls;
+    let v = if insecure {
+        tls::ServerVerification::Insecure
+    } else {
+        tls::ServerVerification::WebPki {
+            ca_file: ca_file.map(std::path::Path::to_path_buf),
+        }
+    };
+    tls::client_config(&v).map_err(|e| e.to_string())
+}
+
 /// Any byte stream the connection can run over (TCP, TLS over TCP).
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}

@@ -1,7 +1,6 @@
 //! What the subcommands share: exit codes, logging, configuration loading, secrets
 //! from the environment or files, TLS client settings.
 
-use authspec_reference::net::tls;
 use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::sasl::Secret;
 use std::path::{Path, PathBuf};
@@ -91,13 +90,22 @@ pub fn tls_words(error: &str) -> String {
         .to_owned()
 }
 
-/// A hint for a TLS error that is a certificate verification failure: how to trust
-/// the certificate, or (for tests) how to skip the check. Empty otherwise.
+/// The hint every subcommand prints under a certificate verification failure, word
+/// for word: how to trust the certificate, or (for tests) how to skip the check.
+pub const TLS_HINT: &str = "\n  hint: the server's certificate did not verify. Pass --ca-file FILE with the CA \
+     that signed it, or --tls-insecure to skip verification (test servers only).";
+
+/// [`TLS_HINT`] for a TLS error that is a certificate verification failure (rustls's
+/// `invalid peer certificate: …`); empty otherwise. A handshake that failed for another
+/// reason (an alert from the peer, a protocol version) gets no hint about certificates.
 pub fn tls_hint(error: &str) -> &'static str {
     let e = error.to_ascii_lowercase();
-    if e.contains("certificate") || e.contains("unknownissuer") || e.contains("caused as") {
-        "\n  hint: the server's certificate did not verify. Pass --ca-file FILE with the CA \
-         that signed it, or --tls-insecure to skip verification (test servers only)."
+    if e.contains("invalid peer certificate")
+        || e.contains("unknownissuer")
+        || e.contains("causedasendentity")
+        || e.contains("certificate did not verify")
+    {
+        TLS_HINT
     } else {
         ""
     }
@@ -173,20 +181,60 @@ pub fn secret_from(env: Option<&str>, file: Option<&Path>) -> Result<Option<Secr
     Ok(None)
 }
 
-/// A TLS client configuration: verify against `ca_file` (or the web PKI roots), or
-/// accept any certificate with `insecure`.
-pub fn tls_client(
-    insecure: bool,
-    ca_file: Option<&PathBuf>,
-) -> Result<Arc<rustls::ClientConfig>, String> {
-    let v = if insecure {
-        tls::ServerVerification::Insecure
-    } else {
-        tls::ServerVerification::WebPki {
-            ca_file: ca_file.cloned(),
-        }
-    };
-    tls::client_config(&v).map_err(|e| e.to_string())
+/// The certificate flags of every command that connects as a TLS client (`send`,
+/// `run --target`, `probe`, `load`, `fuzz`, and `record` towards its target): the same
+/// three flags everywhere, one place that turns them into a rustls configuration, and
+/// one hint when verification fails. What happens without any flag is the command's
+/// [`CertDefault`], listed in README "Certificates".
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsPolicy {
+    /// Accept any server certificate, unverified (test servers only).
+    #[arg(long, conflicts_with_all = ["ca_file", "tls_verify"])]
+    pub tls_insecure: bool,
+    /// Verify the server's certificate against the CA certificates (PEM) in FILE
+    /// instead of the Mozilla roots (implies --tls-verify).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Verify the server's certificate (chain and host name) even where the command
+    /// would not by default (probe, record, send below smtp_tls_security_level=verify).
+    #[arg(long)]
+    pub tls_verify: bool,
+}
+
+/// What a command does with the certificate when no flag says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertDefault {
+    /// Verify against the Mozilla roots (`run`, `load`, `fuzz`).
+    Verify,
+    /// Accept any: `probe` reports what is there, the `record` proxy needs the
+    /// channel and not the target's identity, and `send` below Postfix's
+    /// `smtp_tls_security_level=verify` does as Postfix's smtp client does.
+    AcceptAny,
+}
+
+impl TlsPolicy {
+    /// Whether the certificate is verified under this command's default.
+    pub fn verifies(&self, default: CertDefault) -> bool {
+        !self.tls_insecure
+            && (self.tls_verify || self.ca_file.is_some() || default == CertDefault::Verify)
+    }
+
+    /// The rustls client configuration of this policy under the command's default.
+    pub fn client_config(&self, default: CertDefault) -> Result<Arc<rustls::ClientConfig>, String> {
+        self.client_config_with_ca(default, None)
+    }
+
+    /// [`Self::client_config`] with a CA file from elsewhere (`send`'s
+    /// `smtp_tls_CAfile`) used when `--ca-file` is not given. Unlike `--ca-file`, it
+    /// does not turn verification on: in Postfix only the security level does.
+    pub fn client_config_with_ca(
+        &self,
+        default: CertDefault,
+        ca: Option<&Path>,
+    ) -> Result<Arc<rustls::ClientConfig>, String> {
+        let ca = self.ca_file.as_deref().or(ca);
+        crate::conn::tls_client_config(!self.verifies(default), ca)
+    }
 }
 
 pub use crate::support::{host_of, port_of};

@@ -38,12 +38,9 @@ pub struct FuzzArgs {
     /// Start every session with STARTTLS.
     #[arg(long)]
     pub starttls: bool,
-    /// Accept any certificate from the target.
-    #[arg(long)]
-    pub tls_insecure: bool,
-    /// Verify the target's certificate against this CA file.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
+    /// The certificate policy (README "Certificates").
+    #[command(flatten)]
+    pub tls_policy: common::TlsPolicy,
     /// A variable: `user=alice`, or `password-env=VAR` to read the password from the
     /// environment. The fuzzer authenticates as `user` with `password`.
     #[arg(long = "var", value_name = "NAME=VALUE")]
@@ -97,7 +94,7 @@ pub async fn run(a: FuzzArgs) -> u8 {
     if vars.get("host").is_none() {
         vars.set("host", common::host_of(&a.target));
     }
-    let tls_config = match common::tls_client(a.tls_insecure, a.ca_file.as_ref()) {
+    let tls_config = match a.tls_policy.client_config(common::CertDefault::Verify) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("authspec fuzz: {e}");
@@ -136,7 +133,7 @@ pub async fn run(a: FuzzArgs) -> u8 {
         vars,
         out: a.out.clone(),
         progress: std::io::stderr().is_terminal(),
-        tls_insecure: a.tls_insecure,
+        tls_insecure: a.tls_policy.tls_insecure,
     };
     match netfuzz::run(&cfg, &scenarios).await {
         Ok(report) => {

@@ -1,12 +1,11 @@
 //! `authspec load`: sessions per second, latency and errors against one server.
 
-use super::common::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::common::{self, EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
 use crate::loadgen::{self, Bound, LoadOptions, LoadTls, Progress};
 use crate::scenario::Vars;
 use authspec_reference::sasl::{ClientCredentials, Mechanism, Secret};
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -22,7 +21,8 @@ pub enum Format {
     after_help = "Each session: connect, greeting, EHLO, [STARTTLS, EHLO], AUTH \
 (responses computed from the server's challenges), [MAIL, RCPT, DATA], QUIT.\n\n\
 Exit codes: 0 every session succeeded, 1 at least one session failed (see \"errors by \
-kind\"), 2 bad arguments (including a non-loopback target without --allow-remote).\n\n\
+kind\"), 2 bad arguments (including a non-loopback target without --allow-remote), \
+3 TLS with the target failed before the run (a certificate that did not verify, say).\n\n\
 Secrets: give the password with --var password-env=VAR or AUTHSPEC_VAR_PASSWORD, not on \
 the command line."
 )]
@@ -36,12 +36,9 @@ pub struct LoadArgs {
     /// TLS from the first byte (port 465 style).
     #[arg(long)]
     pub tls: bool,
-    /// Accept any certificate from the target.
-    #[arg(long)]
-    pub tls_insecure: bool,
-    /// Verify the target's certificate against this CA file.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
+    /// The certificate policy (README "Certificates").
+    #[command(flatten)]
+    pub tls_policy: common::TlsPolicy,
     /// The TLS server name (SNI), if not the target's host.
     #[arg(long)]
     pub sni: Option<String>,
@@ -116,7 +113,7 @@ fn options(a: &LoadArgs) -> Result<LoadOptions, String> {
     let tls_config = if tls == LoadTls::None {
         None
     } else {
-        Some(common::tls_client(a.tls_insecure, a.ca_file.as_ref())?)
+        Some(a.tls_policy.client_config(common::CertDefault::Verify)?)
     };
     let bound = match (a.sessions, a.duration) {
         (_, Some(d)) => {
@@ -167,6 +164,10 @@ pub async fn run(a: LoadArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Err(e) = tls_preflight(&opts).await {
+        eprintln!("authspec load: {}", common::tls_explained(&e));
+        return EXIT_NETWORK;
+    }
     let progress = Arc::new(Progress::default());
     let bar = std::io::stderr()
         .is_terminal()
@@ -213,6 +214,31 @@ pub async fn run(a: LoadArgs) -> u8 {
     } else {
         EXIT_FAILED
     }
+}
+
+/// With TLS, one session up to the EHLO after the handshake before the load starts,
+/// so that a certificate the policy refuses ends the run with one error and the hint
+/// that names --ca-file and --tls-insecure, as in every other command, instead of
+/// thousands of sessions counted as `tls` errors.
+async fn tls_preflight(opts: &LoadOptions) -> Result<(), String> {
+    use crate::runner::{Endpoint, TlsMode, preflight};
+    let (tls, Some(config)) = (opts.tls, opts.tls_config.as_ref()) else {
+        return Ok(());
+    };
+    let tls = match tls {
+        LoadTls::None => return Ok(()),
+        LoadTls::StartTls => TlsMode::StartTls,
+        LoadTls::Implicit => TlsMode::Implicit,
+    };
+    let ep = Endpoint {
+        addr: opts.target.clone(),
+        tls,
+        server_name: opts.server_name.clone(),
+        tls_config: Arc::clone(config),
+        timeout: opts.timeout,
+        sasl_port: None,
+    };
+    preflight(&ep).await.map(|_| ())
 }
 
 /// A bar counting sessions, or seconds for `--duration`; its length tells them apart.

@@ -3,7 +3,6 @@
 use super::common::{self, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
 use crate::probe::{ProbeOptions, ProbeTls, probe, render_human};
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -22,12 +21,9 @@ pub struct ProbeArgs {
     /// TLS from the first byte (port 465 style).
     #[arg(long)]
     pub tls: bool,
-    /// Verify the certificate against this CA file.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// Verify certificates (by default probe accepts any, to report what is there).
-    #[arg(long)]
-    pub tls_verify: bool,
+    /// The certificate policy (README "Certificates").
+    #[command(flatten)]
+    pub tls_policy: common::TlsPolicy,
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
     /// Per-read timeout in seconds.
@@ -43,7 +39,7 @@ pub async fn run(a: ProbeArgs) -> u8 {
             "authspec probe: port 465 is implicit TLS (RFC 8314); trying plaintext as asked — use --tls if it stays silent"
         );
     }
-    let tls_config = match common::tls_client(!a.tls_verify, a.ca_file.as_ref()) {
+    let tls_config = match a.tls_policy.client_config(common::CertDefault::AcceptAny) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("authspec probe: {e}");
@@ -65,7 +61,8 @@ pub async fn run(a: ProbeArgs) -> u8 {
         timeout: Duration::from_secs(a.timeout.max(1)),
     };
     match probe(&opts).await {
-        Ok(report) => {
+        Ok(mut report) => {
+            let refused = certificate_refused(&mut report);
             match a.format {
                 // Server text in the report is escaped line by line: no terminal
                 // escape sequence from the peer reaches the terminal.
@@ -78,6 +75,12 @@ pub async fn run(a: ProbeArgs) -> u8 {
                     "{}",
                     serde_json::to_string_pretty(&report).unwrap_or_default()
                 ),
+            }
+            if let Some(e) = refused {
+                // The same policy, words and exit code as every other command: the
+                // report above is printed, but the certificate was not trusted.
+                eprintln!("authspec probe: {}: {e}{}", a.target, common::TLS_HINT);
+                return EXIT_NETWORK;
             }
             EXIT_OK
         }
@@ -103,4 +106,17 @@ pub async fn run(a: ProbeArgs) -> u8 {
             EXIT_NETWORK
         }
     }
+}
+
+/// A STARTTLS handshake that failed because the certificate did not verify: the
+/// anomaly is put in words, and the words are returned for the error line.
+fn certificate_refused(report: &mut crate::probe::ProbeReport) -> Option<String> {
+    let mut refused = None;
+    for an in &mut report.anomalies {
+        if an.rule == "tls-handshake-failed" && !common::tls_hint(&an.detail).is_empty() {
+            an.detail = common::tls_words(&an.detail);
+            refused.get_or_insert_with(|| an.detail.clone());
+        }
+    }
+    refused
 }

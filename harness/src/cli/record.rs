@@ -50,10 +50,9 @@ pub struct RecordArgs {
     /// Write the proxy's self-signed certificate (PEM) here, for clients to trust.
     #[arg(long)]
     pub cert_out: Option<PathBuf>,
-    /// Verify the target's certificate against this CA file (default: accept any,
-    /// since the proxy only needs the channel, not the target's identity).
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
+    /// The certificate policy towards the target (README "Certificates").
+    #[command(flatten)]
+    pub tls_policy: super::common::TlsPolicy,
     /// The TLS server name for the target (default: the name the client asked for,
     /// else the target's host).
     #[arg(long)]
@@ -77,7 +76,14 @@ fn print_report(r: &SessionReport) {
         let _ = writeln!(out, "recorded session {}: {}", r.number, files.join(" "));
     }
     for p in &r.problems {
-        let _ = writeln!(out, "session {}: {p}", r.number);
+        // TLS towards the target follows the common certificate policy; a refused
+        // certificate gets the same words and hint as in every other command.
+        let _ = writeln!(
+            out,
+            "session {}: {}",
+            r.number,
+            super::common::tls_explained(p)
+        );
     }
     if r.files.is_empty() && r.problems.is_empty() {
         let _ = writeln!(out, "session {}: nothing recorded", r.number);
@@ -115,7 +121,10 @@ pub async fn run(a: RecordArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let to_server = match super::common::tls_client(a.ca_file.is_none(), a.ca_file.as_ref()) {
+    let to_server = match a
+        .tls_policy
+        .client_config(super::common::CertDefault::AcceptAny)
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("authspec record: {e}");

@@ -38,12 +38,9 @@ pub struct RunArgs {
     /// TLS from the first byte (port 465 style).
     #[arg(long)]
     pub tls: bool,
-    /// Accept any certificate from the target.
-    #[arg(long)]
-    pub tls_insecure: bool,
-    /// Verify the target's certificate against this CA file.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
+    /// The certificate policy (README "Certificates").
+    #[command(flatten)]
+    pub tls_policy: common::TlsPolicy,
     /// The TLS server name (SNI), if not the target's host.
     #[arg(long)]
     pub sni: Option<String>,
@@ -235,8 +232,8 @@ pub async fn run(args: RunArgs) -> u8 {
             } else {
                 TlsMode::Plain
             },
-            tls_insecure: args.tls_insecure,
-            ca_file: args.ca_file.clone(),
+            tls_insecure: args.tls_policy.tls_insecure,
+            ca_file: args.tls_policy.ca_file.clone(),
             sni: args.sni.clone(),
         }),
     };

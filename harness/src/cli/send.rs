@@ -15,7 +15,7 @@ use authspec_reference::smtp::client::{
     StartTlsPolicy, TranscriptLine,
 };
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -35,9 +35,9 @@ pub struct SendArgs {
     /// TLS from the first byte (port 465 style).
     #[arg(long)]
     pub tls: bool,
-    /// Accept any server certificate.
-    #[arg(long)]
-    pub tls_insecure: bool,
+    /// The certificate policy (README "Certificates").
+    #[command(flatten)]
+    pub tls_policy: common::TlsPolicy,
     /// A main.cf file with the smtp_* parameters.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -217,15 +217,21 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
         Some(s) => SeededRandom::from_seed(s),
         None => SeededRandom::from_entropy(),
     };
-    let tls_config = match common::tls_client(
-        // Postfix checks certificates only at `verify` and `secure`.
-        a.tls_insecure
-            || !matches!(
-                config.tls_security_level,
-                ClientTlsLevel::Verify | ClientTlsLevel::Secure
-            ),
-        config.tls_ca_file.as_ref().map(PathBuf::from).as_ref(),
+    // As in Postfix, smtp_tls_security_level=verify and secure check the certificate
+    // and the lower levels do not, unless --tls-verify or --ca-file (README
+    // "Certificates").
+    let cert_default = if matches!(
+        config.tls_security_level,
+        ClientTlsLevel::Verify | ClientTlsLevel::Secure
     ) {
+        common::CertDefault::Verify
+    } else {
+        common::CertDefault::AcceptAny
+    };
+    let tls_config = match a
+        .tls_policy
+        .client_config_with_ca(cert_default, config.tls_ca_file.as_deref().map(Path::new))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("authspec send: {e}");

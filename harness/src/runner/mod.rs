@@ -459,16 +459,9 @@ impl Shared {
         let remote = match &cfg.target {
             Target::Embedded => None,
             Target::Remote(r) => {
-                let tls_config = if r.tls_insecure {
-                    Arc::clone(&insecure)
-                } else {
-                    authspec_reference::net::tls::client_config(
-                        &authspec_reference::net::tls::ServerVerification::WebPki {
-                            ca_file: r.ca_file.clone(),
-                        },
-                    )
-                    .map_err(|e| RunError(format!("TLS setup: {e}")))?
-                };
+                let tls_config =
+                    crate::conn::tls_client_config(r.tls_insecure, r.ca_file.as_deref())
+                        .map_err(|e| RunError(format!("TLS setup: {e}")))?;
                 let host = crate::support::host_of(&r.addr);
                 let ep = Endpoint {
                     addr: r.addr.clone(),
