@@ -450,6 +450,55 @@ fn junit_report_is_well_formed_with_the_right_counts() {
     }
 }
 
+/// The embedded server's log kept for a failed scenario reaches CI viewers in
+/// `<system-err>`, masked and with long lines elided like the human report.
+#[test]
+fn junit_carries_the_embedded_server_log_of_a_failure() {
+    let mut report = sample();
+    let long = "x".repeat(5000);
+    let fail = report
+        .results
+        .iter_mut()
+        .find(|r| r.id == "rfc4954/fail")
+        .unwrap();
+    fail.server_log = Some(format!(
+        "connect from localhost[127.0.0.1]\nwarning: password {PASSWORD} rejected\n{long}\n"
+    ));
+    let xml = junit::to_string(&report).unwrap();
+    assert_no_secret(&xml);
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let case = parsed
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .find(|c| c.name.as_str() == "rfc4954/fail")
+        .unwrap();
+    let err = case.system_err.as_ref().unwrap().as_str();
+    assert!(
+        err.starts_with(
+            "server log (embedded reference server):\nconnect from localhost[127.0.0.1]\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("warning: password *** rejected"), "{err}");
+    assert!(
+        !err.contains(&long),
+        "a 5000-octet line is shown whole:\n{err}"
+    );
+    assert!(
+        err.contains("5000"),
+        "the elided line does not give its length:\n{err}"
+    );
+    // A passing scenario has no log and no <system-err>.
+    let pass = parsed
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .find(|c| c.name.as_str() == "misc/untagged")
+        .unwrap();
+    assert!(pass.system_err.is_none());
+}
+
 #[test]
 fn results_from_scenarios_carry_their_metadata() {
     let s = scenario::load_bundled()

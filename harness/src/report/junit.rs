@@ -1,9 +1,10 @@
 //! The JUnit XML report, for CI systems: one `<testsuite>` per RFC, one `<testcase>`
 //! per scenario (classname `RFC4954 §4`, name the scenario id). Failures carry the
 //! expected/actual text as message and the transcript in `<system-out>`; errors are
-//! `<error>`; a client command's stdout follows the transcript in `<system-out>` and
-//! its stderr is `<system-err>`; skips and known deviations are `<skipped>` (a known deviation must not turn
-//! CI red); non-strict passes are successes with the note in `<system-out>`.
+//! `<error>`; a client command's stdout follows the transcript in `<system-out>`, and
+//! its stderr and the embedded server's log go to `<system-err>`; skips and known
+//! deviations are `<skipped>` (a known deviation must not turn CI red); non-strict
+//! passes are successes with the note in `<system-out>`.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -98,9 +99,25 @@ fn test_case(report: &RunReport, r: &ScenarioResult) -> TestCase {
             out.push_str(&m(&c.stdout.shown()));
             out.push('\n');
         }
-        if !c.stderr.is_empty() {
-            case.set_system_err(m(&c.stderr.shown()));
+    }
+    // What the peer logged goes where CI viewers show logs: a client's stderr, and
+    // the embedded server's log kept for a scenario that did not pass.
+    let mut err = String::new();
+    if let Some(c) = r.client.as_ref().filter(|c| !c.stderr.is_empty()) {
+        err.push_str(&m(&c.stderr.shown()));
+    }
+    if let Some(log) = r.server_log.as_deref().filter(|l| !l.is_empty()) {
+        if !err.is_empty() && !err.ends_with('\n') {
+            err.push('\n');
         }
+        err.push_str("server log (embedded reference server):\n");
+        for line in log.lines() {
+            err.push_str(&m(&super::human::elide(line)));
+            err.push('\n');
+        }
+    }
+    if !err.is_empty() {
+        case.set_system_err(err);
     }
     if !out.is_empty() {
         case.set_system_out(out);
