@@ -1,5 +1,7 @@
-//! Lists every scenario YAML under `../scenarios/` into `OUT_DIR/bundled.rs`, so the
-//! binary carries the library (`authspec::scenario::BUNDLED`).
+//! Lists every scenario YAML under `scenarios/` into `OUT_DIR/bundled.rs`, so the
+//! binary carries the library (`authspec::scenario::BUNDLED`). `harness/scenarios` is a
+//! symlink to the repository's `scenarios/`, so that `cargo package` puts the library
+//! inside the crate and a crate built from crates.io carries it too.
 
 use std::path::{Path, PathBuf};
 
@@ -25,11 +27,15 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>, top: bool) {
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let root = manifest.join("..").join("scenarios");
-    println!("cargo:rerun-if-changed=../scenarios");
+    let root = manifest.join("scenarios");
+    println!("cargo:rerun-if-changed=scenarios");
     let mut files = Vec::new();
     collect(&root, &mut files, true);
     files.sort();
+    // An empty library would build a binary that runs nothing and says all passed.
+    if files.is_empty() {
+        panic!("no scenario files under {}", root.display());
+    }
     let mut code = String::from(
         "/// Every bundled scenario file: (path relative to the repository, text).\n\
          pub static BUNDLED: &[(&str, &str)] = &[\n",

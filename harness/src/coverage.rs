@@ -24,7 +24,7 @@ use crate::scenario::{Clause, Scenario};
 pub const CATALOG_FILE: &str = "coverage.yaml";
 
 /// The bundled catalog, `scenarios/coverage.yaml`.
-pub const BUNDLED_CATALOG: &str = include_str!("../../scenarios/coverage.yaml");
+pub const BUNDLED_CATALOG: &str = include_str!("../scenarios/coverage.yaml");
 
 /// The generated table sits between these two lines of a Markdown file.
 pub const START_MARKER: &str = "<!-- coverage:start -->";
