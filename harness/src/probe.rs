@@ -381,9 +381,131 @@ fn looks_like_tls(bytes: &[u8]) -> Option<[u8; 2]> {
     }
 }
 
-/// The plaintext greeting, or the reason it did not come. A silent port or one that
-/// sends a TLS record first is tried again with a TLS ClientHello, so the error can
-/// say "implicit TLS, use --tls" instead of a bare timeout (issue 17).
+/// A plaintext stream whose first octets were read ahead (to see whether they are TLS):
+/// they are served again, then the rest of the stream.
+struct ReadAhead {
+    head: Vec<u8>,
+    at: usize,
+    inner: tokio::net::TcpStream,
+}
+
+impl tokio::io::AsyncRead for ReadAhead {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.head.len() {
+            let n = buf.remaining().min(this.head.len() - this.at);
+            buf.put_slice(&this.head[this.at..this.at + n]);
+            this.at += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ReadAhead {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The first connection of a plaintext probe. Its first octets are read here: none
+/// within the timeout, or a TLS record header, sends the probe to the TLS check at
+/// once, so a TLS server that speaks first is recognised without waiting for a
+/// greeting line that never ends (issue 17).
+async fn connect_plain(opts: &ProbeOptions) -> Result<Conn, ProbeError> {
+    use tokio::io::AsyncReadExt as _;
+    let stream = match tokio::time::timeout(
+        opts.timeout,
+        tokio::net::TcpStream::connect(&opts.target),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(ConnError::Timeout {
+                waiting_for: "connect",
+                partial: 0,
+            }
+            .into());
+        }
+        Ok(Err(e)) => return Err(ConnError::Connect(e).into()),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let mut stream = stream;
+    let mut head = vec![0u8; 512];
+    let no_greeting = match tokio::time::timeout(opts.timeout, stream.read(&mut head)).await {
+        Err(_) => NoGreeting::Silent {
+            secs: opts.timeout.as_secs(),
+        },
+        Ok(Ok(0)) => return Err(ConnError::Closed { partial: 0 }.into()),
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            return Err(ConnError::Closed { partial: 0 }.into());
+        }
+        Ok(Err(e)) => return Err(ConnError::Io(e).into()),
+        Ok(Ok(n)) => {
+            head.truncate(n);
+            match looks_like_tls(&head) {
+                Some(first) => NoGreeting::TlsRecord { first },
+                None => {
+                    let io = ReadAhead {
+                        head,
+                        at: 0,
+                        inner: stream,
+                    };
+                    return Ok(Conn::from_io(Box::new(io), opts.timeout));
+                }
+            }
+        }
+    };
+    drop(stream);
+    Err(tls_check(opts, no_greeting).await)
+}
+
+/// The error for a port that gave no greeting: implicit TLS, or silent to both.
+async fn tls_check(opts: &ProbeOptions, no_greeting: NoGreeting) -> ProbeError {
+    match tls_answers(opts).await {
+        Ok(answer) => ProbeError::ImplicitTls {
+            no_greeting,
+            answer,
+        },
+        Err(tls_attempt) => ProbeError::NoGreeting {
+            no_greeting,
+            tls_attempt,
+        },
+    }
+}
+
+/// The plaintext greeting, or the reason it did not come. A TLS record that arrived
+/// in pieces (so `connect_plain` saw too little of it) is caught here after the read
+/// fails, and tried again with a TLS ClientHello, so the error can say "implicit TLS,
+/// use --tls" instead of a bare timeout (issue 17).
 async fn read_greeting(conn: &mut Conn, opts: &ProbeOptions) -> Result<Reply, ProbeError> {
     let err = match conn.read_reply("greeting").await {
         Ok(r) => return Ok(r),
@@ -405,16 +527,7 @@ async fn read_greeting(conn: &mut Conn, opts: &ProbeOptions) -> Result<Reply, Pr
         return Err(err.into());
     };
     conn.shutdown().await;
-    Err(match tls_answers(opts).await {
-        Ok(answer) => ProbeError::ImplicitTls {
-            no_greeting,
-            answer,
-        },
-        Err(tls_attempt) => ProbeError::NoGreeting {
-            no_greeting,
-            tls_attempt,
-        },
-    })
+    Err(tls_check(opts, no_greeting).await)
 }
 
 /// Whether the target answers a TLS ClientHello on a fresh connection. Any
@@ -716,11 +829,14 @@ async fn channel_binding(
 
 pub async fn probe(opts: &ProbeOptions) -> Result<ProbeReport, ProbeError> {
     let mut anomalies = Vec::new();
-    let mut conn = Conn::connect(&opts.target, opts.timeout).await?;
-    if opts.tls == ProbeTls::Implicit {
+    let mut conn = if opts.tls == ProbeTls::Implicit {
+        let mut conn = Conn::connect(&opts.target, opts.timeout).await?;
         conn.upgrade(Arc::clone(&opts.tls_config), &opts.server_name)
             .await?;
-    }
+        conn
+    } else {
+        connect_plain(opts).await?
+    };
     let greet = read_greeting(&mut conn, opts).await?;
     let banner = lines(&greet).join(" / ");
     if greet.code != 220 {
