@@ -1,7 +1,7 @@
 //! `authspec probe HOST:PORT`.
 
 use super::common::{self, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
-use crate::probe::{ProbeOptions, ProbeTls, probe, render_human};
+use crate::probe::{ProbeError, ProbeOptions, ProbeTls, probe, render_human};
 use clap::{Args, ValueEnum};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ pub struct ProbeArgs {
 pub async fn run(a: ProbeArgs) -> u8 {
     if !a.tls && common::port_of(&a.target) == Some(465) {
         eprintln!(
-            "authspec probe: port 465 is implicit TLS (RFC 8314); trying plaintext as asked — use --tls if it stays silent"
+            "authspec probe: port 465 is implicit TLS (RFC 8314); trying plaintext as asked (a silent port is then tried with TLS)"
         );
     }
     let tls_config = match a.tls_policy.client_config(common::CertDefault::AcceptAny) {
@@ -84,7 +84,7 @@ pub async fn run(a: ProbeArgs) -> u8 {
             }
             EXIT_OK
         }
-        Err(e) => {
+        Err(ProbeError::Conn(e)) => {
             let text = e.to_string();
             eprintln!(
                 "authspec probe: {}: {}{}",
@@ -92,17 +92,16 @@ pub async fn run(a: ProbeArgs) -> u8 {
                 crate::support::escape_controls(&common::tls_words(&text)),
                 common::tls_hint(&text)
             );
-            // A port that stays silent, or answers with TLS, is most likely implicit TLS.
-            let lower = text.to_ascii_lowercase();
-            if !a.tls
-                && (lower.contains("timed out")
-                    || lower.contains("timeout")
-                    || lower.contains("greeting"))
-            {
-                eprintln!(
-                    "  hint: no SMTP greeting; if this is an implicit-TLS port (465), use --tls"
-                );
-            }
+            EXIT_NETWORK
+        }
+        // No greeting: the error itself says whether the port speaks TLS (use --tls)
+        // or stays silent to both (issue 17).
+        Err(e) => {
+            eprintln!(
+                "authspec probe: {}: {}",
+                a.target,
+                crate::support::escape_controls(&e.to_string())
+            );
             EXIT_NETWORK
         }
     }
