@@ -344,3 +344,96 @@ fn cancelled_exchange_records_the_cancel_not_the_payloads() {
     let srv = yaml(&rec, Role::Server, false);
     assert!(srv.contains("cancel: true"), "{srv}");
 }
+
+/// The SCRAM names come from the reference parser for every SCRAM mechanism, the
+/// GS2 authzid included, in both the written and the wire form.
+#[test]
+fn redact_hides_scram_sha_512_user_and_authzid() {
+    let ir = format!(
+        "AUTH SCRAM-SHA-512 {}",
+        b64(b"n,a=bo=2Css,n=carol,r=fyko+d2lbbFgONRv9qkxdawL")
+    );
+    let mut s = greeting_and_ehlo();
+    s.push(("C", ir.as_bytes()));
+    s.push(("S", b"535 5.7.8 Authentication failed"));
+    s.push(("C", b"MAIL FROM:<carol@client.example.com> bo,ss bo=2Css"));
+    s.push(("S", b"250 2.1.0 Ok"));
+    let rec = build(&record(&s), &info(), &Options { redact: true });
+    for role in [Role::Client, Role::Server] {
+        let text = yaml(&rec, role, true);
+        for name in ["carol", "bo,ss", "bo=2Css"] {
+            assert!(!text.contains(name), "{name} in\n{text}");
+        }
+    }
+}
+
+/// A token message its parser refuses (no final 0x01) still gives its token up as a
+/// secret, so a server that echoes it does not put it in the recording.
+#[test]
+fn unparsed_xoauth2_message_still_hides_its_token() {
+    let token = "ya29.tok3n-XYZ";
+    let ir = format!(
+        "AUTH XOAUTH2 {}",
+        b64(format!("user=alice\x01auth=Bearer {token}\x01").as_bytes())
+    );
+    let reply = format!("535 5.7.8 token {token} rejected");
+    let mut s = greeting_and_ehlo();
+    s.push(("C", ir.as_bytes()));
+    s.push(("S", reply.as_bytes()));
+    let rec = build(&record(&s), &info(), &Options::default());
+    assert!(rec.secrets.contains(&token.as_bytes().to_vec()));
+    for role in [Role::Client, Role::Server] {
+        assert_no_secret(&yaml(&rec, role, false), &[token.as_bytes()]);
+    }
+}
+
+#[test]
+fn oauthbearer_token_and_authzid_come_from_the_rfc_7628_parser() {
+    let token = "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==";
+    let ir = format!(
+        "AUTH OAUTHBEARER {}",
+        b64(format!("n,a=alice,\x01host=mx\x01auth=Bearer {token}\x01\x01").as_bytes())
+    );
+    let reply = format!("235 2.7.0 ok {token}");
+    let mut s = greeting_and_ehlo();
+    s.push(("C", ir.as_bytes()));
+    s.push(("S", reply.as_bytes()));
+    s.push(("C", b"MAIL FROM:<alice@client.example.com>"));
+    s.push(("S", b"250 2.1.0 Ok"));
+    let rec = build(&record(&s), &info(), &Options { redact: true });
+    assert_eq!(rec.secrets, vec![token.as_bytes().to_vec()]);
+    for role in [Role::Client, Role::Server] {
+        let text = yaml(&rec, role, true);
+        assert_no_secret(&text, &[token.as_bytes()]);
+        assert!(!text.contains("alice"), "{text}");
+    }
+}
+
+/// RFC 4954 §4 compares mechanism names without case: a lower-case name is still an
+/// exchange authspec replays.
+#[test]
+fn lower_case_mechanism_name_is_replayed() {
+    let ir = format!("AUTH plain {}", b64(b"\0alice\0wonderland"));
+    let mut s = greeting_and_ehlo();
+    s.push(("C", ir.as_bytes()));
+    s.push(("S", b"235 2.7.0 Authentication successful"));
+    let rec = build(&record(&s), &info(), &Options::default());
+    assert_eq!(rec.secrets, vec![b"wonderland".to_vec()]);
+    let c = yaml(&rec, Role::Client, false);
+    assert!(c.contains("mechanism: PLAIN"), "{c}");
+    assert_no_secret(&c, &[b"wonderland"]);
+}
+
+/// An initial response with octets outside base64 breaks RFC 4954 §4's grammar: the
+/// line is replaced as any AUTH line the command parser refuses.
+#[test]
+fn initial_response_outside_base64_is_withheld() {
+    let mut s = greeting_and_ehlo();
+    s.push(("C", b"AUTH PLAIN AGFsaWNl$AHdvbmRlcmxhbmQ="));
+    s.push(("S", b"501 5.5.2 Syntax error"));
+    let rec = build(&record(&s), &info(), &Options::default());
+    let c = yaml(&rec, Role::Client, false);
+    assert!(c.contains("send: AUTH d2l0aGhlbGQ="), "{c}");
+    assert!(c.contains("- non-portable"), "{c}");
+    assert!(!c.contains("AGFsaWNl"), "{c}");
+}
