@@ -345,20 +345,27 @@ fn cancelled_exchange_records_the_cancel_not_the_payloads() {
     assert!(srv.contains("cancel: true"), "{srv}");
 }
 
+/// A session: greeting and EHLO, one AUTH line answered by `reply`, then `more`.
+fn one_auth(auth: &str, reply: &str, more: &[(&str, &[u8])], redact: bool) -> Recording {
+    let mut s = greeting_and_ehlo();
+    s.push(("C", auth.as_bytes()));
+    s.push(("S", reply.as_bytes()));
+    s.extend_from_slice(more);
+    build(&record(&s), &info(), &Options { redact })
+}
+
 /// The SCRAM names come from the reference parser for every SCRAM mechanism, the
 /// GS2 authzid included, in both the written and the wire form.
 #[test]
 fn redact_hides_scram_sha_512_user_and_authzid() {
-    let ir = format!(
-        "AUTH SCRAM-SHA-512 {}",
-        b64(b"n,a=bo=2Css,n=carol,r=fyko+d2lbbFgONRv9qkxdawL")
+    let ir = b64(b"n,a=bo=2Css,n=carol,r=fyko+d2lbbFgONRv9qkxdawL");
+    let mail: &[u8] = b"MAIL FROM:<carol@client.example.com> bo,ss bo=2Css";
+    let rec = one_auth(
+        &format!("AUTH SCRAM-SHA-512 {ir}"),
+        "535 5.7.8 Authentication failed",
+        &[("C", mail), ("S", b"250 2.1.0 Ok")],
+        true,
     );
-    let mut s = greeting_and_ehlo();
-    s.push(("C", ir.as_bytes()));
-    s.push(("S", b"535 5.7.8 Authentication failed"));
-    s.push(("C", b"MAIL FROM:<carol@client.example.com> bo,ss bo=2Css"));
-    s.push(("S", b"250 2.1.0 Ok"));
-    let rec = build(&record(&s), &info(), &Options { redact: true });
     for role in [Role::Client, Role::Server] {
         let text = yaml(&rec, role, true);
         for name in ["carol", "bo,ss", "bo=2Css"] {
@@ -372,15 +379,13 @@ fn redact_hides_scram_sha_512_user_and_authzid() {
 #[test]
 fn unparsed_xoauth2_message_still_hides_its_token() {
     let token = "ya29.tok3n-XYZ";
-    let ir = format!(
-        "AUTH XOAUTH2 {}",
-        b64(format!("user=alice\x01auth=Bearer {token}\x01").as_bytes())
+    let ir = b64(format!("user=alice\x01auth=Bearer {token}\x01").as_bytes());
+    let rec = one_auth(
+        &format!("AUTH XOAUTH2 {ir}"),
+        &format!("535 5.7.8 token {token} rejected"),
+        &[],
+        false,
     );
-    let reply = format!("535 5.7.8 token {token} rejected");
-    let mut s = greeting_and_ehlo();
-    s.push(("C", ir.as_bytes()));
-    s.push(("S", reply.as_bytes()));
-    let rec = build(&record(&s), &info(), &Options::default());
     assert!(rec.secrets.contains(&token.as_bytes().to_vec()));
     for role in [Role::Client, Role::Server] {
         assert_no_secret(&yaml(&rec, role, false), &[token.as_bytes()]);
@@ -390,17 +395,16 @@ fn unparsed_xoauth2_message_still_hides_its_token() {
 #[test]
 fn oauthbearer_token_and_authzid_come_from_the_rfc_7628_parser() {
     let token = "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==";
-    let ir = format!(
-        "AUTH OAUTHBEARER {}",
-        b64(format!("n,a=alice,\x01host=mx\x01auth=Bearer {token}\x01\x01").as_bytes())
+    let ir = b64(format!("n,a=alice,\x01host=mx\x01auth=Bearer {token}\x01\x01").as_bytes());
+    let rec = one_auth(
+        &format!("AUTH OAUTHBEARER {ir}"),
+        &format!("235 2.7.0 ok {token}"),
+        &[
+            ("C", b"MAIL FROM:<alice@client.example.com>"),
+            ("S", b"250 2.1.0 Ok"),
+        ],
+        true,
     );
-    let reply = format!("235 2.7.0 ok {token}");
-    let mut s = greeting_and_ehlo();
-    s.push(("C", ir.as_bytes()));
-    s.push(("S", reply.as_bytes()));
-    s.push(("C", b"MAIL FROM:<alice@client.example.com>"));
-    s.push(("S", b"250 2.1.0 Ok"));
-    let rec = build(&record(&s), &info(), &Options { redact: true });
     assert_eq!(rec.secrets, vec![token.as_bytes().to_vec()]);
     for role in [Role::Client, Role::Server] {
         let text = yaml(&rec, role, true);
@@ -413,11 +417,13 @@ fn oauthbearer_token_and_authzid_come_from_the_rfc_7628_parser() {
 /// exchange authspec replays.
 #[test]
 fn lower_case_mechanism_name_is_replayed() {
-    let ir = format!("AUTH plain {}", b64(b"\0alice\0wonderland"));
-    let mut s = greeting_and_ehlo();
-    s.push(("C", ir.as_bytes()));
-    s.push(("S", b"235 2.7.0 Authentication successful"));
-    let rec = build(&record(&s), &info(), &Options::default());
+    let ir = b64(b"\0alice\0wonderland");
+    let rec = one_auth(
+        &format!("AUTH plain {ir}"),
+        "235 2.7.0 Authentication successful",
+        &[],
+        false,
+    );
     assert_eq!(rec.secrets, vec![b"wonderland".to_vec()]);
     let c = yaml(&rec, Role::Client, false);
     assert!(c.contains("mechanism: PLAIN"), "{c}");
@@ -428,10 +434,12 @@ fn lower_case_mechanism_name_is_replayed() {
 /// line is replaced as any AUTH line the command parser refuses.
 #[test]
 fn initial_response_outside_base64_is_withheld() {
-    let mut s = greeting_and_ehlo();
-    s.push(("C", b"AUTH PLAIN AGFsaWNl$AHdvbmRlcmxhbmQ="));
-    s.push(("S", b"501 5.5.2 Syntax error"));
-    let rec = build(&record(&s), &info(), &Options::default());
+    let rec = one_auth(
+        "AUTH PLAIN AGFsaWNl$AHdvbmRlcmxhbmQ=",
+        "501 5.5.2 Syntax error",
+        &[],
+        false,
+    );
     let c = yaml(&rec, Role::Client, false);
     assert!(c.contains("send: AUTH d2l0aGhlbGQ="), "{c}");
     assert!(c.contains("- non-portable"), "{c}");
