@@ -4,7 +4,8 @@
 //!
 //! The data path: bytes from both peers → [`events::Recorder`] (framing: lines, replies,
 //! message bodies, BDAT chunks, STARTTLS) → [`events::Event`]s → [`build::build`] (SASL
-//! exchanges, secrets, per-session text) → [`crate::scenario::ScenarioFile`]s →
+//! exchanges ([`exchange`]), secrets and names ([`redact`], [`hosts`]), steps
+//! ([`session`], [`auth_steps`])) → [`crate::scenario::ScenarioFile`]s →
 //! [`build::render`] (YAML with a comment header) → checked to load again and to hold
 //! no secret → written by [`proxy`].
 //!
@@ -13,9 +14,14 @@
 //! payload of a mechanism authspec implements. Those exchanges replay from
 //! `${user}`/`${password}`, so fresh challenges get fresh responses.
 
+mod auth_steps;
 pub mod build;
 pub mod events;
+mod exchange;
+mod hosts;
 pub mod proxy;
+mod redact;
+mod session;
 pub mod text;
 
 pub use build::{Options, Recording, SessionInfo, build, render};

@@ -74,6 +74,23 @@ pub(crate) fn hex_decode(text: &[u8], lowercase_only: bool) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// RFC 2195 §2's response split into the user name and the digest as sent (judging
+/// the digest is the server's business). User names may hold spaces, the digest
+/// cannot, so the last space separates them (as Cyrus does).
+pub fn split_response(response: &[u8]) -> Result<(&str, &[u8]), CramMd5Error> {
+    let Some(space) = response.iter().rposition(|&b| b == b' ') else {
+        return Err(CramMd5Error::MissingSpace);
+    };
+    let (user, hex) = (&response[..space], &response[space + 1..]);
+    if user.is_empty() {
+        return Err(CramMd5Error::EmptyUsername);
+    }
+    let Ok(user) = std::str::from_utf8(user) else {
+        return Err(CramMd5Error::InvalidUtf8);
+    };
+    Ok((user, hex))
+}
+
 /// True if `challenge` has RFC 2195 §2's shape, a msg-id `<local@domain>` (RFC 822).
 /// The client answers whatever it gets; a harness can use this to flag the deviation.
 pub fn challenge_is_msg_id(challenge: &[u8]) -> bool {
@@ -151,17 +168,9 @@ impl CramMd5Server {
     }
 
     fn verify(&self, response: &[u8]) -> ServerStep {
-        // RFC 2195 §2: user name, one space, digest. User names may hold spaces, the
-        // digest cannot, so the last space separates them (as Cyrus does).
-        let Some(space) = response.iter().rposition(|&b| b == b' ') else {
-            return ServerStep::Failure(err(CramMd5Error::MissingSpace));
-        };
-        let (user, hex) = (&response[..space], &response[space + 1..]);
-        if user.is_empty() {
-            return ServerStep::Failure(err(CramMd5Error::EmptyUsername));
-        }
-        let Ok(user) = std::str::from_utf8(user) else {
-            return ServerStep::Failure(err(CramMd5Error::InvalidUtf8));
+        let (user, hex) = match split_response(response) {
+            Ok(r) => r,
+            Err(e) => return ServerStep::Failure(err(e)),
         };
         let Some(claimed) = hex_decode(hex, true).filter(|d| d.len() == 16) else {
             return ServerStep::Failure(err(CramMd5Error::DigestNotLowercaseHex));

@@ -435,6 +435,80 @@ fn parse_iterations(value: &[u8]) -> Result<u32, ScramError> {
     Ok(n)
 }
 
+/// RFC 5802 §7 `gs2-cbind-flag` as sent. A `p=` name is checked for its form only:
+/// whether the server knows it decides which error is due ([`ScramServer`]).
+enum SentFlag<'a> {
+    N,
+    Y,
+    P(&'a [u8]),
+}
+
+fn split_cbind_flag(message: &[u8]) -> Result<(SentFlag<'_>, &[u8]), ScramError> {
+    match message {
+        [b'n', b',', rest @ ..] => Ok((SentFlag::N, rest)),
+        [b'y', b',', rest @ ..] => Ok((SentFlag::Y, rest)),
+        [b'p', b'=', after @ ..] => {
+            let end = after
+                .iter()
+                .position(|&b| b == b',')
+                .ok_or(ScramError::MalformedGs2Header)?;
+            let name = &after[..end];
+            if !is_cb_name(name) {
+                return Err(ScramError::MalformedGs2Header);
+            }
+            Ok((SentFlag::P(name), &after[end + 1..]))
+        }
+        _ => Err(ScramError::MalformedGs2Header),
+    }
+}
+
+/// The rest of a client-first-message after its flag.
+struct ClientFirst<'a> {
+    authzid: Option<String>,
+    /// Unescaped, not yet SASLprep'd.
+    user: String,
+    nonce: &'a [u8],
+    /// The GS2 header's length: the bare message starts there.
+    header_len: usize,
+}
+
+/// `[authzid] ","` then `client-first-message-bare = [reserved-mext ","] username ","
+/// nonce ["," extensions]` (RFC 5802 §7); `rest` is what follows the flag's comma.
+fn read_after_flag<'a>(message: &'a [u8], rest: &[u8]) -> Result<ClientFirst<'a>, ScramError> {
+    let comma = rest
+        .iter()
+        .position(|&b| b == b',')
+        .ok_or(ScramError::MalformedGs2Header)?;
+    let authzid = match &rest[..comma] {
+        [] => None,
+        [b'a', b'=', name @ ..] => Some(unescape_saslname(name)?),
+        _ => return Err(ScramError::MalformedGs2Header),
+    };
+    let header_len = message.len() - rest.len() + comma + 1;
+    let mut reader = Reader::new(&message[header_len..]);
+    let name = reader.expect(b'n')?;
+    let nonce = reader.expect(b'r')?;
+    reader.extensions(None)?;
+    Ok(ClientFirst {
+        authzid,
+        user: unescape_saslname(name)?,
+        nonce,
+        header_len,
+    })
+}
+
+/// The names a client-first-message carries: the GS2 authzid and the user name, both
+/// unescaped (RFC 5802 §5.1), neither SASLprep'd. The message is read as the server
+/// reads it, except that the channel-binding flag is not judged against an offer.
+pub fn client_first_names(message: &[u8]) -> Result<(Option<String>, String), ScramError> {
+    if message.len() > MAX_MESSAGE_LEN {
+        return Err(ScramError::MessageTooLong);
+    }
+    let (_, rest) = split_cbind_flag(message)?;
+    let first = read_after_flag(message, rest)?;
+    Ok((first.authzid, first.user))
+}
+
 fn b64(value: &[u8]) -> Result<Vec<u8>, ScramError> {
     B64.decode(value).map_err(|_| ScramError::MalformedBase64)
 }
@@ -560,51 +634,29 @@ impl ScramServer {
         if message.len() > MAX_MESSAGE_LEN {
             return Err(ScramError::MessageTooLong.into());
         }
-        // gs2-header (RFC 5802 §7).
-        let (flag, rest) = match message {
-            [b'n', b',', rest @ ..] => (Gs2Flag::NotSupported, rest),
-            [b'y', b',', rest @ ..] => (Gs2Flag::SupportedButNotUsed, rest),
-            [b'p', b'=', after @ ..] => {
-                let end = after
-                    .iter()
-                    .position(|&b| b == b',')
-                    .ok_or(ScramError::MalformedGs2Header)?;
-                let name = &after[..end];
-                if !is_cb_name(name) {
-                    return Err(ScramError::MalformedGs2Header.into());
+        let (sent, rest) = split_cbind_flag(message)?;
+        let flag = match sent {
+            SentFlag::N => Gs2Flag::NotSupported,
+            SentFlag::Y => Gs2Flag::SupportedButNotUsed,
+            SentFlag::P(name) => match CbType::from_name(name) {
+                Some(t) => Gs2Flag::Used(t),
+                // A well-formed name authspec has never heard of.
+                None if self.plus => {
+                    return Err(ScramError::UnsupportedChannelBindingType.into());
                 }
-                let cb_type = match CbType::from_name(name) {
-                    Some(t) => t,
-                    // A well-formed name authspec has never heard of.
-                    None if self.plus => {
-                        return Err(ScramError::UnsupportedChannelBindingType.into());
-                    }
-                    None => return Err(ScramError::ChannelBindingNotSupported.into()),
-                };
-                (Gs2Flag::Used(cb_type), &after[end + 1..])
-            }
-            _ => return Err(ScramError::MalformedGs2Header.into()),
+                None => return Err(ScramError::ChannelBindingNotSupported.into()),
+            },
         };
         self.check_flag(flag)?;
-        let comma = rest
-            .iter()
-            .position(|&b| b == b',')
-            .ok_or(ScramError::MalformedGs2Header)?;
-        let authzid = match &rest[..comma] {
-            [] => None,
-            [b'a', b'=', name @ ..] => Some(unescape_saslname(name)?),
-            _ => return Err(ScramError::MalformedGs2Header.into()),
-        };
-        let header_len = message.len() - rest.len() + comma + 1;
+        let ClientFirst {
+            authzid,
+            user,
+            nonce: c_nonce,
+            header_len,
+        } = read_after_flag(message, rest)?;
         let gs2_header = message[..header_len].to_vec();
         let bare = &message[header_len..];
-
-        // client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions]
-        let mut reader = Reader::new(bare);
-        let name = reader.expect(b'n')?;
-        let c_nonce = reader.expect(b'r')?;
-        reader.extensions(None)?;
-        let user = prepare_username(&unescape_saslname(name)?)?;
+        let user = prepare_username(&user)?;
         if !is_printable(c_nonce) {
             return Err(ScramError::MalformedNonce.into());
         }
