@@ -1,4 +1,4 @@
 #![no_main]
 libfuzzer_sys::fuzz_target!(
-    |data: &[u8]| authspec_reference::fuzzing::session::client_session(data)
+    |data: &[u8]| authspec_reference::fuzz_oracles::session::client_session(data)
 );

@@ -1,4 +1,4 @@
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    authspec_reference::fuzzing::mech_digest_scram::digest_directives(data)
+    authspec_reference::fuzz_oracles::mech_digest_scram::digest_directives(data)
 });

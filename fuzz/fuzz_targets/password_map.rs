@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec_reference::fuzzing::policy::password_map(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec_reference::fuzz_oracles::policy::password_map(data));

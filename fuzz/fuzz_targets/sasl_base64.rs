@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec_reference::fuzzing::sasl_base64(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec_reference::fuzz_oracles::sasl_base64(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec_reference::fuzzing::mech::server_xoauth2(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec_reference::fuzz_oracles::mech::server_xoauth2(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec::fuzzing::fuzz_glob(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec::fuzz_oracles::fuzz_glob(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec::fuzzing::fuzz_load(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| authspec::fuzz_oracles::fuzz_load(data));

@@ -18,5 +18,6 @@ pub mod runner;
 pub mod scenario;
 pub mod support;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub mod fuzzing;
+pub mod fuzz_oracles;

@@ -401,7 +401,7 @@ fn hostile_inputs_do_not_panic() {
         "a: &a [1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d]".into(),
     ];
     for input in &inputs {
-        authspec::fuzzing::fuzz_load(input.as_bytes());
+        authspec::fuzz_oracles::fuzz_load(input.as_bytes());
         assert!(scenario::load_str(input, "x.yaml").is_err());
     }
 }

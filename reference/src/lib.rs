@@ -13,5 +13,6 @@ pub mod policy;
 pub mod sasl;
 pub mod smtp;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub mod fuzzing;
+pub mod fuzz_oracles;

@@ -2,7 +2,7 @@
 //! xtext and base64; no parser panics on any bytes; line framing is independent
 //! of how the input is chunked.
 
-use authspec_reference::fuzzing;
+use authspec_reference::fuzz_oracles;
 use authspec_reference::smtp::command::{
     self, Body, Command, ForwardPath, InitialResponse, MailAuth, Param, ReversePath,
 };
@@ -313,11 +313,11 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..300)) {
-        fuzzing::command(&data);
-        fuzzing::reply(&data);
-        fuzzing::line_framer(&data);
-        fuzzing::xtext(&data);
-        fuzzing::sasl_base64(&data);
+        fuzz_oracles::command(&data);
+        fuzz_oracles::reply(&data);
+        fuzz_oracles::line_framer(&data);
+        fuzz_oracles::xtext(&data);
+        fuzz_oracles::sasl_base64(&data);
     }
 
     #[test]
@@ -325,9 +325,9 @@ proptest! {
         let mut line = cmd.format();
         let i = at % line.len();
         line[i] = byte;
-        fuzzing::command(&line);
+        fuzz_oracles::command(&line);
         line.truncate(i);
-        fuzzing::command(&line);
+        fuzz_oracles::command(&line);
     }
 
     #[test]
@@ -335,7 +335,7 @@ proptest! {
         let mut bytes = r.format();
         let i = at % bytes.len();
         bytes[i] = byte;
-        fuzzing::reply(&bytes);
+        fuzz_oracles::reply(&bytes);
     }
 
     #[test]
@@ -360,11 +360,11 @@ fn fuzz_seed_corpus_passes() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     type Target = fn(&[u8]);
     let targets: [(&str, Target); 5] = [
-        ("command", fuzzing::command),
-        ("reply", fuzzing::reply),
-        ("line_framer", fuzzing::line_framer),
-        ("xtext", fuzzing::xtext),
-        ("sasl_base64", fuzzing::sasl_base64),
+        ("command", fuzz_oracles::command),
+        ("reply", fuzz_oracles::reply),
+        ("line_framer", fuzz_oracles::line_framer),
+        ("xtext", fuzz_oracles::xtext),
+        ("sasl_base64", fuzz_oracles::sasl_base64),
     ];
     for (name, target) in targets {
         let dir = root.join(name);

@@ -1227,7 +1227,7 @@ fn discard_ehlo_keywords() {
 
 #[test]
 fn fuzz_entries_accept_garbage() {
-    use authspec_reference::fuzzing::policy::{main_cf, password_map};
+    use authspec_reference::fuzz_oracles::policy::{main_cf, password_map};
     for input in [
         &b"myhostname = $mydomain\nmydomain = $myhostname\n"[..],
         b"\xff\xfe = \x00\n  \n\t#",

@@ -1242,7 +1242,7 @@ proptest! {
 
     #[test]
     fn digest_directive_lists_round_trip(data in proptest::collection::vec(any::<u8>(), 0..64)) {
-        authspec_reference::fuzzing::mech_digest_scram::digest_directives(&data);
+        authspec_reference::fuzz_oracles::mech_digest_scram::digest_directives(&data);
     }
 
     #[test]
@@ -1266,7 +1266,7 @@ proptest! {
 fn fuzz_entry_points_hold_on_pair_transcripts() {
     // Feed real transcripts (with a password the fuzz store does not hold) to the
     // fuzzing entry points: they must neither panic nor report success.
-    use authspec_reference::fuzzing::mech_digest_scram as fz;
+    use authspec_reference::fuzz_oracles::mech_digest_scram as fz;
     let (mut c, mut s) = pair(Mechanism::ScramSha256, plain("pw"), "user", "pw", 7);
     let recorded = record(c.as_mut(), s.as_mut());
     let joined: Vec<u8> = recorded

@@ -868,7 +868,7 @@ proptest! {
     /// the same functions for much longer).
     #[test]
     fn fuzz_entry_points_hold(data in fuzz_input()) {
-        use authspec_reference::fuzzing::mech;
+        use authspec_reference::fuzz_oracles::mech;
         mech::server_plain(&data);
         mech::server_login(&data);
         mech::server_cram_md5(&data);

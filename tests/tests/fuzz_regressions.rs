@@ -6,7 +6,7 @@
 //! workspace, so an entry point that starts panicking on a seed fails `cargo test`
 //! without a fuzzer.
 
-use authspec_reference::fuzzing;
+use authspec_reference::fuzz_oracles;
 use authspec_reference::smtp::command::{self, CommandError};
 use std::path::Path;
 
@@ -29,10 +29,10 @@ fn replay_corpus(target: &str, entry: fn(&[u8])) -> usize {
 
 /// passwd_file, 60-second run: the oracle took a password field that is also the
 /// user name for a secret leaked through `Debug` (which shows user names). Fixed in
-/// the oracle (`fuzzing::mech::passwd_file`); the parser and `Debug` were right.
+/// the oracle (`fuzz_oracles::mech::passwd_file`); the parser and `Debug` were right.
 #[test]
 fn passwd_file_password_equal_to_user_name_is_not_a_leak() {
-    fuzzing::mech::passwd_file(b"KK{XLAIN.B64:KK{XLAIN.B64");
+    fuzz_oracles::mech::passwd_file(b"KK{XLAIN.B64:KK{XLAIN.B64");
 }
 
 /// passwd_file, second 60-second run (the artifact as found; it stopped crashing
@@ -43,8 +43,8 @@ fn passwd_file_password_equal_to_user_name_is_not_a_leak() {
 /// way.
 #[test]
 fn passwd_file_password_equal_to_debug_punctuation_is_not_a_leak() {
-    fuzzing::mech::passwd_file(b"yKKKKsource: \"fuzz\", users: [\"alic\"] K\xeb\xb5\xb2");
-    fuzzing::mech::passwd_file(b"u: \"fuzz\", users");
+    fuzz_oracles::mech::passwd_file(b"yKKKKsource: \"fuzz\", users: [\"alic\"] K\xeb\xb5\xb2");
+    fuzz_oracles::mech::passwd_file(b"u: \"fuzz\", users");
 }
 
 /// differential, second 60-second run (minimised; `tmin` cannot go below 256
@@ -61,7 +61,7 @@ fn address_literal_longer_than_255_octets_is_rejected() {
         command::parse(line),
         Err(CommandError::DomainTooLong { length }) if length > 255
     ));
-    fuzzing::command(line);
+    fuzz_oracles::command(line);
     // The boundary: 255 octets with the brackets parse, 256 do not, in EHLO and in
     // a mailbox.
     let literal = |n: usize| format!("[x:{}]", "a".repeat(n - 4));
@@ -82,48 +82,48 @@ type Target = (&'static str, fn(&[u8]));
 #[test]
 fn seed_corpus_replays_through_every_entry_point() {
     let targets: &[Target] = &[
-        ("command", fuzzing::command),
-        ("reply", fuzzing::reply),
-        ("line_framer", fuzzing::line_framer),
-        ("xtext", fuzzing::xtext),
-        ("sasl_base64", fuzzing::sasl_base64),
-        ("server_plain", fuzzing::mech::server_plain),
-        ("server_login", fuzzing::mech::server_login),
-        ("server_cram_md5", fuzzing::mech::server_cram_md5),
-        ("server_xoauth2", fuzzing::mech::server_xoauth2),
-        ("server_oauthbearer", fuzzing::mech::server_oauthbearer),
-        ("server_anonymous", fuzzing::mech::server_anonymous),
-        ("server_external", fuzzing::mech::server_external),
-        ("client_xoauth2", fuzzing::mech::client_xoauth2),
-        ("client_oauthbearer", fuzzing::mech::client_oauthbearer),
-        ("passwd_file", fuzzing::mech::passwd_file),
+        ("command", fuzz_oracles::command),
+        ("reply", fuzz_oracles::reply),
+        ("line_framer", fuzz_oracles::line_framer),
+        ("xtext", fuzz_oracles::xtext),
+        ("sasl_base64", fuzz_oracles::sasl_base64),
+        ("server_plain", fuzz_oracles::mech::server_plain),
+        ("server_login", fuzz_oracles::mech::server_login),
+        ("server_cram_md5", fuzz_oracles::mech::server_cram_md5),
+        ("server_xoauth2", fuzz_oracles::mech::server_xoauth2),
+        ("server_oauthbearer", fuzz_oracles::mech::server_oauthbearer),
+        ("server_anonymous", fuzz_oracles::mech::server_anonymous),
+        ("server_external", fuzz_oracles::mech::server_external),
+        ("client_xoauth2", fuzz_oracles::mech::client_xoauth2),
+        ("client_oauthbearer", fuzz_oracles::mech::client_oauthbearer),
+        ("passwd_file", fuzz_oracles::mech::passwd_file),
         (
             "server_digest_md5",
-            fuzzing::mech_digest_scram::server_digest_md5,
+            fuzz_oracles::mech_digest_scram::server_digest_md5,
         ),
         (
             "server_scram_sha1",
-            fuzzing::mech_digest_scram::server_scram_sha1,
+            fuzz_oracles::mech_digest_scram::server_scram_sha1,
         ),
         (
             "server_scram_sha256",
-            fuzzing::mech_digest_scram::server_scram_sha256,
+            fuzz_oracles::mech_digest_scram::server_scram_sha256,
         ),
         (
             "client_digest_md5",
-            fuzzing::mech_digest_scram::client_digest_md5,
+            fuzz_oracles::mech_digest_scram::client_digest_md5,
         ),
-        ("client_scram", fuzzing::mech_digest_scram::client_scram),
+        ("client_scram", fuzz_oracles::mech_digest_scram::client_scram),
         (
             "digest_directives",
-            fuzzing::mech_digest_scram::digest_directives,
+            fuzz_oracles::mech_digest_scram::digest_directives,
         ),
-        ("main_cf", fuzzing::policy::main_cf),
-        ("password_map", fuzzing::policy::password_map),
-        ("yaml_load", authspec::fuzzing::fuzz_load),
-        ("yaml_glob", authspec::fuzzing::fuzz_glob),
-        ("server_session", fuzzing::session::server_session),
-        ("client_session", fuzzing::session::client_session),
+        ("main_cf", fuzz_oracles::policy::main_cf),
+        ("password_map", fuzz_oracles::policy::password_map),
+        ("yaml_load", authspec::fuzz_oracles::fuzz_load),
+        ("yaml_glob", authspec::fuzz_oracles::fuzz_glob),
+        ("server_session", fuzz_oracles::session::server_session),
+        ("client_session", fuzz_oracles::session::client_session),
     ];
     for (name, entry) in targets {
         let n = replay_corpus(name, *entry);
