@@ -250,12 +250,13 @@ fn channel_binding_over_starttls_reports_plus_and_each_binding_type() {
     }
     assert_eq!(by_type("tls-exporter")["rfc"], "RFC 9266");
     assert_eq!(by_type("tls-server-end-point")["rfc"], "RFC 5929 §4");
-    // rustls has no tls-unique, so the reference refuses it. Its present answer is
-    // `501 5.5.2 … malformed authentication message` without an `e=` value; this pins
-    // it, so a change to the reference's reply is seen here.
+    // rustls has no tls-unique, so the reference refuses it: RFC 5802 §6 "the server
+    // MUST fail authentication", answered 535 (a failed authentication) and not
+    // 501 "malformed", since the client's message is well-formed. SMTP has no place
+    // for an `e=` value before the server-final message.
     let unique = by_type("tls-unique");
     assert_eq!(unique["outcome"], "refused", "{unique:#}");
-    assert_eq!(unique["reply_code"], 501, "{unique:#}");
+    assert_eq!(unique["reply_code"], 535, "{unique:#}");
     assert!(unique["server_error"].is_null(), "{unique:#}");
     assert_eq!(unique["rfc"], "RFC 5929 §3");
 

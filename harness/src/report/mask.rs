@@ -77,7 +77,7 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
             } else {
                 // A word, not the brackets or quotes around it.
                 widen(bytes, s, e, |b| {
-                    !b.is_ascii_whitespace() && !b"()[]<>\"',;".contains(&b)
+                    !b.is_ascii_whitespace() && !is_enclosing(b)
                 })
             });
             from = e;
@@ -110,12 +110,21 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
             i += 1;
             continue;
         }
-        let s = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
-            i += 1;
+        let (mut s, mut e) = (i, i);
+        while e < bytes.len() && !bytes[e].is_ascii_whitespace() {
+            e += 1;
         }
-        if is_proof(&text[s..i]) {
-            spans.push((s, i));
+        i = e;
+        // The brackets and quotes around a token are the transcript's, not the proof's:
+        // masking them would leave `[decoded: ***` without its closing bracket.
+        while s < e && is_enclosing(bytes[s]) {
+            s += 1;
+        }
+        while e > s && is_enclosing(bytes[e - 1]) {
+            e -= 1;
+        }
+        if is_proof(&text[s..e]) {
+            spans.push((s, e));
         }
     }
     if spans.is_empty() {
@@ -138,6 +147,11 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
     }
     out.push_str(&text[pos..]);
     out
+}
+
+/// Punctuation that surrounds a token in a transcript or a message.
+fn is_enclosing(b: u8) -> bool {
+    b"()[]<>\"',;".contains(&b)
 }
 
 fn is_base64_char(b: u8) -> bool {
@@ -229,7 +243,7 @@ mod tests {
         let wire = "C: YWxpY2UgMTQzZTk0YTI2OGQyZDZjNmQyOWE0NGNiMDU2YzY3NTM=";
         assert_eq!(mask(wire, &[]), "C: ***");
         let decoded = "C: [alice 143e94a268d2d6c6d29a44cb056c6753]";
-        assert_eq!(mask(decoded, &[]), "C: [alice ***");
+        assert_eq!(mask(decoded, &[]), "C: [alice ***]");
     }
 
     proptest::proptest! {

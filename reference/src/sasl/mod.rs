@@ -352,11 +352,16 @@ impl SaslError {
                 | SaslError::NoExternalIdentity
                 | SaslError::ServerProofMismatch(_)
                 | SaslError::ServerReportedError(_)
-                // A binding that does not match is a failed authentication (a man in
-                // the middle, or a downgrade), not a malformed message: 535.
+                // RFC 5802 §6 says of each of these well-formed messages that the
+                // server "MUST fail authentication": a binding that does not match (a
+                // man in the middle), a downgrade, a binding type this server does not
+                // support (tls-unique: rustls has none) or binding asked of a mechanism
+                // without it. A failed authentication is 535, not "malformed" 501.
                 | SaslError::Scram(
                     scram::ScramError::ChannelBindingMismatch
                         | scram::ScramError::ServerDoesSupportChannelBinding
+                        | scram::ScramError::UnsupportedChannelBindingType
+                        | scram::ScramError::ChannelBindingNotSupported
                 )
         )
     }

@@ -224,7 +224,8 @@ impl std::fmt::Display for ScramError {
             ScramError::NoChannelBindingData => {
                 f.write_str("no channel binding data for a -PLUS mechanism on this connection")
             }
-            other => write!(f, "{other:?}"),
+            // The other variants are self-describing rule names: in words, never Debug.
+            other => f.write_str(&crate::human::describe(other)),
         }
     }
 }
@@ -1092,6 +1093,26 @@ impl ClientMechanism for ScramClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_display_in_words_not_debug() {
+        for e in [
+            ScramError::AttributeOutOfOrder {
+                expected: 'r',
+                found: 's',
+            },
+            ScramError::AttributeMissing { expected: 'p' },
+            ScramError::IterationCountTooHigh { max: 100_000 },
+            ScramError::NonceMismatch,
+        ] {
+            let text = e.to_string();
+            assert!(
+                !text.contains('{') && !text.contains("Scram") && !text.contains("Nonce"),
+                "{text}"
+            );
+        }
+        assert_eq!(ScramError::NonceMismatch.to_string(), "nonce mismatch");
+    }
 
     #[test]
     fn saslname_escaping_round_trips() {

@@ -625,8 +625,10 @@ impl ClientSession {
             }
             return self.start_mail();
         }
-        // RFC 5802 §6 and RFC 7677 §4: over TLS with binding data, prefer -PLUS by
-        // putting the -PLUS names the server offers first.
+        // Over TLS with binding data, prefer -PLUS by putting the -PLUS names the server
+        // offers first: only a bound exchange detects a TLS-terminating man in the middle
+        // (RFC 5802 §6, RFC 5056), and RFC 8600 says the -PLUS variant "SHOULD be
+        // preferred". RFC 7677 itself states no preference.
         let binding = self.client_binding();
         let can_bind = binding.binding.is_some();
         let mut offered = offered;
