@@ -134,7 +134,7 @@ def cmd_junit(argv):
 
 
 MECHS = ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256",
-         "OAUTHBEARER", "XOAUTH2", "ANONYMOUS"]
+         "SCRAM-SHA-512", "OAUTHBEARER", "XOAUTH2", "ANONYMOUS"]
 # Columns after the mechanisms: transports and checks that are not one mechanism.
 # -PLUS: SCRAM with channel binding over TLS (RFC 5802 §6), and its failure through a
 # TLS-intercepting `authspec record` (the man in the middle it exists to stop).

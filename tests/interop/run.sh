@@ -223,7 +223,7 @@ done
 A_PEERS=(
   # name port tls-args mechanisms-both-sides-offer expectations-file
   "postfix-cyrus|$PEERS_PORT_CYRUS||PLAIN LOGIN CRAM-MD5 DIGEST-MD5|postfix-cyrus.yaml"
-  "postfix-cyrus-noplaintext|$PEERS_PORT_CYRUS_NOPLAINTEXT||CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256|postfix-cyrus-noplaintext.yaml"
+  "postfix-cyrus-noplaintext|$PEERS_PORT_CYRUS_NOPLAINTEXT||CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256 SCRAM-SHA-512|postfix-cyrus-noplaintext.yaml"
   "postfix-cyrus-starttls|$PEERS_PORT_STARTTLS|--starttls|PLAIN LOGIN CRAM-MD5 DIGEST-MD5|postfix-cyrus-starttls.yaml"
   "postfix-dovecot|$PEERS_PORT_DOVECOT||PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256|postfix-dovecot.yaml"
 )
@@ -231,7 +231,7 @@ A_PEERS=(
 # What `authspec probe --format json` must show for each port (helpers.py probe-check).
 declare -A PROBE_FACTS=(
   [postfix-cyrus]="auth-has:PLAIN auth-has:LOGIN auth-has:CRAM-MD5 auth-has:DIGEST-MD5 auth-lacks:ANONYMOUS auth-eq"
-  [postfix-cyrus-noplaintext]="auth-has:CRAM-MD5 auth-has:DIGEST-MD5 auth-has:SCRAM-SHA-1 auth-has:SCRAM-SHA-256 auth-has:ANONYMOUS auth-lacks:PLAIN auth-lacks:LOGIN no-auth-eq"
+  [postfix-cyrus-noplaintext]="auth-has:CRAM-MD5 auth-has:DIGEST-MD5 auth-has:SCRAM-SHA-1 auth-has:SCRAM-SHA-256 auth-has:SCRAM-SHA-512 auth-has:ANONYMOUS auth-lacks:PLAIN auth-lacks:LOGIN no-auth-eq"
   [postfix-cyrus-starttls]="cap:STARTTLS no-auth-before-tls auth-after-tls-has:PLAIN auth-after-tls-has:DIGEST-MD5"
   [postfix-dovecot]="auth-has:PLAIN auth-has:LOGIN auth-has:CRAM-MD5 auth-has:DIGEST-MD5 auth-has:SCRAM-SHA-1 auth-has:SCRAM-SHA-256 auth-eq"
 )
