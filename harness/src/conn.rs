@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// The one place a TLS client configuration is built from the certificate policy
 /// (`--tls-insecure`, `--ca-file`; see `cli::common::TlsPolicy`): verify against
@@ -286,19 +286,7 @@ impl Conn {
         let io = self.io.take().ok_or(ConnError::Closed { partial: 0 })?;
         let name = ServerName::try_from(server_name.to_string())
             .map_err(|e| ConnError::Tls(format!("bad server name {server_name:?}: {e}")))?;
-        let tls =
-            match tokio::time::timeout(self.timeout, TlsConnector::from(config).connect(name, io))
-                .await
-            {
-                Err(_) => {
-                    return Err(ConnError::Timeout {
-                        waiting_for: "TLS handshake",
-                        partial: 0,
-                    });
-                }
-                Ok(Err(e)) => return Err(ConnError::Tls(e.to_string())),
-                Ok(Ok(s)) => s,
-            };
+        let tls = handshake(self.timeout, TlsConnector::from(config).connect(name, io)).await?;
         self.tls_info = Some(authspec_reference::net::tls::tls_info_from_client(
             tls.get_ref().1,
         ));
@@ -309,10 +297,51 @@ impl Conn {
         Ok(())
     }
 
+    /// Run the TLS handshake as the server, after answering the client's STARTTLS
+    /// with 220 (a server-role scenario). `end_point` is the DER of the certificate
+    /// served, for `tls-server-end-point` (RFC 5929 §4).
+    pub async fn accept_tls(
+        &mut self,
+        config: Arc<rustls::ServerConfig>,
+        end_point: &[u8],
+    ) -> Result<(), ConnError> {
+        let io = self.io.take().ok_or(ConnError::Closed { partial: 0 })?;
+        let tls = handshake(self.timeout, TlsAcceptor::from(config).accept(io)).await?;
+        let server = tls.get_ref().1;
+        self.tls_info = Some(authspec_reference::net::tls::tls_info_from_server(server));
+        let end_point = authspec_reference::net::tls::tls_server_end_point(end_point);
+        self.channel_bindings =
+            authspec_reference::net::tls::server_channel_bindings(server, end_point.as_deref());
+        self.io = Some(Box::new(tls));
+        self.tls = true;
+        Ok(())
+    }
+
+    /// The transcript's note for a finished handshake, with the TLS version.
+    pub fn handshake_note(&self) -> String {
+        let version = self.tls_info.as_ref().map(|i| i.version.as_str());
+        format!("TLS handshake done ({})", version.unwrap_or_default())
+    }
+
     pub async fn shutdown(&mut self) {
         if let Some(io) = self.io.as_mut() {
             let _ = tokio::time::timeout(Duration::from_millis(200), io.shutdown()).await;
         }
         self.io = None;
+    }
+}
+
+/// A TLS handshake, either side, bounded by `timeout`.
+async fn handshake<S>(
+    timeout: Duration,
+    handshake: impl std::future::Future<Output = io::Result<S>>,
+) -> Result<S, ConnError> {
+    match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => Err(ConnError::Timeout {
+            waiting_for: "TLS handshake",
+            partial: 0,
+        }),
+        Ok(Err(e)) => Err(ConnError::Tls(e.to_string())),
+        Ok(Ok(s)) => Ok(s),
     }
 }

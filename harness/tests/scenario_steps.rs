@@ -179,6 +179,7 @@ fn server_steps() -> Vec<Step> {
             quote: None,
         }),
         Step::ExpectNoCommand("500ms".parse().unwrap()),
+        Step::AcceptStarttls(authspec::scenario::AcceptStarttls::default()),
         Step::Send(Send::Line("421 bye".into())),
         Step::Wait("2s".parse().unwrap()),
         Step::ExpectClientClose(ExpectClientClose::default()),

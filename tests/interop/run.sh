@@ -547,6 +547,16 @@ direction_b() {
   check B gsasl -PLUS "STARTTLS, automatic choice prefers SCRAM-SHA-256-PLUS -> 235" 0 --grep "^AUTH SCRAM-SHA-256-PLUS\$" --grep "^235" -- \
     gsasl --smtp --connect "localhost:$S" --x509-ca-file "$CERT_S" --authentication-id "$PEERS_USER1" \
     --password "$PEERS_PASS1"
+  # The client side judged the same way: the server-role scenarios serve -PLUS after
+  # STARTTLS and verify gsasl's tls-exporter binding ({cafile}: the harness's cert).
+  # gsasl gives up on the plain-SCRAM y-flag scenario before sending (it wants
+  # tls-unique for that), which the scenario reports as not reached (info).
+  check B gsasl -PLUS "server-role scenarios: gsasl's SCRAM-SHA-256-PLUS binds and is preferred" 0 \
+    --grep "✔ client/scram-plus-binds-tls-exporter" --grep "✔ client/scram-plus-preferred-over-tls" -- \
+    "$AUTHSPEC" run "$root/scenarios/client/scram-plus-binds-tls-exporter.yaml" \
+    "$root/scenarios/client/scram-plus-preferred-over-tls.yaml" "$root/scenarios/client/scram-y-flag-when-plus-hidden.yaml" \
+    --client-mechanisms SCRAM-SHA-256,SCRAM-SHA-256-PLUS --client-command \
+    'gsasl --smtp --connect localhost:{port} --x509-ca-file {cafile} --authentication-id "$AUTHSPEC_USER" --password "$AUTHSPEC_PASSWORD"'
   local RP='' rec_pid CERT_R=$OUT/cert-record.pem
   timeout -k 5 60 "$AUTHSPEC" record --listen 127.0.0.1:0 --target "127.0.0.1:$S" --out "$OUT/record-mitm" \
     --cert-out "$CERT_R" --max-sessions 2 >"$OUT/record-mitm.log" 2>&1 &

@@ -584,14 +584,8 @@ impl Play<'_> {
             Ok(()) => {
                 // RFC 3207 §4.2: the client MUST discard what it learnt before TLS.
                 self.caps = None;
-                let v = self
-                    .conn
-                    .tls_info
-                    .as_ref()
-                    .map(|i| i.version.clone())
-                    .unwrap_or_default();
                 self.transcript
-                    .push(TranscriptLine::note(format!("TLS handshake done ({v})")));
+                    .push(TranscriptLine::note(self.conn.handshake_note()));
                 end
             }
             Err(e) => StepEnd::Error(format!("TLS handshake failed: {e}")),

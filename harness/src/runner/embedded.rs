@@ -18,11 +18,17 @@ pub const HOSTNAME: &str = "mx.authspec.test";
 
 /// One self-signed certificate for every embedded server of the process: making one
 /// costs more than a whole scenario.
-/// The embedded server's TLS config and the DER of its certificate (for
-/// `tls-server-end-point`), made once per process.
-fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), String> {
-    type Made = Result<(Arc<rustls::ServerConfig>, Vec<u8>), String>;
-    static TLS: OnceLock<Made> = OnceLock::new();
+/// The embedded server's TLS config, the DER of its certificate (for
+/// `tls-server-end-point`) and its PEM (for a client under test to trust, `{cafile}`),
+/// made once per process.
+struct ServerTls {
+    config: Arc<rustls::ServerConfig>,
+    leaf: Vec<u8>,
+    pem: String,
+}
+
+fn made_tls() -> Result<&'static ServerTls, String> {
+    static TLS: OnceLock<Result<ServerTls, String>> = OnceLock::new();
     TLS.get_or_init(|| {
         let ck = tls::self_signed(&[HOSTNAME.to_string(), "localhost".to_string()])
             .map_err(|e| e.to_string())?;
@@ -31,9 +37,31 @@ fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), String> {
             .first()
             .map(|c| c.as_ref().to_vec())
             .unwrap_or_default();
+        let pem = ck.cert_pem.clone();
         let config = tls::server_config(ck.certs, ck.key, &tls::ClientAuth::None)
             .map_err(|e| e.to_string())?;
-        Ok((config, leaf))
+        Ok(ServerTls { config, leaf, pem })
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// The embedded server's TLS config and the DER of its certificate.
+pub(crate) fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), String> {
+    made_tls().map(|t| (Arc::clone(&t.config), t.leaf.clone()))
+}
+
+/// A file holding the PEM of the certificate the harness serves (embedded server and
+/// server-role `accept_starttls`), written once per process into the temporary
+/// directory, so a client command can be told to trust it (`{cafile}`).
+pub(crate) fn server_cert_file() -> Result<std::path::PathBuf, String> {
+    static FILE: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let pem = &made_tls()?.pem;
+        let path =
+            std::env::temp_dir().join(format!("authspec-harness-cert-{}.pem", std::process::id()));
+        std::fs::write(&path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
     })
     .clone()
 }

@@ -383,6 +383,7 @@ async fn client_mechanisms(cfg: &RunConfig, server_role: &[&Scenario]) -> Client
     let all = || {
         server_role::SERVABLE
             .iter()
+            .chain(server_role::SERVABLE_OVER_TLS)
             .map(|m| (*m).to_string())
             .collect()
     };

@@ -11,6 +11,7 @@ use crate::scenario::{Outcome, Scenario, Step, Vars};
 use authspec_reference::net::client::{ClientConnect, Transport, run_client};
 use authspec_reference::policy::client::ClientConfig;
 use authspec_reference::policy::maincf::MainCf;
+use authspec_reference::sasl::channel_binding::ServerBinding;
 use authspec_reference::sasl::credentials::MemoryStore;
 use authspec_reference::sasl::{
     self, ClientCredentials, Mechanism, SaslError, Secret, SeededRandom, ServerContext,
@@ -38,6 +39,10 @@ struct Judge {
     /// [`crate::scenario::ExpectCommand::initial_response_answers_challenge`]).
     pending_response: Option<String>,
     timeout: Duration,
+    /// The mechanisms of the last `AUTH` line this server sent in an EHLO reply. A
+    /// -PLUS name among them, over TLS, turns a client's `y` flag into a detected
+    /// downgrade (RFC 5802 §6).
+    advertised: Vec<String>,
 }
 
 /// The mechanisms whose server side the harness can play (`expect_auth`), and so the
@@ -52,6 +57,33 @@ pub const SERVABLE: &[&str] = &[
     "OAUTHBEARER",
     "XOAUTH2",
 ];
+
+/// Why `expect_auth` fails when the client's AUTH names another mechanism.
+const OTHER_MECHANISM: &str = "the client chose another mechanism";
+
+/// What a step that waited for a line reports when the client closed instead.
+const CLIENT_CLOSED: &str = "the client closed the connection";
+
+/// A client that closes the connection before sending a message has not broken a rule
+/// about that message's content: the step was not reached (info), not failed.
+fn not_reached_if_gone(end: StepEnd) -> StepEnd {
+    match end {
+        StepEnd::Fail(f, _) if f.actual == CLIENT_CLOSED => StepEnd::Settled(Verdict::Info {
+            note: format!(
+                "step {} ({}) not reached: the client closed the connection first",
+                f.index + 1,
+                f.expected
+            ),
+        }),
+        other => other,
+    }
+}
+
+/// The -PLUS mechanisms the harness serves after `accept_starttls`, with the
+/// connection's channel bindings. Discovery cannot find them (it offers each mechanism
+/// without TLS), so a client command declares them with `--client-mechanisms`; the
+/// reference client implements them.
+pub const SERVABLE_OVER_TLS: &[&str] = &["SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS"];
 
 fn fail(
     index: usize,
@@ -72,6 +104,9 @@ fn fail(
 impl Judge {
     async fn send(&mut self, bytes: &[u8]) -> Result<(), StepEnd> {
         for line in bytes.split_inclusive(|b| *b == b'\n') {
+            if let Some(mechanisms) = auth_keyword(line) {
+                self.advertised = mechanisms;
+            }
             self.transcript.push(TranscriptLine::from_bytes(
                 crate::report::Direction::Server,
                 line,
@@ -98,12 +133,9 @@ impl Judge {
                 }
                 Ok(String::from_utf8_lossy(&bytes).into_owned())
             }
-            Err(ConnError::Closed { .. }) => Err(fail(
-                index,
-                what,
-                "the client closed the connection",
-                "the client went away",
-            )),
+            Err(ConnError::Closed { .. }) => {
+                Err(fail(index, what, CLIENT_CLOSED, "the client went away"))
+            }
             Err(e) => Err(StepEnd::Error(format!("waiting for {what}: {e}"))),
         }
     }
@@ -142,7 +174,7 @@ impl Judge {
                 index,
                 format!("AUTH {}", a.mechanism),
                 line.clone(),
-                "the client chose another mechanism",
+                OTHER_MECHANISM,
             );
         }
         let Some(mechanism) = Mechanism::from_name(mech_name.as_bytes()) else {
@@ -173,8 +205,20 @@ impl Judge {
             external_identity: None,
             credentials: Arc::new(store),
         };
+        // Channel binding as the reference server does it: the connection's bindings
+        // once TLS is up, and whether a -PLUS name was offered there.
+        let binding = if self.conn.tls {
+            ServerBinding {
+                bindings: self.conn.channel_bindings.clone(),
+                plus_advertised: self.advertised.iter().any(|m| {
+                    Mechanism::from_name(m.as_bytes()).is_some_and(Mechanism::channel_binding)
+                }),
+            }
+        } else {
+            ServerBinding::default()
+        };
         let mut exchange = ServerExchange::new(
-            sasl::server(mechanism, &ctx, &mut self.rng),
+            sasl::server_with_binding(mechanism, &ctx, &binding, &mut self.rng),
             AUTH_LINE_LIMIT,
         );
         let mut step = exchange.start(initial.as_deref());
@@ -335,6 +379,48 @@ impl Judge {
         }
     }
 
+    /// `accept_starttls`: the client's STARTTLS (RFC 3207 §4), 220, and the handshake
+    /// as the server. Bytes the client sent after STARTTLS, before the 220, are
+    /// dropped (they would be plaintext injected into the TLS session) and shown.
+    async fn accept_starttls(&mut self, index: usize) -> StepEnd {
+        let line = match self.line(index, "STARTTLS").await {
+            Ok(l) => l,
+            Err(e) => return e,
+        };
+        if !matches!(command::parse(line.as_bytes()), Ok(Command::StartTls)) {
+            return fail(
+                index,
+                "STARTTLS",
+                line,
+                "the client did not ask for TLS where the server offered it",
+            );
+        }
+        if let Err(e) = self.send(b"220 2.0.0 Ready to start TLS\r\n").await {
+            return e;
+        }
+        let pipelined = self.conn.take_unread();
+        let (config, leaf) = match super::embedded::server_tls() {
+            Ok(made) => made,
+            Err(e) => return StepEnd::Error(format!("the harness's TLS certificate: {e}")),
+        };
+        if let Err(e) = self.conn.accept_tls(config, &leaf).await {
+            return StepEnd::Error(format!("TLS handshake with the client failed: {e}"));
+        }
+        // The AUTH offer made before TLS does not hold after it (RFC 3207 §4.2).
+        self.advertised.clear();
+        self.transcript
+            .push(TranscriptLine::note(self.conn.handshake_note()));
+        if pipelined.is_empty() {
+            StepEnd::Ok
+        } else {
+            StepEnd::NonStrict(format!(
+                "the client sent {} octets after STARTTLS without waiting for the 220; \
+                 they were discarded",
+                pipelined.len()
+            ))
+        }
+    }
+
     async fn step(&mut self, index: usize, step: &Step) -> StepEnd {
         match step {
             Step::Reply(r) => self.send(&r.bytes()).await.err().unwrap_or(StepEnd::Ok),
@@ -374,11 +460,30 @@ impl Judge {
                 }
                 match self.line(index, "a SASL response").await {
                     Ok(l) => Self::outcome(index, r.evaluate(&l)),
+                    // Leaving breaks "MUST cancel with *", but not a rule about what a
+                    // response holds: that one was never sent.
+                    Err(e) if !r.cancel => not_reached_if_gone(e),
                     Err(e) => e,
                 }
             }
             Step::ExpectExit(x) => self.expect_exit(index, x).await,
-            Step::ExpectAuth(a) => self.expect_auth(index, a).await,
+            Step::ExpectAuth(a) => {
+                let end = not_reached_if_gone(self.expect_auth(index, a).await);
+                match end {
+                    // A level of its own judges the exchange; the choice of mechanism
+                    // that precedes it is not part of that rule.
+                    StepEnd::Fail(f, reason) if a.level.is_some() && reason == OTHER_MECHANISM => {
+                        StepEnd::Settled(Verdict::Info {
+                            note: format!(
+                                "step {} not reached: the client chose another mechanism ({})",
+                                f.index + 1,
+                                f.actual
+                            ),
+                        })
+                    }
+                    other => other,
+                }
+            }
             Step::ExpectClientClose(cc) => {
                 let max =
                     cc.max_commands
@@ -462,12 +567,28 @@ impl Judge {
                 tokio::time::sleep(d.duration()).await;
                 StepEnd::Ok
             }
+            Step::AcceptStarttls(_) => self.accept_starttls(index).await,
             other => StepEnd::Error(format!(
                 "`{}` is a client-role step and cannot run in a server-role scenario",
                 other.kind()
             )),
         }
     }
+}
+
+/// The mechanisms of an EHLO reply line `250-AUTH …` or `250 AUTH …` (RFC 4954 §3),
+/// upper-cased; `None` for any other line.
+fn auth_keyword(line: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(line).ok()?.trim_end();
+    let rest = text.strip_prefix("250")?;
+    let rest = rest.strip_prefix(['-', ' '])?;
+    let (keyword, params) = rest.split_once(' ').unwrap_or((rest, ""));
+    keyword.eq_ignore_ascii_case("AUTH").then(|| {
+        params
+            .split_ascii_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect()
+    })
 }
 
 /// A chooser for the embedded client: the scenario's `mechanism` variable if set,
@@ -543,12 +664,24 @@ fn spawn_embedded_client(
     }))
 }
 
-/// The command with `{host}`, `{port}` and `{mechanism}` filled in.
+/// The command with `{host}`, `{port}`, `{mechanism}` and `{cafile}` (the certificate
+/// the harness serves after `accept_starttls`, for a client that verifies) filled in.
 pub fn fill_command(template: &str, host: &str, port: u16, mechanism: &str) -> String {
-    template
+    let filled = template
         .replace("{host}", host)
         .replace("{port}", &port.to_string())
-        .replace("{mechanism}", mechanism)
+        .replace("{mechanism}", mechanism);
+    if !filled.contains("{cafile}") {
+        return filled;
+    }
+    match super::embedded::server_cert_file() {
+        Ok(path) => filled.replace("{cafile}", &path.display().to_string()),
+        // The command then names a file that does not exist, and says so itself.
+        Err(e) => {
+            tracing::warn!("{{cafile}}: {e}");
+            filled
+        }
+    }
 }
 
 /// What `{mechanism}` stands for in a scenario: its `${mechanism}`, else the client's
@@ -570,7 +703,17 @@ fn mechanism_for(vars: &Vars, known: Option<&[String]>) -> String {
 fn unmet(sc: &Scenario, shared: &Shared) -> Option<String> {
     let external = !matches!(shared.cfg.client, ClientUnderTest::Embedded);
     if external {
-        if let Some(k) = sc.profile.keys().find(|k| k.starts_with("smtp_")) {
+        // smtp_tls_security_level=may or encrypt only makes the reference client take
+        // the STARTTLS the scenario offers; any client may be judged on what follows.
+        let enables_tls = |k: &str, v: &str| {
+            k == "smtp_tls_security_level" && matches!(v.trim(), "may" | "encrypt")
+        };
+        if let Some(k) = sc
+            .profile
+            .iter()
+            .find(|(k, v)| k.starts_with("smtp_") && !enables_tls(k, v))
+            .map(|(k, _)| k)
+        {
             return Some(format!(
                 "judges the reference client's own configuration ({k} = {}); an external client never receives it",
                 sc.profile[k]
@@ -717,6 +860,7 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
         rng: SeededRandom::from_seed(seed ^ 0x5eed),
         client: child,
         pending_response: None,
+        advertised: Vec::new(),
         timeout,
     };
     if let ClientUnderTest::Listen(_) = shared.cfg.client {

@@ -22,8 +22,8 @@ mod vars;
 pub use bytes::{EscapeError, decode_hex, display_bytes, unescape};
 pub use check::{Advertised, Outcome};
 pub use model::{
-    Auth, AuthBinding, BindingData, CapabilityCheck, Challenge, ChallengeOptions, Clause,
-    ClauseError, CodeSpec, Consequence, Expect, ExpectAuth, ExpectClientClose, ExpectClose,
+    AcceptStarttls, Auth, AuthBinding, BindingData, CapabilityCheck, Challenge, ChallengeOptions,
+    Clause, ClauseError, CodeSpec, Consequence, Expect, ExpectAuth, ExpectClientClose, ExpectClose,
     ExpectCommand, ExpectExit, ExpectResponse, ExpectSmuggling, InitialResponse, Level, MAX_WAIT,
     Quit, Reply, ReplyLines, Requirement, Requires, Role, STEP_KINDS, Sasl, Scenario, ScenarioFile,
     Send, SendBytes, SendOptions, Starttls, Step, StepRole, WaitDuration,

@@ -1319,6 +1319,14 @@ impl Starttls {
     }
 }
 
+/// `accept_starttls: {}` (server role) — the client's next line must be STARTTLS
+/// (RFC 3207 §4); the harness answers `220 2.0.0 Ready to start TLS` and runs the TLS
+/// handshake as the server, with a self-signed certificate. Afterwards `expect_auth`
+/// serves the `-PLUS` mechanisms with this connection's channel bindings (RFC 5802 §6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptStarttls {}
+
 /// `quit: {}` — send QUIT, expect 221, expect the close (RFC 5321 §4.1.1.10).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -1832,6 +1840,8 @@ steps! {
     ExpectAuth(ExpectAuth) = "expect_auth", Server;
     /// The client closes the connection (server role).
     ExpectClientClose(ExpectClientClose) = "expect_client_close", Server;
+    /// Read STARTTLS, answer 220 and run the TLS handshake as the server (server role).
+    AcceptStarttls(AcceptStarttls) = "accept_starttls", Server;
     /// The client sends nothing for this long (server role).
     ExpectNoCommand(WaitDuration) = "expect_no_command", Server;
     /// The client command's exit status (server role, `--client-command`).
@@ -1881,6 +1891,7 @@ impl Step {
             | Step::Wait(_)
             | Step::Quit(_)
             | Step::ExpectExit(_)
+            | Step::AcceptStarttls(_)
             | Step::ExpectNoCommand(_) => {}
             Step::ExpectClientClose(c) => {
                 if let Some(r) = &mut c.reply_to_others {

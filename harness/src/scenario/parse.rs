@@ -561,6 +561,7 @@ fn validate_step(step: &Step, n: usize, role: Role) -> Result<(), ValidationErro
         | Step::Quit(_)
         | Step::Reply(_)
         | Step::ExpectClientClose(_)
+        | Step::AcceptStarttls(_)
         | Step::ExpectExit(_)
         | Step::ExpectNoCommand(_) => {}
     }
