@@ -452,3 +452,109 @@ async fn postfix_starttls_peer_verifies_with_its_certificate_as_ca() {
         .expect("write");
     assert!(read_reply(&mut secure).await.starts_with("221 "));
 }
+
+/// The `openssl` command, when this machine has one.
+fn openssl() -> Option<std::path::PathBuf> {
+    let ok = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then(|| "openssl".into())
+}
+
+/// Known answer for RFC 9266 `tls-exporter`, computed by an independent TLS stack:
+/// OpenSSL's `s_client -keymatexport EXPORTER-Channel-Binding -keymatexportlen 32`
+/// (no context, which in TLS 1.3 is the empty context, RFC 8446 §7.5) prints the
+/// exporter of its side of the connection; the server's value from rustls, through
+/// `tls::tls_exporter`, must be the same 32 octets. `tls-server-end-point` is checked
+/// against `openssl x509 | openssl dgst -sha256` of the same certificate (RFC 5929
+/// §4.1: SHA-256 for an ECDSA-with-SHA-256 signature).
+#[tokio::test]
+async fn channel_bindings_match_openssls_independent_computation() {
+    let Some(openssl) = openssl() else {
+        eprintln!("openssl not found: skipping");
+        return;
+    };
+    let ck = cert();
+    let der = ck.certs[0].as_ref().to_vec();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pem = write_pem(&dir, "cert.pem", &ck.cert_pem);
+    let config = tls::server_config(ck.certs, ck.key, &ClientAuth::None).expect("server config");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.ok()?;
+        let mut tls = acceptor.accept(tcp).await.ok()?;
+        let exporter = tls::tls_exporter(tls.get_ref().1);
+        // s_client reads stdin to EOF, then closes.
+        let mut rest = Vec::new();
+        let _ = timeout(LIMIT, tls.read_to_end(&mut rest)).await;
+        exporter
+    });
+    let client = tokio::task::spawn_blocking({
+        let openssl = openssl.clone();
+        move || {
+            std::process::Command::new(openssl)
+                .args(["s_client", "-connect"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args([
+                    "-tls1_3",
+                    "-keymatexport",
+                    "EXPORTER-Channel-Binding",
+                    "-keymatexportlen",
+                    "32",
+                ])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("run openssl s_client")
+        }
+    });
+    let out = timeout(LIMIT, client)
+        .await
+        .expect("openssl timed out")
+        .expect("join");
+    let server_value = timeout(LIMIT, server)
+        .await
+        .expect("server timed out")
+        .expect("join")
+        .expect("the server's exporter");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let openssl_value = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Keying material:"))
+        .map(|hex| hex.trim().to_ascii_lowercase())
+        .unwrap_or_else(|| panic!("no keying material in s_client's output:\n{text}"));
+    let ours: String = server_value.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(ours.len(), 64);
+    assert_eq!(
+        ours, openssl_value,
+        "rustls and OpenSSL disagree on tls-exporter"
+    );
+
+    let digest = std::process::Command::new(&openssl)
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&pem)
+        .output()
+        .expect("openssl x509");
+    assert_eq!(digest.stdout, der, "the PEM and DER forms differ");
+    let mut dgst = std::process::Command::new(&openssl)
+        .args(["dgst", "-sha256", "-hex"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl dgst");
+    std::io::Write::write_all(&mut dgst.stdin.take().expect("stdin"), &der).expect("write");
+    let hashed = dgst.wait_with_output().expect("dgst output");
+    let hashed = String::from_utf8_lossy(&hashed.stdout);
+    let hex = hashed.rsplit(' ').next().unwrap_or_default().trim();
+    let end_point: String = tls::tls_server_end_point(&der)
+        .expect("end-point hash")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        end_point, hex,
+        "tls-server-end-point is not SHA-256 of the certificate"
+    );
+}
