@@ -19,7 +19,7 @@ use tokio_rustls::TlsConnector;
 pub fn tls_client_config(
     insecure: bool,
     ca_file: Option<&std::path::Path>,
-) -> Result<Arc<rustls::ClientConfig>, String> {
+) -> Result<Arc<rustls::ClientConfig>, authspec_reference::net::tls::TlsError> {
     use authspec_reference::net::tls;
     let v = if insecure {
         tls::ServerVerification::Insecure
@@ -28,7 +28,7 @@ pub fn tls_client_config(
             ca_file: ca_file.map(std::path::Path::to_path_buf),
         }
     };
-    tls::client_config(&v).map_err(|e| e.to_string())
+    tls::client_config(&v)
 }
 
 /// Any byte stream the connection can run over (TCP, TLS over TCP).

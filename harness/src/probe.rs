@@ -536,8 +536,9 @@ async fn read_greeting(conn: &mut Conn, opts: &ProbeOptions) -> Result<Reply, Pr
 async fn tls_answers(opts: &ProbeOptions) -> Result<TlsAnswer, TlsSilence> {
     use tokio_rustls::TlsConnector;
     let secs = opts.timeout.as_secs();
-    let config = crate::conn::tls_client_config(true, None)
-        .map_err(|error| TlsSilence::Connect { error })?;
+    let config = crate::conn::tls_client_config(true, None).map_err(|e| TlsSilence::Connect {
+        error: e.to_string(),
+    })?;
     let name = rustls::pki_types::ServerName::try_from(opts.server_name.clone()).map_err(|e| {
         TlsSilence::Connect {
             error: format!("bad server name: {e}"),

@@ -1,11 +1,12 @@
 //! `authspec run`: the main job.
 
-use super::common::{self, EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
+use super::common::{self, EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE, ScenariosError};
+use crate::input::Unreadable;
 use crate::report::{self, Expectations, RunReport};
 use crate::runner::{
     self, ClientUnderTest, RemoteTarget, RunConfig, Target, TlsMode, default_jobs, default_vars,
 };
-use crate::scenario::{self, Scenario, Vars, pattern::glob_match};
+use crate::scenario::{self, Scenario, VarError, Vars, pattern::glob_match};
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -106,27 +107,21 @@ const EMBEDDED_TIMEOUT_SECS: f64 = 5.0;
 /// AUTH or a slow greeting, which are not errors.
 const REMOTE_TIMEOUT_SECS: f64 = 30.0;
 
-fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
+fn load(args: &RunArgs) -> Result<Vec<Scenario>, ScenariosError> {
     let mut all = Vec::new();
     if args.paths.is_empty() {
-        all = scenario::load_bundled().map_err(render_load_errors)?;
+        all = scenario::load_bundled().map_err(ScenariosError::Invalid)?;
     } else {
         for p in &args.paths {
             if p.is_dir() {
-                all.extend(scenario::load_dir(p).map_err(render_load_errors)?);
+                all.extend(scenario::load_dir(p).map_err(ScenariosError::Invalid)?);
             } else {
-                let text =
-                    crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
-                        .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
-                all.push(
-                    scenario::load_str(&text, &p.display().to_string())
-                        .map_err(|e| e.to_string())?,
-                );
+                all.push(common::load_scenario_file(p)?);
             }
         }
         let dup = scenario::validate_set(&all);
         if !dup.is_empty() {
-            return Err(render_load_errors(dup));
+            return Err(ScenariosError::Invalid(dup));
         }
     }
     if !args.filter.is_empty() {
@@ -141,14 +136,27 @@ fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
     Ok(all)
 }
 
-fn render_load_errors(errs: Vec<scenario::LoadError>) -> String {
-    errs.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+/// Why `--var` and `--var-file` do not make the run's variables.
+#[derive(Debug)]
+enum VarsError {
+    Unreadable(Unreadable),
+    VarFile { path: PathBuf, error: VarError },
+    Var(VarError),
 }
 
-fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
+impl std::fmt::Display for VarsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VarsError::Unreadable(e) => e.fmt(f),
+            VarsError::VarFile { path, error } => write!(f, "{}: {error}", path.display()),
+            VarsError::Var(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for VarsError {}
+
+fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, VarsError> {
     let env = |k: &str| std::env::var(k).ok();
     let mut v = if embedded {
         default_vars()
@@ -157,16 +165,18 @@ fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
     };
     v.extend(&Vars::from_env(std::env::vars()));
     if let Some(f) = &args.var_file {
-        let text = crate::input::read_text(std::path::Path::new(f), crate::input::MAX_INPUT_FILE)
-            .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        let text = crate::input::read_named(f).map_err(VarsError::Unreadable)?;
         let mut fv = Vars::new();
         fv.parse_file(&text, &env)
-            .map_err(|e| format!("{}: {e}", f.display()))?;
+            .map_err(|error| VarsError::VarFile {
+                path: f.clone(),
+                error,
+            })?;
         v.extend(&fv);
     }
     let mut cli = Vars::new();
     for a in &args.vars {
-        cli.parse_assignment(a, &env).map_err(|e| e.to_string())?;
+        cli.parse_assignment(a, &env).map_err(VarsError::Var)?;
     }
     v.extend(&cli);
     if let Some(t) = &args.target {

@@ -310,15 +310,12 @@ impl Play<'_> {
         mechanism: Mechanism,
         creds: &ClientCredentials,
         a: &crate::scenario::Auth,
-    ) -> Result<Box<dyn sasl::ClientMechanism>, String> {
+    ) -> Result<Box<dyn sasl::ClientMechanism>, BindingError> {
         use authspec_reference::sasl::channel_binding::{CbType, ClientBinding};
         use authspec_reference::sasl::scram;
         let Some((hash, plus)) = scram::family(mechanism) else {
             if a.channel_binding.is_some() {
-                return Err(format!(
-                    "channel_binding applies to SCRAM mechanisms, not {}",
-                    mechanism.name()
-                ));
+                return Err(BindingError::NotScram { mechanism });
             }
             return Ok(sasl::client(mechanism, creds, &mut self.rng));
         };
@@ -327,14 +324,12 @@ impl Play<'_> {
         let binding = if plus {
             let cb_type = match &spec.cb_type {
                 Some(name) => CbType::from_name(name.as_bytes())
-                    .ok_or_else(|| format!("unknown channel binding type {name:?}"))?,
-                None => *bindings.types().first().ok_or(
-                    "a -PLUS mechanism needs TLS with channel-binding data;                      add a `starttls` step or run with --starttls or --tls",
-                )?,
+                    .ok_or_else(|| BindingError::UnknownType { name: name.clone() })?,
+                None => *bindings.types().first().ok_or(BindingError::NoTlsChannel)?,
             };
-            let data = bindings.get(cb_type).ok_or_else(|| {
-                format!("this TLS connection has no {cb_type} channel-binding data")
-            })?;
+            let data = bindings
+                .get(cb_type)
+                .ok_or(BindingError::NoData { cb_type })?;
             let data = match spec.data {
                 crate::scenario::BindingData::Connection => data.to_vec(),
                 crate::scenario::BindingData::Mitm => data.iter().map(|b| !b).collect(),
@@ -377,7 +372,7 @@ impl Play<'_> {
         };
         let client = match self.client_mechanism(mechanism, &creds, a) {
             Ok(c) => c,
-            Err(e) => return StepEnd::Error(e),
+            Err(e) => return StepEnd::Error(e.to_string()),
         };
         let mut x = ClientExchange::new(client);
         let mode = match a.initial_response {
@@ -855,3 +850,46 @@ pub async fn play(
     result.transcript = play.transcript;
     result
 }
+
+/// Why an `auth` step's `channel_binding` cannot be honoured (RFC 5802 §6).
+#[derive(Debug)]
+enum BindingError {
+    NotScram {
+        mechanism: Mechanism,
+    },
+    UnknownType {
+        name: String,
+    },
+    /// A -PLUS mechanism without a TLS channel to bind to.
+    NoTlsChannel,
+    NoData {
+        cb_type: authspec_reference::sasl::channel_binding::CbType,
+    },
+}
+
+impl std::fmt::Display for BindingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindingError::NotScram { mechanism } => write!(
+                f,
+                "channel_binding applies to SCRAM mechanisms, not {}",
+                mechanism.name()
+            ),
+            BindingError::UnknownType { name } => {
+                write!(f, "unknown channel binding type {name:?}")
+            }
+            BindingError::NoTlsChannel => f.write_str(
+                "a -PLUS mechanism needs TLS with channel-binding data; add a `starttls` \
+                 step or run with --starttls or --tls",
+            ),
+            BindingError::NoData { cb_type } => {
+                write!(
+                    f,
+                    "this TLS connection has no {cb_type} channel-binding data"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BindingError {}

@@ -7,11 +7,69 @@ use crate::report::{ScenarioResult, Verdict};
 use crate::scenario::{Scenario, Vars};
 use authspec_reference::net::server::{ServerShared, serve};
 use authspec_reference::net::tls;
+use authspec_reference::policy::error::ConfigError;
 use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::policy::server::{ServerConfig, TlsLevel};
 use authspec_reference::sasl::credentials::MemoryStore;
 use std::sync::{Arc, OnceLock};
 use tracing::instrument::WithSubscriber as _;
+
+/// Why an embedded server did not start for a scenario.
+#[derive(Debug)]
+pub enum EmbeddedError {
+    /// The process-wide self-signed certificate could not be made.
+    Tls(tls::TlsError),
+    Profile(ProfileError),
+    Bind(std::io::Error),
+}
+
+impl std::fmt::Display for EmbeddedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EmbeddedError::Tls(e) => e.fmt(f),
+            EmbeddedError::Profile(e) => e.fmt(f),
+            EmbeddedError::Bind(e) => write!(f, "bind: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EmbeddedError {}
+
+/// Why a scenario's `profile` does not configure an embedded server or client.
+#[derive(Debug)]
+pub enum ProfileError {
+    /// The built-in main.cf did not parse.
+    Base(ConfigError),
+    /// A `profile` parameter is unknown or has a bad value.
+    Parameter(ConfigError),
+}
+
+impl std::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProfileError::Base(e) => e.fmt(f),
+            ProfileError::Parameter(e) => write!(f, "profile: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// main.cf `base` with the scenario's `profile` parameters that `keep` selects set on
+/// top, as `-o` would.
+pub fn profile_main_cf(
+    base: &str,
+    source: &str,
+    sc: &Scenario,
+    keep: impl Fn(&str) -> bool,
+) -> Result<MainCf, ProfileError> {
+    let mut cf = MainCf::parse(base, source).map_err(ProfileError::Base)?;
+    for (k, v) in sc.profile.iter().filter(|(k, _)| keep(k)) {
+        cf.set_override(&format!("{k}={v}"))
+            .map_err(ProfileError::Parameter)?;
+    }
+    Ok(cf)
+}
 
 /// The host name the embedded server uses, so transcripts and snapshots are stable.
 pub const HOSTNAME: &str = "mx.authspec.test";
@@ -20,33 +78,31 @@ pub const HOSTNAME: &str = "mx.authspec.test";
 /// costs more than a whole scenario.
 /// The embedded server's TLS config and the DER of its certificate (for
 /// `tls-server-end-point`), made once per process.
-fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), String> {
-    type Made = Result<(Arc<rustls::ServerConfig>, Vec<u8>), String>;
+fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), tls::TlsError> {
+    type Made = Result<(Arc<rustls::ServerConfig>, Vec<u8>), tls::TlsError>;
     static TLS: OnceLock<Made> = OnceLock::new();
     TLS.get_or_init(|| {
-        let ck = tls::self_signed(&[HOSTNAME.to_string(), "localhost".to_string()])
-            .map_err(|e| e.to_string())?;
+        let ck = tls::self_signed(&[HOSTNAME.to_string(), "localhost".to_string()])?;
         let leaf = ck
             .certs
             .first()
             .map(|c| c.as_ref().to_vec())
             .unwrap_or_default();
-        let config = tls::server_config(ck.certs, ck.key, &tls::ClientAuth::None)
-            .map_err(|e| e.to_string())?;
+        let config = tls::server_config(ck.certs, ck.key, &tls::ClientAuth::None)?;
         Ok((config, leaf))
     })
     .clone()
 }
 
 /// The server configuration for a scenario's profile.
-pub fn config_for(sc: &Scenario) -> Result<ServerConfig, String> {
-    let mut cf = MainCf::parse(&format!("myhostname = {HOSTNAME}\n"), "(embedded)")
-        .map_err(|e| e.to_string())?;
-    for (k, v) in &sc.profile {
-        cf.set_override(&format!("{k}={v}"))
-            .map_err(|e| format!("profile: {e}"))?;
-    }
-    ServerConfig::from_main_cf(&cf).map_err(|e| format!("profile: {e}"))
+pub fn config_for(sc: &Scenario) -> Result<ServerConfig, ProfileError> {
+    let cf = profile_main_cf(
+        &format!("myhostname = {HOSTNAME}\n"),
+        "(embedded)",
+        sc,
+        |_| true,
+    )?;
+    ServerConfig::from_main_cf(&cf).map_err(ProfileError::Parameter)
 }
 
 /// The users the embedded server knows: `${user}`/`${password}` of the run (alice and
@@ -115,15 +171,19 @@ impl Drop for Running {
     }
 }
 
-pub async fn start(sc: &Scenario, vars: &Vars, seed: u64) -> Result<Running, String> {
-    let config = config_for(sc)?;
+pub async fn start(sc: &Scenario, vars: &Vars, seed: u64) -> Result<Running, EmbeddedError> {
+    let config = config_for(sc).map_err(EmbeddedError::Profile)?;
     let needs_tls = config.tls_security_level != TlsLevel::None || config.tls_wrappermode;
-    let tls = if needs_tls { Some(server_tls()?) } else { None };
+    let tls = if needs_tls {
+        Some(server_tls().map_err(EmbeddedError::Tls)?)
+    } else {
+        None
+    };
     let wrapper = config.tls_wrappermode;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| format!("bind: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("bind: {e}"))?;
+        .map_err(EmbeddedError::Bind)?;
+    let addr = listener.local_addr().map_err(EmbeddedError::Bind)?;
     let leaf = tls.as_ref().map(|(_, leaf)| leaf.clone());
     let mut shared = ServerShared::new(
         Arc::new(config),

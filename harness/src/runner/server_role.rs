@@ -3,14 +3,14 @@
 //! {host} {port}`), or any client pointed at `--listen`.
 
 use super::client_process::ClientProcess;
+use super::embedded::ProfileError;
 use super::verdict::{Judged, Notes, StepEnd, record_step, settle};
 use super::{ClientUnderTest, Shared};
 use crate::conn::{Conn, ConnError};
-use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
+use crate::report::{ClientExit, FailedStep, ScenarioResult, TranscriptLine, Verdict};
 use crate::scenario::{Outcome, Scenario, Step, Vars};
 use authspec_reference::net::client::{ClientConnect, Transport, run_client};
 use authspec_reference::policy::client::ClientConfig;
-use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::sasl::credentials::MemoryStore;
 use authspec_reference::sasl::{
     self, ClientCredentials, Mechanism, SaslError, Secret, SeededRandom, ServerContext,
@@ -134,7 +134,12 @@ impl Judge {
         let (mech_name, ir) = match self.parse_auth(&line) {
             Ok(parts) => parts,
             Err(reason) => {
-                return fail(index, format!("AUTH {}", a.mechanism), line, reason);
+                return fail(
+                    index,
+                    format!("AUTH {}", a.mechanism),
+                    line,
+                    reason.to_string(),
+                );
             }
         };
         if !mech_name.eq_ignore_ascii_case(&a.mechanism) {
@@ -227,7 +232,10 @@ impl Judge {
     /// The AUTH command line through the reference parser. A mechanism name in lower
     /// case breaks RFC 4422 §3.1's naming rule but no MUST of RFC 4954, so it is noted
     /// and the name compared without case, as Postfix and Cyrus do.
-    fn parse_auth(&mut self, line: &str) -> Result<(String, Option<InitialResponse>), String> {
+    fn parse_auth(
+        &mut self,
+        line: &str,
+    ) -> Result<(String, Option<InitialResponse>), AuthLineError> {
         let parsed = match command::parse(line.as_bytes()) {
             Err(CommandError::MechanismNameNotUpperCase { offset }) => {
                 self.transcript.push(TranscriptLine::note(
@@ -250,8 +258,8 @@ impl Judge {
                 mechanism,
                 initial_response,
             }) => Ok((mechanism, initial_response)),
-            Ok(_) => Err("expected an AUTH command".into()),
-            Err(e) => Err(format!("the AUTH command does not parse: {e}")),
+            Ok(_) => Err(AuthLineError::NotAuth),
+            Err(e) => Err(AuthLineError::Parse(e)),
         }
     }
 
@@ -496,16 +504,14 @@ fn spawn_embedded_client(
     timeout: Duration,
     seed: u64,
     insecure: Arc<rustls::ClientConfig>,
-) -> Result<tokio::task::JoinHandle<()>, String> {
-    let mut cf = MainCf::parse("smtp_sasl_auth_enable = yes\n", "(embedded client)")
-        .map_err(|e| e.to_string())?;
-    for (k, v) in &sc.profile {
-        if k.starts_with("smtp_") || k == "relayhost" {
-            cf.set_override(&format!("{k}={v}"))
-                .map_err(|e| format!("profile: {e}"))?;
-        }
-    }
-    let config = ClientConfig::from_main_cf(&cf).map_err(|e| format!("profile: {e}"))?;
+) -> Result<tokio::task::JoinHandle<()>, ProfileError> {
+    let cf = super::embedded::profile_main_cf(
+        "smtp_sasl_auth_enable = yes\n",
+        "(embedded client)",
+        sc,
+        |k| k.starts_with("smtp_") || k == "relayhost",
+    )?;
+    let config = ClientConfig::from_main_cf(&cf).map_err(ProfileError::Parameter)?;
     let forced = vars
         .get("mechanism")
         .and_then(|m| Mechanism::from_name(m.as_bytes()));
@@ -602,15 +608,12 @@ async fn accept(
     listener: &tokio::net::TcpListener,
     within: Duration,
     client: &mut Option<ClientProcess>,
-) -> Result<(tokio::net::TcpStream, std::net::SocketAddr), String> {
+) -> Result<(tokio::net::TcpStream, std::net::SocketAddr), AcceptError> {
     let accepted = async {
         match tokio::time::timeout(within, listener.accept()).await {
             Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(format!("accept: {e}")),
-            Err(_) => Err(format!(
-                "no client connected within {} s",
-                within.as_secs_f64()
-            )),
+            Ok(Err(e)) => Err(AcceptError::Accept(e)),
+            Err(_) => Err(AcceptError::NoClient { within }),
         }
     };
     match client {
@@ -618,11 +621,53 @@ async fn accept(
         Some(c) => {
             tokio::select! {
                 r = accepted => r,
-                exit = c.wait() => Err(format!("the client command ended before connecting ({exit})")),
+                exit = c.wait() => Err(AcceptError::ClientEnded { exit }),
             }
         }
     }
 }
+
+/// Why no client connection came to judge.
+#[derive(Debug)]
+pub enum AcceptError {
+    Accept(std::io::Error),
+    NoClient { within: Duration },
+    ClientEnded { exit: ClientExit },
+}
+
+impl std::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AcceptError::Accept(e) => write!(f, "accept: {e}"),
+            AcceptError::NoClient { within } => {
+                write!(f, "no client connected within {} s", within.as_secs_f64())
+            }
+            AcceptError::ClientEnded { exit } => {
+                write!(f, "the client command ended before connecting ({exit})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// Why the AUTH line could not be judged as an AUTH command (RFC 4954 §4).
+#[derive(Debug)]
+enum AuthLineError {
+    NotAuth,
+    Parse(CommandError),
+}
+
+impl std::fmt::Display for AuthLineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthLineError::NotAuth => f.write_str("expected an AUTH command"),
+            AuthLineError::Parse(e) => write!(f, "the AUTH command does not parse: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthLineError {}
 
 pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> ScenarioResult {
     let mut result = ScenarioResult::new(sc, Verdict::Pass);
@@ -672,7 +717,9 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
             ) {
                 Ok(t) => task = Some(t),
                 Err(e) => {
-                    result.verdict = Verdict::Error { reason: e };
+                    result.verdict = Verdict::Error {
+                        reason: e.to_string(),
+                    };
                     return result;
                 }
             }
@@ -701,8 +748,10 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
     }
     let (stream, peer) = match accept(&listener, accept_within, &mut child).await {
         Ok(s) => s,
-        Err(reason) => {
-            result.verdict = Verdict::Error { reason };
+        Err(e) => {
+            result.verdict = Verdict::Error {
+                reason: e.to_string(),
+            };
             if let Some(c) = child {
                 result.client = Some(c.finish(Duration::from_millis(500)).await);
             }
@@ -775,7 +824,7 @@ pub async fn discover(
     vars: &Vars,
     timeout: Duration,
     jobs: usize,
-) -> Vec<(String, Result<(), String>)> {
+) -> Vec<(String, Result<(), NotImplemented>)> {
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, m) in SERVABLE.iter().enumerate() {
@@ -806,35 +855,38 @@ async fn probe_one(
     user: &str,
     password: &str,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), NotImplemented> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| format!("listen: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(NotImplemented::Listen)?;
+    let local = listener.local_addr().map_err(NotImplemented::Listen)?;
     let cmd = fill_command(template, &local.ip().to_string(), local.port(), m);
     let env = [
         ("AUTHSPEC_USER", user),
         ("AUTHSPEC_PASSWORD", password),
         ("AUTHSPEC_MECHANISM", m),
     ];
-    let mut child = Some(ClientProcess::spawn(&cmd, &env).map_err(|o| o.exit.to_string())?);
+    let mut child =
+        Some(ClientProcess::spawn(&cmd, &env).map_err(|o| NotImplemented::Spawn(o.exit))?);
     let outcome = async {
-        let (stream, _) = accept(&listener, timeout, &mut child).await?;
+        let (stream, _) = accept(&listener, timeout, &mut child)
+            .await
+            .map_err(NotImplemented::Accept)?;
         let mut conn = Conn::from_io(Box::new(stream), timeout);
         let line = |r: Result<(Vec<u8>, bool), ConnError>| {
             r.map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|e| format!("then {e}"))
+                .map_err(NotImplemented::Then)
         };
         conn.send(b"220 mx.example.com ESMTP authspec capability probe\r\n")
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(NotImplemented::Send)?;
         let hello = line(conn.read_line(LINE_LIMIT, "EHLO").await)?;
         if !hello.to_ascii_uppercase().starts_with("EHLO") {
-            return Err(format!("sent {hello:?} instead of EHLO"));
+            return Err(NotImplemented::NotEhlo { sent: hello });
         }
         conn.send(format!("250-mx.example.com\r\n250 AUTH {m}\r\n").as_bytes())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(NotImplemented::Send)?;
         let next = line(conn.read_line(LINE_LIMIT, "AUTH").await)?;
         let _ = conn
             .send(b"421 4.3.2 authspec: capability probe done, closing\r\n")
@@ -851,7 +903,10 @@ async fn probe_one(
             } else {
                 crate::scenario::display_bytes(verb.as_bytes())
             };
-            Err(format!("offered {m} alone, it sent {shown}"))
+            Err(NotImplemented::OtherAnswer {
+                mechanism: m.to_owned(),
+                sent: shown,
+            })
         }
     }
     .await;
@@ -860,3 +915,41 @@ async fn probe_one(
     }
     outcome
 }
+
+/// Why the capability probe counts a mechanism as not implemented by the client.
+#[derive(Debug)]
+pub enum NotImplemented {
+    Listen(std::io::Error),
+    /// The client command did not start.
+    Spawn(ClientExit),
+    Accept(AcceptError),
+    Send(ConnError),
+    /// Reading the client's next line failed.
+    Then(ConnError),
+    NotEhlo {
+        sent: String,
+    },
+    /// Offered the mechanism alone, the client sent something other than AUTH with it.
+    OtherAnswer {
+        mechanism: String,
+        sent: String,
+    },
+}
+
+impl std::fmt::Display for NotImplemented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotImplemented::Listen(e) => write!(f, "listen: {e}"),
+            NotImplemented::Spawn(exit) => exit.fmt(f),
+            NotImplemented::Accept(e) => e.fmt(f),
+            NotImplemented::Send(e) => e.fmt(f),
+            NotImplemented::Then(e) => write!(f, "then {e}"),
+            NotImplemented::NotEhlo { sent } => write!(f, "sent {sent:?} instead of EHLO"),
+            NotImplemented::OtherAnswer { mechanism, sent } => {
+                write!(f, "offered {mechanism} alone, it sent {sent}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for NotImplemented {}
