@@ -718,6 +718,75 @@ pub(crate) fn conn_end(e: ConnError, what: &str) -> StepEnd {
     }
 }
 
+impl Play<'_> {
+    /// `--starttls` before the scenario's steps: greeting, EHLO, STARTTLS, handshake.
+    async fn starttls_prelude(&mut self) -> Result<(), StepEnd> {
+        let g = self.read("the greeting").await?;
+        if g.code != 220 {
+            return Err(StepEnd::Error(format!("greeting {}", g.code)));
+        }
+        self.send(b"EHLO authspec.invalid\r\n").await?;
+        self.read("the EHLO reply").await?;
+        match self
+            .starttls(0, &crate::scenario::Starttls::default())
+            .await
+        {
+            StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_) => Ok(()),
+            other => Err(other),
+        }
+    }
+}
+
+/// A failed `--starttls` prelude is the run's error, not the scenario's failure.
+fn prelude_verdict(e: StepEnd) -> Verdict {
+    match e {
+        StepEnd::Error(r) => Verdict::Error { reason: r },
+        StepEnd::Fail(_, r) => Verdict::Error {
+            reason: format!("STARTTLS prelude: {r}"),
+        },
+        _ => Verdict::Error {
+            reason: "STARTTLS prelude failed".into(),
+        },
+    }
+}
+
+/// The steps without a leading greeting expectation: the scenario expects to read the
+/// greeting first, and over `--starttls` the prelude has read it.
+fn without_greeting(steps: &[Step]) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    let mut skipped_greeting = false;
+    for s in steps {
+        if !skipped_greeting {
+            if let Step::Expect(e) = s {
+                // `code: 220`, or a transcript's `S: 220 …` (compiled to
+                // `reply_lines` without a code).
+                let greeting = e.code.as_ref().is_some_and(|c| c.matches(220))
+                    || (e.code.is_none()
+                        && e.reply_lines.first().is_some_and(|l| l.starts_with("220")));
+                if greeting {
+                    skipped_greeting = true;
+                    continue;
+                }
+            }
+            skipped_greeting = true;
+        }
+        out.push(s.clone());
+    }
+    out
+}
+
+/// The index of the last step that authenticates.
+fn last_auth_step(steps: &[Step]) -> Option<usize> {
+    steps.iter().rposition(|s| match s {
+        Step::Auth(_) => true,
+        Step::Send(s) => s
+            .line()
+            .get(..5)
+            .is_some_and(|v| v.eq_ignore_ascii_case("AUTH ")),
+        _ => false,
+    })
+}
+
 /// Play `sc` against `ep` from connect to the last step.
 pub async fn play(
     sc: &Scenario,
@@ -753,70 +822,20 @@ pub async fn play(
         remembered: std::collections::BTreeMap::new(),
         last_auth_step: None,
     };
-    let mut steps: Vec<Step> = Vec::with_capacity(sc.steps().len() + 3);
     // `--starttls`: every scenario runs inside TLS; the greeting and the first EHLO are
     // consumed here, and the scenario's own steps begin after the handshake.
     // A scenario that runs its own STARTTLS starts in plaintext on a fresh connection.
-    if ep.tls == TlsMode::StartTls && !super::applicability::has_starttls_step(sc) {
-        let prelude = async {
-            let g = play.read("the greeting").await?;
-            if g.code != 220 {
-                return Err(StepEnd::Error(format!("greeting {}", g.code)));
-            }
-            play.send(b"EHLO authspec.invalid\r\n").await?;
-            play.read("the EHLO reply").await?;
-            match play
-                .starttls(0, &crate::scenario::Starttls::default())
-                .await
-            {
-                StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_) => Ok(()),
-                other => Err(other),
-            }
-        };
-        if let Err(e) = prelude.await {
-            result.verdict = match e {
-                StepEnd::Error(r) => Verdict::Error { reason: r },
-                StepEnd::Fail(_, r) => Verdict::Error {
-                    reason: format!("STARTTLS prelude: {r}"),
-                },
-                _ => Verdict::Error {
-                    reason: "STARTTLS prelude failed".into(),
-                },
-            };
+    let steps = if ep.tls == TlsMode::StartTls && !super::applicability::has_starttls_step(sc) {
+        if let Err(e) = play.starttls_prelude().await {
+            result.verdict = prelude_verdict(e);
             result.transcript = play.transcript;
             return result;
         }
-        // The scenario expects to read the greeting first; over STARTTLS there is none,
-        // so a leading greeting expectation is skipped.
-        let mut skipped_greeting = false;
-        for s in sc.steps() {
-            if !skipped_greeting {
-                if let Step::Expect(e) = s {
-                    // `code: 220`, or a transcript's `S: 220 …` (compiled to
-                    // `reply_lines` without a code).
-                    let greeting = e.code.as_ref().is_some_and(|c| c.matches(220))
-                        || (e.code.is_none()
-                            && e.reply_lines.first().is_some_and(|l| l.starts_with("220")));
-                    if greeting {
-                        skipped_greeting = true;
-                        continue;
-                    }
-                }
-                skipped_greeting = true;
-            }
-            steps.push(s.clone());
-        }
+        without_greeting(sc.steps())
     } else {
-        steps.extend(sc.steps().iter().cloned());
-    }
-    play.last_auth_step = steps.iter().rposition(|s| match s {
-        Step::Auth(_) => true,
-        Step::Send(s) => s
-            .line()
-            .get(..5)
-            .is_some_and(|v| v.eq_ignore_ascii_case("AUTH ")),
-        _ => false,
-    });
+        sc.steps().to_vec()
+    };
+    play.last_auth_step = last_auth_step(&steps);
     let mut verdict = Verdict::Pass;
     for (i, step) in steps.iter().enumerate() {
         let started = Instant::now();

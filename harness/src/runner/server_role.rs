@@ -343,6 +343,132 @@ impl Judge {
         }
     }
 
+    async fn expect_command(
+        &mut self,
+        index: usize,
+        c: &crate::scenario::ExpectCommand,
+    ) -> StepEnd {
+        let l = match self.line(index, "a command").await {
+            Ok(l) => l,
+            Err(e) => return e,
+        };
+        if c.initial_response_answers_challenge {
+            // `AUTH <mechanism> <initial response>`
+            let mut parts = l.splitn(3, ' ');
+            let verb = parts.next().unwrap_or("");
+            let _mechanism = parts.next();
+            if verb.eq_ignore_ascii_case("AUTH") {
+                self.pending_response = parts.next().map(str::to_owned);
+            }
+        }
+        Self::outcome(index, c.evaluate(&l))
+    }
+
+    async fn expect_response(
+        &mut self,
+        index: usize,
+        r: &crate::scenario::ExpectResponse,
+    ) -> StepEnd {
+        if let Some(ir) = self.pending_response.take() {
+            return Self::outcome(index, r.evaluate(&ir));
+        }
+        match self.line(index, "a SASL response").await {
+            Ok(l) => Self::outcome(index, r.evaluate(&l)),
+            Err(e) => e,
+        }
+    }
+
+    async fn expect_client_close(
+        &mut self,
+        index: usize,
+        cc: &crate::scenario::ExpectClientClose,
+    ) -> StepEnd {
+        let max = cc
+            .max_commands
+            .unwrap_or(if cc.reply_to_others.is_some() { 3 } else { 0 });
+        let mut others = 0u32;
+        // A polite client may send QUIT first; answer it and keep waiting. Other
+        // commands are answered with `reply_to_others`, up to `max`.
+        for _ in 0..(max.saturating_add(4)).min(64) {
+            match self.conn.read_line(LINE_LIMIT, "close").await {
+                Ok((l, _)) => {
+                    let text = crate::scenario::display_bytes(&l);
+                    self.transcript.push(TranscriptLine::client(text.clone()));
+                    if l.eq_ignore_ascii_case(b"QUIT") {
+                        let _ = self.send(b"221 2.0.0 Bye\r\n").await;
+                        continue;
+                    }
+                    if let Some(r) = &cc.reply_to_others {
+                        if others < max {
+                            others += 1;
+                            if let Err(e) = self.send(&r.bytes()).await {
+                                return e;
+                            }
+                            continue;
+                        }
+                        return fail(
+                            index,
+                            format!("the client closes after at most {max} more commands"),
+                            text,
+                            format!("the client went on after {others} refused commands"),
+                        );
+                    }
+                    return fail(
+                        index,
+                        "the client closes (or QUITs)",
+                        text,
+                        "the client went on",
+                    );
+                }
+                Err(ConnError::Closed { .. }) | Err(ConnError::Io(_)) => {
+                    self.transcript
+                        .push(TranscriptLine::note("connection closed by the client"));
+                    return StepEnd::Ok;
+                }
+                Err(e) => {
+                    return fail(
+                        index,
+                        "the client closes",
+                        e.to_string(),
+                        "the client did not close",
+                    );
+                }
+            }
+        }
+        fail(
+            index,
+            "the client closes",
+            "more commands",
+            "the client did not close",
+        )
+    }
+
+    async fn expect_no_command(
+        &mut self,
+        index: usize,
+        d: crate::scenario::WaitDuration,
+    ) -> StepEnd {
+        match self.conn.read_available(d.duration()).await {
+            Ok(b) if b.is_empty() => StepEnd::Ok,
+            Ok(b) => {
+                let text = crate::scenario::display_bytes(&b);
+                self.transcript.push(TranscriptLine::client(text.clone()));
+                fail(
+                    index,
+                    format!("silence for {d}"),
+                    text,
+                    "the client sent something it must not",
+                )
+            }
+            Err(ConnError::Closed { .. }) => {
+                self.transcript
+                    .push(TranscriptLine::note("connection closed by the client"));
+                StepEnd::Ok
+            }
+            Err(e) => StepEnd::Error(e.to_string()),
+        }
+    }
+
     async fn step(&mut self, index: usize, step: &Step) -> StepEnd {
         match step {
             Step::Reply(r) => self.send(&r.bytes()).await.err().unwrap_or(StepEnd::Ok),
@@ -361,111 +487,12 @@ impl Judge {
                 Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
                 Err(e) => StepEnd::Error(format!("bad hex: {e}")),
             },
-            Step::ExpectCommand(c) => match self.line(index, "a command").await {
-                Ok(l) => {
-                    if c.initial_response_answers_challenge {
-                        // `AUTH <mechanism> <initial response>`
-                        let mut parts = l.splitn(3, ' ');
-                        let verb = parts.next().unwrap_or("");
-                        let _mechanism = parts.next();
-                        if verb.eq_ignore_ascii_case("AUTH") {
-                            self.pending_response = parts.next().map(str::to_owned);
-                        }
-                    }
-                    Self::outcome(index, c.evaluate(&l))
-                }
-                Err(e) => e,
-            },
-            Step::ExpectResponse(r) => {
-                if let Some(ir) = self.pending_response.take() {
-                    return Self::outcome(index, r.evaluate(&ir));
-                }
-                match self.line(index, "a SASL response").await {
-                    Ok(l) => Self::outcome(index, r.evaluate(&l)),
-                    Err(e) => e,
-                }
-            }
+            Step::ExpectCommand(c) => self.expect_command(index, c).await,
+            Step::ExpectResponse(r) => self.expect_response(index, r).await,
             Step::ExpectExit(x) => self.expect_exit(index, x).await,
             Step::ExpectAuth(a) => self.expect_auth(index, a).await,
-            Step::ExpectClientClose(cc) => {
-                let max =
-                    cc.max_commands
-                        .unwrap_or(if cc.reply_to_others.is_some() { 3 } else { 0 });
-                let mut others = 0u32;
-                // A polite client may send QUIT first; answer it and keep waiting. Other
-                // commands are answered with `reply_to_others`, up to `max`.
-                for _ in 0..(max.saturating_add(4)).min(64) {
-                    match self.conn.read_line(LINE_LIMIT, "close").await {
-                        Ok((l, _)) => {
-                            let text = crate::scenario::display_bytes(&l);
-                            self.transcript.push(TranscriptLine::client(text.clone()));
-                            if l.eq_ignore_ascii_case(b"QUIT") {
-                                let _ = self.send(b"221 2.0.0 Bye\r\n").await;
-                                continue;
-                            }
-                            if let Some(r) = &cc.reply_to_others {
-                                if others < max {
-                                    others += 1;
-                                    if let Err(e) = self.send(&r.bytes()).await {
-                                        return e;
-                                    }
-                                    continue;
-                                }
-                                return fail(
-                                    index,
-                                    format!("the client closes after at most {max} more commands"),
-                                    text,
-                                    format!("the client went on after {others} refused commands"),
-                                );
-                            }
-                            return fail(
-                                index,
-                                "the client closes (or QUITs)",
-                                text,
-                                "the client went on",
-                            );
-                        }
-                        Err(ConnError::Closed { .. }) | Err(ConnError::Io(_)) => {
-                            self.transcript
-                                .push(TranscriptLine::note("connection closed by the client"));
-                            return StepEnd::Ok;
-                        }
-                        Err(e) => {
-                            return fail(
-                                index,
-                                "the client closes",
-                                e.to_string(),
-                                "the client did not close",
-                            );
-                        }
-                    }
-                }
-                fail(
-                    index,
-                    "the client closes",
-                    "more commands",
-                    "the client did not close",
-                )
-            }
-            Step::ExpectNoCommand(d) => match self.conn.read_available(d.duration()).await {
-                Ok(b) if b.is_empty() => StepEnd::Ok,
-                Ok(b) => {
-                    let text = crate::scenario::display_bytes(&b);
-                    self.transcript.push(TranscriptLine::client(text.clone()));
-                    fail(
-                        index,
-                        format!("silence for {d}"),
-                        text,
-                        "the client sent something it must not",
-                    )
-                }
-                Err(ConnError::Closed { .. }) => {
-                    self.transcript
-                        .push(TranscriptLine::note("connection closed by the client"));
-                    StepEnd::Ok
-                }
-                Err(e) => StepEnd::Error(e.to_string()),
-            },
+            Step::ExpectClientClose(cc) => self.expect_client_close(index, cc).await,
+            Step::ExpectNoCommand(d) => self.expect_no_command(index, *d).await,
             Step::Wait(d) => {
                 tokio::time::sleep(d.duration()).await;
                 StepEnd::Ok
@@ -675,77 +702,32 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
         result.verdict = Verdict::Skip { reason: why };
         return result;
     }
-    let bind = match &shared.cfg.client {
-        ClientUnderTest::Listen(a) => a.clone(),
-        _ => "127.0.0.1:0".to_string(),
-    };
-    let listener = match tokio::net::TcpListener::bind(&bind).await {
+    let (listener, local) = match listen(shared).await {
         Ok(l) => l,
         Err(e) => {
             result.verdict = Verdict::Error {
-                reason: format!("listen on {bind}: {e}"),
-            };
-            return result;
-        }
-    };
-    let local = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            result.verdict = Verdict::Error {
-                reason: format!("listen: {e}"),
+                reason: e.to_string(),
             };
             return result;
         }
     };
     let timeout = shared.cfg.timeout;
-    let mechanism = mechanism_for(vars, shared.client_mechanisms.known.as_deref());
-    let mut child: Option<ClientProcess> = None;
-    let mut task: Option<tokio::task::JoinHandle<()>> = None;
     let accept_within = match shared.cfg.client {
         ClientUnderTest::Listen(_) => timeout * 12,
         _ => timeout,
     };
-    match &shared.cfg.client {
-        ClientUnderTest::Embedded => {
-            match spawn_embedded_client(
-                sc,
-                vars,
-                local.to_string(),
-                timeout,
-                seed,
-                Arc::clone(&shared.insecure_tls),
-            ) {
-                Ok(t) => task = Some(t),
-                Err(e) => {
-                    result.verdict = Verdict::Error {
-                        reason: e.to_string(),
-                    };
-                    return result;
-                }
+    let (mut child, task) = match start_client(sc, shared, vars, seed, local, accept_within) {
+        Ok(started) => started,
+        Err(e) => {
+            result.verdict = Verdict::Error {
+                reason: e.to_string(),
+            };
+            if let StartError::Command(out) = e {
+                result.client = Some(*out);
             }
+            return result;
         }
-        ClientUnderTest::Command(template) => {
-            let cmd = fill_command(template, &local.ip().to_string(), local.port(), &mechanism);
-            let env = [
-                ("AUTHSPEC_USER", vars.get("user").unwrap_or("")),
-                ("AUTHSPEC_PASSWORD", vars.get("password").unwrap_or("")),
-                ("AUTHSPEC_MECHANISM", mechanism.as_str()),
-            ];
-            match ClientProcess::spawn(&cmd, &env) {
-                Ok(c) => child = Some(c),
-                Err(out) => {
-                    result.verdict = Verdict::Error {
-                        reason: format!("the client command could not start ({})", out.exit),
-                    };
-                    result.client = Some(out);
-                    return result;
-                }
-            }
-        }
-        ClientUnderTest::Listen(_) => {
-            shared.announce(sc, vars, &mechanism, local, accept_within);
-        }
-    }
+    };
     let (stream, peer) = match accept(&listener, accept_within, &mut child).await {
         Ok(s) => s,
         Err(e) => {
@@ -773,6 +755,128 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
             "client connected from {peer}"
         )));
     }
+    let verdict = run_steps(sc, shared, vars, &mut judge, &mut result).await;
+    judge.conn.shutdown().await;
+    if let Some(t) = task {
+        t.abort();
+    }
+    if let Some(c) = judge.client.take() {
+        // Closing the connection ends most clients at once; a stuck one is stopped.
+        result.client = Some(c.finish(timeout.min(Duration::from_secs(3))).await);
+    }
+    result.verdict = verdict;
+    result.transcript = judge.transcript;
+    result
+}
+
+/// Why the scenario's listening socket could not be opened.
+#[derive(Debug)]
+enum ListenError {
+    Bind { addr: String, error: std::io::Error },
+    LocalAddr(std::io::Error),
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenError::Bind { addr, error } => write!(f, "listen on {addr}: {error}"),
+            ListenError::LocalAddr(e) => write!(f, "listen: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ListenError {}
+
+/// The socket the client under test connects to: `--client-listen`'s address, else an
+/// ephemeral loopback port.
+async fn listen(
+    shared: &Shared,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), ListenError> {
+    let addr = match &shared.cfg.client {
+        ClientUnderTest::Listen(a) => a.clone(),
+        _ => "127.0.0.1:0".to_string(),
+    };
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(error) => return Err(ListenError::Bind { addr, error }),
+    };
+    let local = listener.local_addr().map_err(ListenError::LocalAddr)?;
+    Ok((listener, local))
+}
+
+/// Why the client under test was not started.
+#[derive(Debug)]
+enum StartError {
+    Profile(ProfileError),
+    /// The client command did not start; its output goes into the result.
+    Command(Box<crate::report::ClientOutput>),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Profile(e) => e.fmt(f),
+            StartError::Command(out) => {
+                write!(f, "the client command could not start ({})", out.exit)
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Starts the client under test towards `local`: the embedded client's task, the
+/// client command's process, or (for `--client-listen`) the announcement of where to
+/// connect.
+fn start_client(
+    sc: &Scenario,
+    shared: &Shared,
+    vars: &Vars,
+    seed: u64,
+    local: std::net::SocketAddr,
+    accept_within: Duration,
+) -> Result<(Option<ClientProcess>, Option<tokio::task::JoinHandle<()>>), StartError> {
+    let mechanism = mechanism_for(vars, shared.client_mechanisms.known.as_deref());
+    match &shared.cfg.client {
+        ClientUnderTest::Embedded => {
+            let task = spawn_embedded_client(
+                sc,
+                vars,
+                local.to_string(),
+                shared.cfg.timeout,
+                seed,
+                Arc::clone(&shared.insecure_tls),
+            )
+            .map_err(StartError::Profile)?;
+            Ok((None, Some(task)))
+        }
+        ClientUnderTest::Command(template) => {
+            let cmd = fill_command(template, &local.ip().to_string(), local.port(), &mechanism);
+            let env = [
+                ("AUTHSPEC_USER", vars.get("user").unwrap_or("")),
+                ("AUTHSPEC_PASSWORD", vars.get("password").unwrap_or("")),
+                ("AUTHSPEC_MECHANISM", mechanism.as_str()),
+            ];
+            let child = ClientProcess::spawn(&cmd, &env)
+                .map_err(|out| StartError::Command(Box::new(out)))?;
+            Ok((Some(child), None))
+        }
+        ClientUnderTest::Listen(_) => {
+            shared.announce(sc, vars, &mechanism, local, accept_within);
+            Ok((None, None))
+        }
+    }
+}
+
+/// Plays the scenario's steps against the connected client until one ends it; the
+/// verdict before the notes settle it.
+async fn run_steps(
+    sc: &Scenario,
+    shared: &Shared,
+    vars: &Vars,
+    judge: &mut Judge,
+    result: &mut ScenarioResult,
+) -> Verdict {
     let mut verdict = Verdict::Pass;
     let mut notes = Notes::default();
     for (i, step) in sc.steps().iter().enumerate() {
@@ -788,31 +892,12 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
         };
         let end = judge.step(i, &step).await;
         let judged = Judged::of(sc, &step, shared.cfg.strict);
-        if let Some(v) = record_step(
-            &mut result,
-            &mut notes,
-            i,
-            step.kind(),
-            started,
-            end,
-            &judged,
-        ) {
+        if let Some(v) = record_step(result, &mut notes, i, step.kind(), started, end, &judged) {
             verdict = v;
             break;
         }
     }
-    let verdict = settle(verdict, &notes);
-    judge.conn.shutdown().await;
-    if let Some(t) = task {
-        t.abort();
-    }
-    if let Some(c) = judge.client.take() {
-        // Closing the connection ends most clients at once; a stuck one is stopped.
-        result.client = Some(c.finish(timeout.min(Duration::from_secs(3))).await);
-    }
-    result.verdict = verdict;
-    result.transcript = judge.transcript;
-    result
+    settle(verdict, &notes)
 }
 
 /// Finds which of [`SERVABLE`] a client command implements: one short session per
