@@ -517,33 +517,7 @@ impl Expect {
             match_lines(&self.reply_lines, reply)?;
         }
         if !self.capability.is_empty() || !self.capability_absent.is_empty() {
-            let caps = capabilities(reply);
-            let find = |k: &str| caps.iter().find(|(kw, _)| kw.eq_ignore_ascii_case(k));
-            for (k, check) in &self.capability {
-                match (check, find(k)) {
-                    (CapabilityCheck::Absent, Some(_)) => {
-                        return Err(Mismatch::Advertised { keyword: k.clone() });
-                    }
-                    (CapabilityCheck::Absent, None) => {}
-                    (_, None) => return Err(Mismatch::NotAdvertised { keyword: k.clone() }),
-                    (CapabilityCheck::Present, Some(_)) => {}
-                    (CapabilityCheck::With(wanted), Some((_, params))) => {
-                        for w in wanted {
-                            if !params.iter().any(|p| p.eq_ignore_ascii_case(w)) {
-                                return Err(Mismatch::NotListed {
-                                    keyword: k.clone(),
-                                    param: w.clone(),
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-            for k in &self.capability_absent {
-                if find(k).is_some() {
-                    return Err(Mismatch::Advertised { keyword: k.clone() });
-                }
-            }
+            self.check_capabilities(reply)?;
         }
         if let Some(n) = self.lines {
             if reply.len() != n {
@@ -581,6 +555,38 @@ impl Expect {
                 });
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// `capability` and `capability_absent` against the EHLO keywords.
+    fn check_capabilities(&self, reply: &[String]) -> Result<(), Mismatch> {
+        let caps = capabilities(reply);
+        let find = |k: &str| caps.iter().find(|(kw, _)| kw.eq_ignore_ascii_case(k));
+        for (k, check) in &self.capability {
+            match (check, find(k)) {
+                (CapabilityCheck::Absent, Some(_)) => {
+                    return Err(Mismatch::Advertised { keyword: k.clone() });
+                }
+                (CapabilityCheck::Absent, None) => {}
+                (_, None) => return Err(Mismatch::NotAdvertised { keyword: k.clone() }),
+                (CapabilityCheck::Present, Some(_)) => {}
+                (CapabilityCheck::With(wanted), Some((_, params))) => {
+                    for w in wanted {
+                        if !params.iter().any(|p| p.eq_ignore_ascii_case(w)) {
+                            return Err(Mismatch::NotListed {
+                                keyword: k.clone(),
+                                param: w.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for k in &self.capability_absent {
+            if find(k).is_some() {
+                return Err(Mismatch::Advertised { keyword: k.clone() });
+            }
         }
         Ok(())
     }
@@ -784,5 +790,62 @@ impl ExpectResponse {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debug_shaped(text: &str) -> bool {
+        authspec_reference::human::looks_like_debug(text)
+            || ["Some(", "None", "Err(", "Ok(", "\\\"", " { "]
+                .iter()
+                .any(|d| text.contains(d))
+    }
+
+    /// A failed condition reads as the condition and what came instead, never as the
+    /// variant's Debug form.
+    #[test]
+    fn mismatches_name_the_condition_in_words() {
+        let reply = |lines: &[&str]| lines.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>();
+        let code: Expect = serde_yaml::from_str("code: 2xx").unwrap();
+        let e = code.check(&reply(&["535 5.7.8 no"])).unwrap_err();
+        assert_eq!(
+            e,
+            Mismatch::Code {
+                code: 535,
+                spec: "2xx".into()
+            }
+        );
+        assert_eq!(e.to_string(), "code 535 is not 2xx");
+
+        let caps: Expect = serde_yaml::from_str("capability: {AUTH: [PLAIN]}").unwrap();
+        let e = caps
+            .check(&reply(&["250-mx", "250 AUTH LOGIN"]))
+            .unwrap_err();
+        assert_eq!(e.to_string(), "AUTH does not list PLAIN");
+
+        let lines: Expect = serde_yaml::from_str("lines: 1").unwrap();
+        let e = lines.check(&reply(&["250-a", "250 b"])).unwrap_err();
+        assert_eq!(e.to_string(), "2 line(s), not 1");
+
+        for e in [
+            Mismatch::NoReply,
+            Mismatch::EnhancedMissing {
+                pattern: "5.7.*".into(),
+            },
+            Mismatch::NoReplyCode {
+                line: "garbage".into(),
+            },
+            Mismatch::NotMultiLine { wanted: 2 },
+            Mismatch::DecodedResponse {
+                shown: "\\x00alice\\x00pw".into(),
+                pattern: "*alice*".into(),
+            },
+        ] {
+            let text = e.to_string();
+            assert!(!text.is_empty() && !debug_shaped(&text), "{text}");
+        }
     }
 }
