@@ -1,7 +1,7 @@
 //! `authspec probe`: what a server offers for AUTH, before and after TLS, and what
 //! looks wrong about it. Each probe is one short session; each anomaly names the rule.
 
-use crate::conn::{Conn, ConnError};
+use crate::conn::{Conn, ConnError, Malformed, TlsFailure};
 use authspec_reference::sasl::Mechanism;
 use authspec_reference::sasl::channel_binding::CbType;
 use authspec_reference::smtp::reply::{self, Capabilities, Reply};
@@ -334,12 +334,11 @@ async fn ehlo(conn: &mut Conn, helo: &str) -> Result<(Reply, Capabilities), Conn
     conn.send(format!("EHLO {helo}\r\n").as_bytes()).await?;
     let r = conn.read_reply("EHLO reply").await?;
     if r.code != 250 {
-        return Err(ConnError::Malformed(format!(
-            "EHLO answered {}",
-            String::from_utf8_lossy(&r.format()).trim_end()
-        )));
+        return Err(ConnError::Malformed(Malformed::EhloRefused {
+            reply: String::from_utf8_lossy(&r.format()).trim_end().to_owned(),
+        }));
     }
-    let caps = reply::parse_ehlo(&r).map_err(|e| ConnError::Malformed(e.to_string()))?;
+    let caps = reply::parse_ehlo(&r).map_err(|e| ConnError::Malformed(Malformed::Ehlo(e)))?;
     Ok((r, caps))
 }
 
@@ -352,17 +351,18 @@ async fn open(opts: &ProbeOptions) -> Result<(Conn, Reply, Capabilities), ConnEr
     }
     let greet = conn.read_reply("greeting").await?;
     if greet.code != 220 {
-        return Err(ConnError::Malformed(format!(
-            "greeting code {}",
-            greet.code
-        )));
+        return Err(ConnError::Malformed(Malformed::Greeting {
+            code: greet.code,
+        }));
     }
     let (mut r, mut caps) = ehlo(&mut conn, &opts.helo).await?;
     if opts.tls == ProbeTls::StartTls {
         conn.send(b"STARTTLS\r\n").await?;
         let r220 = conn.read_reply("STARTTLS reply").await?;
         if r220.code != 220 {
-            return Err(ConnError::Tls(format!("STARTTLS refused: {}", r220.code)));
+            return Err(ConnError::Tls(TlsFailure::StartTlsRefused {
+                code: r220.code,
+            }));
         }
         conn.take_unread();
         conn.upgrade(Arc::clone(&opts.tls_config), &opts.server_name)

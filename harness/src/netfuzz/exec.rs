@@ -94,14 +94,6 @@ pub fn reply_problem(r: &Reply) -> Option<(&'static str, String)> {
 }
 
 /// The rule name of a parse error, for grouping findings: `CodeMismatchAcrossLines`.
-fn rule_of(message: &str) -> String {
-    message
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or("unknown")
-        .to_owned()
-}
-
 struct Player<'a> {
     conn: Conn,
     target: &'a Target,
@@ -194,7 +186,7 @@ impl Player<'_> {
                 Read::Stop
             }
             Err(ConnError::Malformed(m)) => {
-                let rule = rule_of(&m);
+                let rule = m.rule().to_owned();
                 self.played.find(
                     FindingKind::MalformedReply,
                     at,
