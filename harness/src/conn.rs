@@ -19,7 +19,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 pub fn tls_client_config(
     insecure: bool,
     ca_file: Option<&std::path::Path>,
-) -> Result<Arc<rustls::ClientConfig>, String> {
+) -> Result<Arc<rustls::ClientConfig>, authspec_reference::net::tls::TlsError> {
     use authspec_reference::net::tls;
     let v = if insecure {
         tls::ServerVerification::Insecure
@@ -28,7 +28,7 @@ pub fn tls_client_config(
             ca_file: ca_file.map(std::path::Path::to_path_buf),
         }
     };
-    tls::client_config(&v).map_err(|e| e.to_string())
+    tls::client_config(&v)
 }
 
 /// Any byte stream the connection can run over (TCP, TLS over TCP).
@@ -49,10 +49,103 @@ pub enum ConnError {
         partial: usize,
     },
     /// The bytes did not form a reply (RFC 5321 §4.2), or a bound was exceeded.
-    Malformed(String),
+    Malformed(Malformed),
     Io(io::Error),
-    Tls(String),
+    Tls(TlsFailure),
 }
+
+/// What was wrong with the peer's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Malformed {
+    /// A structural rule of RFC 5321 §4.2 broken.
+    Reply(reply::ReplyError),
+    /// No complete reply within the buffer bound.
+    ReplyTooLarge {
+        limit: usize,
+    },
+    LineTooLong {
+        limit: usize,
+    },
+    /// More than the buffer bound arrived while waiting for the peer to close.
+    FloodBeforeClose,
+    /// EHLO was answered with something other than 250.
+    EhloRefused {
+        reply: String,
+    },
+    Ehlo(reply::EhloError),
+    /// The greeting was not 220.
+    Greeting {
+        code: u16,
+    },
+}
+
+impl Malformed {
+    /// A stable name for what was broken: the finding signature `fuzz` groups by.
+    pub fn rule(&self) -> &'static str {
+        use reply::ReplyError as R;
+        match self {
+            Malformed::Reply(R::InvalidCode { .. }) => "InvalidCode",
+            Malformed::Reply(R::InvalidSeparator { .. }) => "InvalidSeparator",
+            Malformed::Reply(R::CodeMismatchAcrossLines { .. }) => "CodeMismatchAcrossLines",
+            Malformed::Reply(R::LineTooLong { .. }) => "LineTooLong",
+            Malformed::Reply(R::TooManyLines { .. }) => "TooManyLines",
+            Malformed::ReplyTooLarge { .. } => "ReplyTooLarge",
+            Malformed::LineTooLong { .. } => "ClientLineTooLong",
+            Malformed::FloodBeforeClose => "FloodBeforeClose",
+            Malformed::EhloRefused { .. } => "EhloRefused",
+            Malformed::Ehlo(_) => "Ehlo",
+            Malformed::Greeting { .. } => "Greeting",
+        }
+    }
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Malformed::Reply(e) => e.fmt(f),
+            Malformed::ReplyTooLarge { limit } => {
+                write!(f, "more than {limit} octets without a complete reply")
+            }
+            Malformed::LineTooLong { limit } => {
+                write!(f, "client line longer than {limit} octets")
+            }
+            Malformed::FloodBeforeClose => f.write_str("flood while waiting for close"),
+            Malformed::EhloRefused { reply } => write!(f, "EHLO answered {reply}"),
+            Malformed::Ehlo(e) => e.fmt(f),
+            Malformed::Greeting { code } => write!(f, "greeting code {code}"),
+        }
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+/// Why TLS did not start.
+#[derive(Debug)]
+pub enum TlsFailure {
+    /// The name to verify the certificate against is not a DNS name or an address.
+    BadServerName {
+        name: String,
+        error: rustls::pki_types::InvalidDnsNameError,
+    },
+    /// The handshake failed (certificate refused, protocol error, closed).
+    Handshake(io::Error),
+    /// RFC 3207 §4: only 220 starts the handshake.
+    StartTlsRefused { code: u16 },
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsFailure::BadServerName { name, error } => {
+                write!(f, "bad server name {name:?}: {error}")
+            }
+            TlsFailure::Handshake(e) => e.fmt(f),
+            TlsFailure::StartTlsRefused { code } => write!(f, "STARTTLS refused: {code}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsFailure {}
 
 impl fmt::Display for ConnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -155,13 +248,12 @@ impl Conn {
                     return Ok(r);
                 }
                 Ok(None) => {}
-                Err(e) => return Err(ConnError::Malformed(format!("{e:?}"))),
+                Err(e) => return Err(ConnError::Malformed(Malformed::Reply(e))),
             }
             if self.buf.len() > self.max_buffer {
-                return Err(ConnError::Malformed(format!(
-                    "more than {} octets without a complete reply",
-                    self.max_buffer
-                )));
+                return Err(ConnError::Malformed(Malformed::ReplyTooLarge {
+                    limit: self.max_buffer,
+                }));
             }
             self.fill(deadline, waiting_for).await?;
         }
@@ -219,9 +311,7 @@ impl Conn {
                 return Ok((line, bare_lf));
             }
             if self.buf.len() > limit {
-                return Err(ConnError::Malformed(format!(
-                    "client line longer than {limit} octets"
-                )));
+                return Err(ConnError::Malformed(Malformed::LineTooLong { limit }));
             }
             self.fill(deadline, waiting_for).await?;
         }
@@ -239,7 +329,7 @@ impl Conn {
                 continue;
             }
             if self.buf.len() > self.max_buffer {
-                return Err(ConnError::Malformed("flood while waiting for close".into()));
+                return Err(ConnError::Malformed(Malformed::FloodBeforeClose));
             }
             match self.fill(deadline, "connection close").await {
                 Ok(()) => {}
@@ -284,8 +374,12 @@ impl Conn {
         server_name: &str,
     ) -> Result<(), ConnError> {
         let io = self.io.take().ok_or(ConnError::Closed { partial: 0 })?;
-        let name = ServerName::try_from(server_name.to_string())
-            .map_err(|e| ConnError::Tls(format!("bad server name {server_name:?}: {e}")))?;
+        let name = ServerName::try_from(server_name.to_string()).map_err(|error| {
+            ConnError::Tls(TlsFailure::BadServerName {
+                name: server_name.to_owned(),
+                error,
+            })
+        })?;
         let tls = handshake(self.timeout, TlsConnector::from(config).connect(name, io)).await?;
         self.tls_info = Some(authspec_reference::net::tls::tls_info_from_client(
             tls.get_ref().1,
@@ -341,7 +435,7 @@ async fn handshake<S>(
             waiting_for: "TLS handshake",
             partial: 0,
         }),
-        Ok(Err(e)) => Err(ConnError::Tls(e.to_string())),
+        Ok(Err(e)) => Err(ConnError::Tls(TlsFailure::Handshake(e))),
         Ok(Ok(s)) => Ok(s),
     }
 }

@@ -242,6 +242,29 @@ pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
+/// A file the user named that could not be read, with its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub path: std::path::PathBuf,
+    pub error: ReadError,
+}
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: cannot read: {}", self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
+/// [`read_text`] with [`MAX_INPUT_FILE`], its error naming the path.
+pub fn read_named(path: &Path) -> Result<String, Unreadable> {
+    read_text(path, MAX_INPUT_FILE).map_err(|error| Unreadable {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
 /// Reads a regular file of at most `limit` bytes as UTF-8. Follows a symbolic link
 /// given by the user (an explicit path is the user's choice), but never opens what is
 /// not a regular file, and never reads more than `limit + 1` bytes.

@@ -222,9 +222,9 @@ impl Tally {
         }
     }
 
-    fn record_err(&mut self, kind: String) {
+    fn record_err(&mut self, error: &SessionError) {
         self.failed += 1;
-        *self.errors.entry(kind).or_insert(0) += 1;
+        *self.errors.entry(error.to_string()).or_insert(0) += 1;
     }
 }
 
@@ -452,9 +452,9 @@ pub async fn run(opts: Arc<LoadOptions>, progress: Arc<Progress>) -> LoadReport 
                 let t0 = Instant::now();
                 match one_session(&opts, &mut rng).await {
                     Ok(()) => tally.record_ok(t0.elapsed()),
-                    Err(kind) => {
+                    Err(error) => {
                         progress.failed.fetch_add(1, Ordering::Relaxed);
-                        tally.record_err(kind.to_string());
+                        tally.record_err(&error);
                     }
                 }
                 progress.done.fetch_add(1, Ordering::Relaxed);

@@ -1,7 +1,7 @@
 //! `authspec probe`: what a server offers for AUTH, before and after TLS, and what
 //! looks wrong about it. Each probe is one short session; each anomaly names the rule.
 
-use crate::conn::{Conn, ConnError};
+use crate::conn::{Conn, ConnError, Malformed, TlsFailure};
 use authspec_reference::sasl::Mechanism;
 use authspec_reference::sasl::channel_binding::CbType;
 use authspec_reference::smtp::reply::{self, Capabilities, Reply};
@@ -334,12 +334,11 @@ async fn ehlo(conn: &mut Conn, helo: &str) -> Result<(Reply, Capabilities), Conn
     conn.send(format!("EHLO {helo}\r\n").as_bytes()).await?;
     let r = conn.read_reply("EHLO reply").await?;
     if r.code != 250 {
-        return Err(ConnError::Malformed(format!(
-            "EHLO answered {}",
-            String::from_utf8_lossy(&r.format()).trim_end()
-        )));
+        return Err(ConnError::Malformed(Malformed::EhloRefused {
+            reply: String::from_utf8_lossy(&r.format()).trim_end().to_owned(),
+        }));
     }
-    let caps = reply::parse_ehlo(&r).map_err(|e| ConnError::Malformed(e.to_string()))?;
+    let caps = reply::parse_ehlo(&r).map_err(|e| ConnError::Malformed(Malformed::Ehlo(e)))?;
     Ok((r, caps))
 }
 
@@ -352,17 +351,18 @@ async fn open(opts: &ProbeOptions) -> Result<(Conn, Reply, Capabilities), ConnEr
     }
     let greet = conn.read_reply("greeting").await?;
     if greet.code != 220 {
-        return Err(ConnError::Malformed(format!(
-            "greeting code {}",
-            greet.code
-        )));
+        return Err(ConnError::Malformed(Malformed::Greeting {
+            code: greet.code,
+        }));
     }
     let (mut r, mut caps) = ehlo(&mut conn, &opts.helo).await?;
     if opts.tls == ProbeTls::StartTls {
         conn.send(b"STARTTLS\r\n").await?;
         let r220 = conn.read_reply("STARTTLS reply").await?;
         if r220.code != 220 {
-            return Err(ConnError::Tls(format!("STARTTLS refused: {}", r220.code)));
+            return Err(ConnError::Tls(TlsFailure::StartTlsRefused {
+                code: r220.code,
+            }));
         }
         conn.take_unread();
         conn.upgrade(Arc::clone(&opts.tls_config), &opts.server_name)
@@ -536,8 +536,9 @@ async fn read_greeting(conn: &mut Conn, opts: &ProbeOptions) -> Result<Reply, Pr
 async fn tls_answers(opts: &ProbeOptions) -> Result<TlsAnswer, TlsSilence> {
     use tokio_rustls::TlsConnector;
     let secs = opts.timeout.as_secs();
-    let config = crate::conn::tls_client_config(true, None)
-        .map_err(|error| TlsSilence::Connect { error })?;
+    let config = crate::conn::tls_client_config(true, None).map_err(|e| TlsSilence::Connect {
+        error: e.to_string(),
+    })?;
     let name = rustls::pki_types::ServerName::try_from(opts.server_name.clone()).map_err(|e| {
         TlsSilence::Connect {
             error: format!("bad server name: {e}"),
@@ -829,6 +830,87 @@ async fn channel_binding(
 
 pub async fn probe(opts: &ProbeOptions) -> Result<ProbeReport, ProbeError> {
     let mut anomalies = Vec::new();
+    let first = first_session(opts, &mut anomalies).await?;
+    let before_list = offered(&first.before);
+    let after_list = first.after.as_ref().map(offered).unwrap_or_default();
+    let initially_tls = opts.tls == ProbeTls::Implicit;
+    let mechanisms = mechanism_table(&before_list, &after_list, initially_tls, &mut anomalies);
+    auth_line_anomalies(&first.before, first.after.as_ref(), &mut anomalies);
+    let over_tls: Option<&[String]> = if initially_tls {
+        Some(&before_list)
+    } else if first.after.is_some() {
+        Some(&after_list)
+    } else {
+        None
+    };
+    let without_tls: &[String] = if initially_tls { &[] } else { &before_list };
+    let channel_binding = channel_binding(opts, without_tls, over_tls, &mut anomalies).await;
+
+    // Side probes on fresh sessions, where AUTH is offered.
+    let auth_where = if !after_list.is_empty() || (before_list.is_empty() && first.offers_starttls)
+    {
+        ProbeTls::StartTls
+    } else {
+        opts.tls
+    };
+    let side_opts = ProbeOptions {
+        target: opts.target.clone(),
+        tls: if opts.tls == ProbeTls::Implicit {
+            ProbeTls::Implicit
+        } else {
+            auth_where
+        },
+        tls_config: Arc::clone(&opts.tls_config),
+        server_name: opts.server_name.clone(),
+        helo: opts.helo.clone(),
+        timeout: opts.timeout,
+    };
+    let offered_now = if side_opts.tls == ProbeTls::None {
+        &before_list
+    } else if first.after.is_some() {
+        &after_list
+    } else {
+        &before_list
+    };
+    if offered_now.iter().any(|m| m.eq_ignore_ascii_case("PLAIN")) {
+        probe_plain_cancel(&side_opts, &mut anomalies).await;
+    }
+    if !offered_now.is_empty() {
+        probe_unknown_mechanism(&side_opts, &mut anomalies).await;
+    }
+    Ok(ProbeReport {
+        target: opts.target.clone(),
+        banner: first.banner,
+        ehlo_before_tls: first.ehlo_before,
+        ehlo_after_tls: first.ehlo_after,
+        auth: first.before,
+        auth_after_tls: first.after,
+        mechanisms,
+        tls: first.tls,
+        anomalies,
+        implicit_tls: opts.tls == ProbeTls::Implicit,
+        channel_binding,
+    })
+}
+
+/// What the first session learned: the greeting, EHLO before and after STARTTLS, and
+/// the TLS session.
+struct FirstSession {
+    banner: String,
+    ehlo_before: Vec<String>,
+    ehlo_after: Option<Vec<String>>,
+    before: AuthLines,
+    after: Option<AuthLines>,
+    tls: Option<TlsReport>,
+    offers_starttls: bool,
+}
+
+/// Connect (with TLS for `--tls`), read the greeting, EHLO, and STARTTLS where asked
+/// for or offered, then QUIT.
+async fn first_session(
+    opts: &ProbeOptions,
+    anomalies: &mut Vec<Anomaly>,
+) -> Result<FirstSession, ProbeError> {
     let mut conn = if opts.tls == ProbeTls::Implicit {
         let mut conn = Conn::connect(&opts.target, opts.timeout).await?;
         conn.upgrade(Arc::clone(&opts.tls_config), &opts.server_name)
@@ -846,80 +928,107 @@ pub async fn probe(opts: &ProbeOptions) -> Result<ProbeReport, ProbeError> {
         });
     }
     let (r1, caps1) = ehlo(&mut conn, &opts.helo).await?;
-    let before = auth_lines(&caps1);
-    let mut after = None;
-    let mut ehlo_after = None;
-    let mut tls = None;
     let offers_starttls = caps1.has("STARTTLS");
+    let mut after_tls = None;
     if opts.tls == ProbeTls::StartTls || (opts.tls == ProbeTls::None && offers_starttls) {
-        if !offers_starttls {
+        if offers_starttls {
+            after_tls = starttls(&mut conn, opts, anomalies).await?;
+        } else {
             anomalies.push(Anomaly {
                 rule: "starttls-not-offered",
                 detail: "--starttls was asked for but EHLO does not list STARTTLS".into(),
             });
-        } else {
-            conn.send(b"STARTTLS\r\n").await?;
-            let r = conn.read_reply("STARTTLS reply").await?;
-            if r.code == 220 {
-                let injected = conn.take_unread();
-                if !injected.is_empty() {
-                    anomalies.push(Anomaly {
-                        rule: "starttls-response-injection",
-                        detail: format!(
-                            "{} octets arrived after the STARTTLS 220 and before the handshake (discarded)",
-                            injected.len()
-                        ),
-                    });
-                }
-                match conn
-                    .upgrade(Arc::clone(&opts.tls_config), &opts.server_name)
-                    .await
-                {
-                    Ok(()) => {
-                        let (r2, caps2) = ehlo(&mut conn, &opts.helo).await?;
-                        ehlo_after = Some(lines(&r2));
-                        after = Some(auth_lines(&caps2));
-                    }
-                    Err(e) => anomalies.push(Anomaly {
-                        rule: "tls-handshake-failed",
-                        detail: e.to_string(),
-                    }),
-                }
-            } else {
-                anomalies.push(Anomaly {
-                    rule: "starttls-refused",
-                    detail: format!("STARTTLS answered {}", r.code),
-                });
-            }
         }
     }
-    if let Some(info) = &conn.tls_info {
-        tls = Some(TlsReport {
-            version: info.version.clone(),
-            cipher: info.cipher.clone(),
-            subject: info.peer_subject.clone(),
-            not_after: info.peer_not_after.clone(),
-        });
-    }
+    let tls = conn.tls_info.as_ref().map(|info| TlsReport {
+        version: info.version.clone(),
+        cipher: info.cipher.clone(),
+        subject: info.peer_subject.clone(),
+        not_after: info.peer_not_after.clone(),
+    });
     conn.send(b"QUIT\r\n").await.ok();
     conn.shutdown().await;
-
-    // Mechanism table.
-    let list_of = |a: &AuthLines| -> Vec<String> {
-        a.auth
-            .clone()
-            .or_else(|| a.auth_eq.clone())
-            .unwrap_or_default()
+    let (ehlo_after, after) = match after_tls {
+        Some((lines, auth)) => (Some(lines), Some(auth)),
+        None => (None, None),
     };
-    let before_list = list_of(&before);
-    let after_list = after.as_ref().map(list_of).unwrap_or_default();
-    let mut names: Vec<String> = before_list.clone();
-    for n in &after_list {
+    Ok(FirstSession {
+        banner,
+        ehlo_before: lines(&r1),
+        ehlo_after,
+        before: auth_lines(&caps1),
+        after,
+        tls,
+        offers_starttls,
+    })
+}
+
+/// STARTTLS, the handshake and EHLO again: the EHLO lines and AUTH lines after TLS,
+/// or `None` (with the anomaly) when the upgrade did not happen.
+async fn starttls(
+    conn: &mut Conn,
+    opts: &ProbeOptions,
+    anomalies: &mut Vec<Anomaly>,
+) -> Result<Option<(Vec<String>, AuthLines)>, ProbeError> {
+    conn.send(b"STARTTLS\r\n").await?;
+    let r = conn.read_reply("STARTTLS reply").await?;
+    if r.code != 220 {
+        anomalies.push(Anomaly {
+            rule: "starttls-refused",
+            detail: format!("STARTTLS answered {}", r.code),
+        });
+        return Ok(None);
+    }
+    let injected = conn.take_unread();
+    if !injected.is_empty() {
+        anomalies.push(Anomaly {
+            rule: "starttls-response-injection",
+            detail: format!(
+                "{} octets arrived after the STARTTLS 220 and before the handshake (discarded)",
+                injected.len()
+            ),
+        });
+    }
+    match conn
+        .upgrade(Arc::clone(&opts.tls_config), &opts.server_name)
+        .await
+    {
+        Ok(()) => {
+            let (r2, caps2) = ehlo(conn, &opts.helo).await?;
+            Ok(Some((lines(&r2), auth_lines(&caps2))))
+        }
+        Err(e) => {
+            anomalies.push(Anomaly {
+                rule: "tls-handshake-failed",
+                detail: e.to_string(),
+            });
+            Ok(None)
+        }
+    }
+}
+
+/// The mechanisms an EHLO offers: the `AUTH` line's, else the `AUTH=` line's.
+fn offered(a: &AuthLines) -> Vec<String> {
+    a.auth
+        .clone()
+        .or_else(|| a.auth_eq.clone())
+        .unwrap_or_default()
+}
+
+/// Every mechanism offered before or after TLS, with its properties; a plaintext
+/// mechanism offered without TLS is an anomaly.
+fn mechanism_table(
+    before_list: &[String],
+    after_list: &[String],
+    initially_tls: bool,
+    anomalies: &mut Vec<Anomaly>,
+) -> Vec<MechanismReport> {
+    let mut names: Vec<String> = before_list.to_vec();
+    for n in after_list {
         if !names.iter().any(|x| x.eq_ignore_ascii_case(n)) {
             names.push(n.clone());
         }
     }
-    let initially_tls = opts.tls == ProbeTls::Implicit;
     let mut mechanisms = Vec::new();
     for name in &names {
         let m = Mechanism::from_name(name.as_bytes());
@@ -945,7 +1054,16 @@ pub async fn probe(opts: &ProbeOptions) -> Result<ProbeReport, ProbeError> {
             hidden_by,
         });
     }
-    for (label, a) in [("before TLS", Some(&before)), ("after TLS", after.as_ref())] {
+    mechanisms
+}
+
+/// `AUTH=` alone, or `AUTH` and `AUTH=` listing different mechanisms.
+fn auth_line_anomalies(
+    before: &AuthLines,
+    after: Option<&AuthLines>,
+    anomalies: &mut Vec<Anomaly>,
+) {
+    for (label, a) in [("before TLS", Some(before)), ("after TLS", after)] {
         let Some(a) = a else { continue };
         match (&a.auth, &a.auth_eq) {
             (None, Some(_)) => anomalies.push(Anomaly {
@@ -965,126 +1083,79 @@ pub async fn probe(opts: &ProbeOptions) -> Result<ProbeReport, ProbeError> {
             _ => {}
         }
     }
+}
 
-    let over_tls: Option<&[String]> = if initially_tls {
-        Some(&before_list)
-    } else if after.is_some() {
-        Some(&after_list)
-    } else {
-        None
+/// `AUTH PLAIN` without an initial response, then `*`: the empty challenge's form,
+/// the cancel's 501 (RFC 4954 §4) and its enhanced code (RFC 2034 §3).
+async fn probe_plain_cancel(side_opts: &ProbeOptions, anomalies: &mut Vec<Anomaly>) {
+    let Ok((mut c, _, caps)) = open(side_opts).await else {
+        return;
     };
-    let without_tls: &[String] = if initially_tls { &[] } else { &before_list };
-    let channel_binding = channel_binding(opts, without_tls, over_tls, &mut anomalies).await;
-
-    // Side probes on fresh sessions, where AUTH is offered.
-    let auth_where = if !after_list.is_empty() || (before_list.is_empty() && offers_starttls) {
-        ProbeTls::StartTls
-    } else {
-        opts.tls
-    };
-    let side_opts = ProbeOptions {
-        target: opts.target.clone(),
-        tls: if opts.tls == ProbeTls::Implicit {
-            ProbeTls::Implicit
-        } else {
-            auth_where
-        },
-        tls_config: Arc::clone(&opts.tls_config),
-        server_name: opts.server_name.clone(),
-        helo: opts.helo.clone(),
-        timeout: opts.timeout,
-    };
-    let offered_now = if side_opts.tls == ProbeTls::None {
-        &before_list
-    } else if after.is_some() {
-        &after_list
-    } else {
-        &before_list
-    };
-    if offered_now.iter().any(|m| m.eq_ignore_ascii_case("PLAIN")) {
-        if let Ok((mut c, _, caps)) = open(&side_opts).await {
-            let enhanced = caps.has("ENHANCEDSTATUSCODES");
-            if c.send(b"AUTH PLAIN\r\n").await.is_ok() {
-                let reply = c.read_reply("AUTH PLAIN reply").await;
-                if let Err(e) = &reply {
-                    anomalies.push(Anomaly {
-                        rule: "auth-probe-failed",
-                        detail: format!("`AUTH PLAIN` got no usable reply: {e}"),
-                    });
-                }
-                if let Ok(r) = reply {
-                    if r.code == 334 && r.is_bare_334() {
+    let enhanced = caps.has("ENHANCEDSTATUSCODES");
+    if c.send(b"AUTH PLAIN\r\n").await.is_ok() {
+        let reply = c.read_reply("AUTH PLAIN reply").await;
+        if let Err(e) = &reply {
+            anomalies.push(Anomaly {
+                rule: "auth-probe-failed",
+                detail: format!("`AUTH PLAIN` got no usable reply: {e}"),
+            });
+        }
+        if let Ok(r) = reply {
+            if r.code == 334 && r.is_bare_334() {
+                anomalies.push(Anomaly {
+                    rule: "bare-334",
+                    detail: "the empty challenge came as `334` without the space RFC 4954 §4 requires (`334 `)".into(),
+                });
+            }
+            if r.code == 334 && c.send(b"*\r\n").await.is_ok() {
+                if let Ok(r) = c.read_reply("cancel reply").await {
+                    if r.code != 501 {
                         anomalies.push(Anomaly {
-                            rule: "bare-334",
-                            detail: "the empty challenge came as `334` without the space RFC 4954 §4 requires (`334 `)".into(),
+                            rule: "cancel-not-501",
+                            detail: format!("`*` was answered {} (RFC 4954 §4 MUST 501)", r.code),
                         });
                     }
-                    if r.code == 334 && c.send(b"*\r\n").await.is_ok() {
-                        if let Ok(r) = c.read_reply("cancel reply").await {
-                            if r.code != 501 {
-                                anomalies.push(Anomaly {
-                                    rule: "cancel-not-501",
-                                    detail: format!(
-                                        "`*` was answered {} (RFC 4954 §4 MUST 501)",
-                                        r.code
-                                    ),
-                                });
-                            }
-                            if enhanced && r.enhanced().is_none() {
-                                anomalies.push(Anomaly {
-                                    rule: "missing-enhanced-code",
-                                    detail: "ENHANCEDSTATUSCODES is advertised but the cancel reply has none (RFC 2034 §3)".into(),
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-            c.send(b"QUIT\r\n").await.ok();
-            c.shutdown().await;
-        }
-    }
-    if !offered_now.is_empty() {
-        if let Ok((mut c, _, _)) = open(&side_opts).await {
-            if c.send(b"AUTH X-AUTHSPEC-PROBE\r\n").await.is_ok() {
-                let reply = c.read_reply("AUTH reply").await;
-                if let Err(e) = &reply {
-                    anomalies.push(Anomaly {
-                        rule: "auth-probe-failed",
-                        detail: format!(
-                            "`AUTH` with an unknown mechanism got no usable reply: {e}"
-                        ),
-                    });
-                }
-                if let Ok(r) = reply {
-                    if r.code != 504 {
+                    if enhanced && r.enhanced().is_none() {
                         anomalies.push(Anomaly {
-                            rule: "unknown-mechanism-not-504",
-                            detail: format!(
-                                "an unknown mechanism was answered {} (RFC 4954 §4: 504)",
-                                r.code
-                            ),
+                            rule: "missing-enhanced-code",
+                            detail: "ENHANCEDSTATUSCODES is advertised but the cancel reply has none (RFC 2034 §3)".into(),
                         });
                     }
                 }
             }
-            c.send(b"QUIT\r\n").await.ok();
-            c.shutdown().await;
         }
     }
-    Ok(ProbeReport {
-        target: opts.target.clone(),
-        banner,
-        ehlo_before_tls: lines(&r1),
-        ehlo_after_tls: ehlo_after,
-        auth: before,
-        auth_after_tls: after,
-        mechanisms,
-        tls,
-        anomalies,
-        implicit_tls: opts.tls == ProbeTls::Implicit,
-        channel_binding,
-    })
+    c.send(b"QUIT\r\n").await.ok();
+    c.shutdown().await;
+}
+
+/// `AUTH` with a mechanism nobody implements: RFC 4954 §4 answers 504.
+async fn probe_unknown_mechanism(side_opts: &ProbeOptions, anomalies: &mut Vec<Anomaly>) {
+    let Ok((mut c, _, _)) = open(side_opts).await else {
+        return;
+    };
+    if c.send(b"AUTH X-AUTHSPEC-PROBE\r\n").await.is_ok() {
+        let reply = c.read_reply("AUTH reply").await;
+        if let Err(e) = &reply {
+            anomalies.push(Anomaly {
+                rule: "auth-probe-failed",
+                detail: format!("`AUTH` with an unknown mechanism got no usable reply: {e}"),
+            });
+        }
+        if let Ok(r) = reply {
+            if r.code != 504 {
+                anomalies.push(Anomaly {
+                    rule: "unknown-mechanism-not-504",
+                    detail: format!(
+                        "an unknown mechanism was answered {} (RFC 4954 §4: 504)",
+                        r.code
+                    ),
+                });
+            }
+        }
+    }
+    c.send(b"QUIT\r\n").await.ok();
+    c.shutdown().await;
 }
 
 /// The human form of a probe report.

@@ -15,17 +15,35 @@ pub fn port_of(addr: &str) -> Option<u16> {
     addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
 }
 
+/// A target refused because it is not loopback and `--allow-remote` was not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotLoopback {
+    pub addr: String,
+}
+
+impl std::fmt::Display for NotLoopback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is not a loopback address; pass --allow-remote to target another host",
+            self.addr
+        )
+    }
+}
+
+impl std::error::Error for NotLoopback {}
+
 /// Load generators and fuzzers only go to loopback unless the user says otherwise.
-pub fn require_loopback(addr: &str, allow_remote: bool) -> Result<(), String> {
+pub fn require_loopback(addr: &str, allow_remote: bool) -> Result<(), NotLoopback> {
     if allow_remote {
         return Ok(());
     }
     if resolves_to_loopback_only(addr) {
         Ok(())
     } else {
-        Err(format!(
-            "{addr} is not a loopback address; pass --allow-remote to target another host"
-        ))
+        Err(NotLoopback {
+            addr: addr.to_owned(),
+        })
     }
 }
 

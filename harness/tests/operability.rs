@@ -358,3 +358,76 @@ fn certificate_failures_name_the_flags_and_client_refusals_have_their_own_exit()
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The typed CLI errors name the file, address or flag and the cause, in words.
+#[test]
+fn typed_cli_errors_name_the_place_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.vars");
+    let bad_expect = dir.path().join("bad-expect.yaml");
+    std::fs::write(&bad_expect, "deviations: [\n").unwrap();
+    let no_catalog = dir.path().join("no-catalog.yaml");
+    let cases: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            vec![
+                "run".into(),
+                "--var-file".into(),
+                missing.display().to_string(),
+            ],
+            vec![format!("{}: cannot read: ", missing.display())],
+        ),
+        (
+            vec![
+                "run".into(),
+                "--expect-file".into(),
+                bad_expect.display().to_string(),
+            ],
+            vec![format!("{}: ", bad_expect.display())],
+        ),
+        (
+            vec![
+                "coverage".into(),
+                "--catalog".into(),
+                no_catalog.display().to_string(),
+            ],
+            vec![format!("{}: cannot read: ", no_catalog.display())],
+        ),
+        (
+            vec!["load".into(), "--target".into(), "192.0.2.1:25".into()],
+            vec!["192.0.2.1:25 is not a loopback address; pass --allow-remote".into()],
+        ),
+        (
+            vec![
+                "run".into(),
+                "--target".into(),
+                "127.0.0.1:1".into(),
+                "--timeout".into(),
+                "2".into(),
+            ],
+            vec!["target unusable, no scenario run: 127.0.0.1:1: connect failed".into()],
+        ),
+    ];
+    for (args, wanted) in cases {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env_remove("AUTHSPEC_LOG")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        for w in &wanted {
+            assert!(
+                stderr.contains(w.as_str()),
+                "{args:?}: no {w:?} in:\n{stderr}"
+            );
+        }
+        assert!(
+            !looks_like_debug(&stderr)
+                && !["Some(", "Err(", "Ok(", "\\\"", " { "]
+                    .iter()
+                    .any(|d| stderr.contains(d)),
+            "{args:?}: Debug-shaped error:\n{stderr}"
+        );
+    }
+}

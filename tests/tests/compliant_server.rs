@@ -167,7 +167,9 @@ async fn run_once(
         .await
         .map_err(|e| format!("the double did not start: {e}"))?;
     let cfg = run_config(double.addr.to_string(), starttls, timeout);
-    let report = runner::run(scenarios, &cfg).await.map_err(|e| e.0)?;
+    let report = runner::run(scenarios, &cfg)
+        .await
+        .map_err(|e| e.to_string())?;
     drop(double);
     Ok(digest(&report))
 }

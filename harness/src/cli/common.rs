@@ -1,6 +1,7 @@
 //! What the subcommands share: exit codes, logging, configuration loading, secrets
 //! from the environment or files, TLS client settings.
 
+use crate::input::Unreadable;
 use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::sasl::Secret;
 use std::path::{Path, PathBuf};
@@ -145,36 +146,73 @@ pub fn init_tracing(verbose: u8, color: ColorChoice, format: LogFormat) {
     };
 }
 
+/// Why main.cf and its `-o` overrides do not make a configuration.
+#[derive(Debug)]
+pub enum MainCfError {
+    Unreadable(Unreadable),
+    /// Names the file (or `-o`), the line and the parameter.
+    Config(authspec_reference::policy::error::ConfigError),
+}
+
+impl std::fmt::Display for MainCfError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MainCfError::Unreadable(e) => e.fmt(f),
+            MainCfError::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for MainCfError {}
+
 /// main.cf from `--config` (if any) with `-o name=value` overrides on top. Errors name
 /// the file, the line and the parameter.
-pub fn load_main_cf(path: Option<&Path>, overrides: &[String]) -> Result<MainCf, String> {
+pub fn load_main_cf(path: Option<&Path>, overrides: &[String]) -> Result<MainCf, MainCfError> {
     let mut cf = match path {
         Some(p) => {
-            let text =
-                crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
-                    .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
-            MainCf::parse(&text, &p.display().to_string()).map_err(|e| e.to_string())?
+            let text = crate::input::read_named(p).map_err(MainCfError::Unreadable)?;
+            MainCf::parse(&text, &p.display().to_string()).map_err(MainCfError::Config)?
         }
-        None => MainCf::parse("", "(defaults)").map_err(|e| e.to_string())?,
+        None => MainCf::parse("", "(defaults)").map_err(MainCfError::Config)?,
     };
     for o in overrides {
-        cf.set_override(o).map_err(|e| e.to_string())?;
+        cf.set_override(o).map_err(MainCfError::Config)?;
     }
     Ok(cf)
 }
 
+/// Why a secret named by `--password-env` or `--password-file` is not there. Neither
+/// variant holds the secret.
+#[derive(Debug)]
+pub enum SecretError {
+    NotSet { var: String },
+    Unreadable(Unreadable),
+}
+
+impl std::fmt::Display for SecretError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretError::NotSet { var } => write!(f, "environment variable {var} is not set"),
+            SecretError::Unreadable(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SecretError {}
+
 /// A secret from an environment variable or a file — never from argv, where other
 /// users of the machine can read it in `ps` output and shells keep it in history.
-pub fn secret_from(env: Option<&str>, file: Option<&Path>) -> Result<Option<Secret>, String> {
+pub fn secret_from(env: Option<&str>, file: Option<&Path>) -> Result<Option<Secret>, SecretError> {
     if let Some(var) = env {
         return match std::env::var(var) {
             Ok(v) => Ok(Some(Secret::from(v))),
-            Err(_) => Err(format!("environment variable {var} is not set")),
+            Err(_) => Err(SecretError::NotSet {
+                var: var.to_owned(),
+            }),
         };
     }
     if let Some(p) = file {
-        let text = crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
-            .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+        let text = crate::input::read_named(p).map_err(SecretError::Unreadable)?;
         let line = text.lines().next().unwrap_or("").to_string();
         return Ok(Some(Secret::from(line)));
     }
@@ -220,7 +258,10 @@ impl TlsPolicy {
     }
 
     /// The rustls client configuration of this policy under the command's default.
-    pub fn client_config(&self, default: CertDefault) -> Result<Arc<rustls::ClientConfig>, String> {
+    pub fn client_config(
+        &self,
+        default: CertDefault,
+    ) -> Result<Arc<rustls::ClientConfig>, authspec_reference::net::tls::TlsError> {
         self.client_config_with_ca(default, None)
     }
 
@@ -231,10 +272,44 @@ impl TlsPolicy {
         &self,
         default: CertDefault,
         ca: Option<&Path>,
-    ) -> Result<Arc<rustls::ClientConfig>, String> {
+    ) -> Result<Arc<rustls::ClientConfig>, authspec_reference::net::tls::TlsError> {
         let ca = self.ca_file.as_deref().or(ca);
         crate::conn::tls_client_config(!self.verifies(default), ca)
     }
 }
 
 pub use crate::support::{host_of, port_of};
+
+/// Why the scenarios named on the command line do not load.
+#[derive(Debug)]
+pub enum ScenariosError {
+    Unreadable(Unreadable),
+    /// Every file that does not load, and ids given twice; each names its file.
+    Invalid(Vec<crate::scenario::LoadError>),
+}
+
+impl std::fmt::Display for ScenariosError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScenariosError::Unreadable(e) => e.fmt(f),
+            ScenariosError::Invalid(errs) => {
+                for (i, e) in errs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    e.fmt(f)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ScenariosError {}
+
+/// The scenario file at `path`, or the error that names it.
+pub fn load_scenario_file(path: &Path) -> Result<crate::scenario::Scenario, ScenariosError> {
+    let text = crate::input::read_named(path).map_err(ScenariosError::Unreadable)?;
+    crate::scenario::load_str(&text, &path.display().to_string())
+        .map_err(|e| ScenariosError::Invalid(vec![e]))
+}

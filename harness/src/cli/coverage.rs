@@ -1,7 +1,8 @@
 //! `authspec coverage`: the RFC requirements the scenarios check, and the gaps.
 
-use super::common::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::common::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, ScenariosError};
 use crate::coverage::{self, Catalog, Coverage};
+use crate::input::Unreadable;
 use crate::scenario::{self, Scenario};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
@@ -45,30 +46,19 @@ pub struct CoverageArgs {
     pub allow_unknown: bool,
 }
 
-fn render_load_errors(errs: Vec<scenario::LoadError>) -> String {
-    errs.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Loads the scenarios. Folders given together may hold the same scenario twice (two
 /// checkouts of one library); coverage only needs ids and clauses, so the first copy
 /// of an id wins and the others are named on stderr.
-fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, String> {
+fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, ScenariosError> {
     if paths.is_empty() {
-        return scenario::load_bundled().map_err(render_load_errors);
+        return scenario::load_bundled().map_err(ScenariosError::Invalid);
     }
     let mut all = Vec::new();
     for p in paths {
         if p.is_dir() {
-            all.extend(scenario::load_dir(p).map_err(render_load_errors)?);
+            all.extend(scenario::load_dir(p).map_err(ScenariosError::Invalid)?);
         } else {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
-            all.push(
-                scenario::load_str(&text, &p.display().to_string()).map_err(|e| e.to_string())?,
-            );
+            all.push(super::common::load_scenario_file(p)?);
         }
     }
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -88,24 +78,48 @@ fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, String> {
     Ok(all)
 }
 
-fn catalog(path: Option<&PathBuf>) -> Result<Catalog, String> {
+/// Why the clause catalog does not load.
+#[derive(Debug)]
+enum CatalogLoadError {
+    Unreadable(Unreadable),
+    /// Every broken entry, each named with the catalog's file.
+    Invalid {
+        name: String,
+        errors: Vec<coverage::CatalogError>,
+    },
+}
+
+impl std::fmt::Display for CatalogLoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CatalogLoadError::Unreadable(e) => e.fmt(f),
+            CatalogLoadError::Invalid { name, errors } => {
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    write!(f, "{name}: {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CatalogLoadError {}
+
+fn catalog(path: Option<&PathBuf>) -> Result<Catalog, CatalogLoadError> {
     let (name, parsed) = match path {
         None => (
             "scenarios/coverage.yaml (bundled)".to_owned(),
             Catalog::bundled(),
         ),
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+            let text = crate::input::read_named(p).map_err(CatalogLoadError::Unreadable)?;
             (p.display().to_string(), Catalog::parse(&text))
         }
     };
-    parsed.map_err(|errs| {
-        errs.iter()
-            .map(|e| format!("{name}: {e}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
+    parsed.map_err(|errors| CatalogLoadError::Invalid { name, errors })
 }
 
 pub fn run(args: CoverageArgs) -> u8 {

@@ -77,28 +77,69 @@ pub struct LoadArgs {
     pub timeout: f64,
 }
 
-fn options(a: &LoadArgs) -> Result<LoadOptions, String> {
-    crate::support::require_loopback(&a.target, a.allow_remote)?;
-    let mechanism = Mechanism::from_name(a.mechanism.as_bytes())
-        .ok_or_else(|| format!("unknown mechanism {:?}", a.mechanism))?;
+/// Why `load`'s arguments do not make a run; each names the flag to change.
+#[derive(Debug)]
+enum OptionsError {
+    NotLoopback(crate::support::NotLoopback),
+    UnknownMechanism { name: String },
+    Var(crate::scenario::VarError),
+    NeedsUser { mechanism: Mechanism },
+    NeedsPassword { mechanism: Mechanism },
+    Tls(authspec_reference::net::tls::TlsError),
+    Duration,
+    Timeout,
+    Invalid(loadgen::InvalidLoad),
+}
+
+impl std::fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptionsError::NotLoopback(e) => e.fmt(f),
+            OptionsError::UnknownMechanism { name } => write!(f, "unknown mechanism {name:?}"),
+            OptionsError::Var(e) => e.fmt(f),
+            OptionsError::NeedsUser { mechanism } => write!(f, "{mechanism} needs --var user=…"),
+            OptionsError::NeedsPassword { mechanism } => write!(
+                f,
+                "{mechanism} needs a password: --var password-env=VAR or AUTHSPEC_VAR_PASSWORD"
+            ),
+            OptionsError::Tls(e) => e.fmt(f),
+            OptionsError::Duration => write!(
+                f,
+                "--duration must be between 0 and {} seconds",
+                loadgen::MAX_DURATION.as_secs()
+            ),
+            OptionsError::Timeout => f.write_str("--timeout must be between 0 and 3600 seconds"),
+            OptionsError::Invalid(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
+fn options(a: &LoadArgs) -> Result<LoadOptions, OptionsError> {
+    crate::support::require_loopback(&a.target, a.allow_remote)
+        .map_err(OptionsError::NotLoopback)?;
+    let mechanism = Mechanism::from_name(a.mechanism.as_bytes()).ok_or_else(|| {
+        OptionsError::UnknownMechanism {
+            name: a.mechanism.clone(),
+        }
+    })?;
     let env = |k: &str| std::env::var(k).ok();
     let mut vars = Vars::from_env(std::env::vars());
     let mut cli = Vars::new();
     for v in &a.vars {
-        cli.parse_assignment(v, &env).map_err(|e| e.to_string())?;
+        cli.parse_assignment(v, &env).map_err(OptionsError::Var)?;
     }
     vars.extend(&cli);
     let needs_password = !matches!(mechanism, Mechanism::Anonymous | Mechanism::External);
     let user = vars.get("user").unwrap_or("").to_string();
     if needs_password && user.is_empty() {
-        return Err(format!("{mechanism} needs --var user=…"));
+        return Err(OptionsError::NeedsUser { mechanism });
     }
     let password = match vars.get("password") {
         Some(p) => p.to_string(),
         None if needs_password => {
-            return Err(format!(
-                "{mechanism} needs a password: --var password-env=VAR or AUTHSPEC_VAR_PASSWORD"
-            ));
+            return Err(OptionsError::NeedsPassword { mechanism });
         }
         None => String::new(),
     };
@@ -113,15 +154,16 @@ fn options(a: &LoadArgs) -> Result<LoadOptions, String> {
     let tls_config = if tls == LoadTls::None {
         None
     } else {
-        Some(a.tls_policy.client_config(common::CertDefault::Verify)?)
+        Some(
+            a.tls_policy
+                .client_config(common::CertDefault::Verify)
+                .map_err(OptionsError::Tls)?,
+        )
     };
     let bound = match (a.sessions, a.duration) {
         (_, Some(d)) => {
             if !(d.is_finite() && d > 0.0 && d <= loadgen::MAX_DURATION.as_secs_f64()) {
-                return Err(format!(
-                    "--duration must be between 0 and {} seconds",
-                    loadgen::MAX_DURATION.as_secs()
-                ));
+                return Err(OptionsError::Duration);
             }
             Bound::Duration(Duration::from_secs_f64(d))
         }
@@ -129,7 +171,7 @@ fn options(a: &LoadArgs) -> Result<LoadOptions, String> {
         (None, None) => Bound::Sessions(1000),
     };
     if !(a.timeout.is_finite() && a.timeout > 0.0 && a.timeout <= 3600.0) {
-        return Err("--timeout must be between 0 and 3600 seconds".into());
+        return Err(OptionsError::Timeout);
     }
     let opts = LoadOptions {
         creds: ClientCredentials {
@@ -152,7 +194,7 @@ fn options(a: &LoadArgs) -> Result<LoadOptions, String> {
         helo: a.helo.clone(),
         timeout: Duration::from_secs_f64(a.timeout),
     };
-    opts.validate().map_err(|e| e.to_string())?;
+    opts.validate().map_err(OptionsError::Invalid)?;
     Ok(opts)
 }
 
@@ -165,7 +207,7 @@ pub async fn run(a: LoadArgs) -> u8 {
         }
     };
     if let Err(e) = tls_preflight(&opts).await {
-        eprintln!("authspec load: {}", common::tls_explained(&e));
+        eprintln!("authspec load: {}", common::tls_explained(&e.to_string()));
         return EXIT_NETWORK;
     }
     let progress = Arc::new(Progress::default());
@@ -220,7 +262,7 @@ pub async fn run(a: LoadArgs) -> u8 {
 /// so that a certificate the policy refuses ends the run with one error and the hint
 /// that names --ca-file and --tls-insecure, as in every other command, instead of
 /// thousands of sessions counted as `tls` errors.
-async fn tls_preflight(opts: &LoadOptions) -> Result<(), String> {
+async fn tls_preflight(opts: &LoadOptions) -> Result<(), crate::runner::PreflightError> {
     use crate::runner::{Endpoint, TlsMode, preflight};
     let (tls, Some(config)) = (opts.tls, opts.tls_config.as_ref()) else {
         return Ok(());

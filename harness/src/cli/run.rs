@@ -1,11 +1,12 @@
 //! `authspec run`: the main job.
 
-use super::common::{self, EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE};
+use super::common::{self, EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE, ScenariosError};
+use crate::input::Unreadable;
 use crate::report::{self, Expectations, RunReport};
 use crate::runner::{
     self, ClientUnderTest, RemoteTarget, RunConfig, Target, TlsMode, default_jobs, default_vars,
 };
-use crate::scenario::{self, Scenario, Vars, pattern::glob_match};
+use crate::scenario::{self, Scenario, VarError, Vars, pattern::glob_match};
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -106,27 +107,21 @@ const EMBEDDED_TIMEOUT_SECS: f64 = 5.0;
 /// AUTH or a slow greeting, which are not errors.
 const REMOTE_TIMEOUT_SECS: f64 = 30.0;
 
-fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
+fn load(args: &RunArgs) -> Result<Vec<Scenario>, ScenariosError> {
     let mut all = Vec::new();
     if args.paths.is_empty() {
-        all = scenario::load_bundled().map_err(render_load_errors)?;
+        all = scenario::load_bundled().map_err(ScenariosError::Invalid)?;
     } else {
         for p in &args.paths {
             if p.is_dir() {
-                all.extend(scenario::load_dir(p).map_err(render_load_errors)?);
+                all.extend(scenario::load_dir(p).map_err(ScenariosError::Invalid)?);
             } else {
-                let text =
-                    crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE)
-                        .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
-                all.push(
-                    scenario::load_str(&text, &p.display().to_string())
-                        .map_err(|e| e.to_string())?,
-                );
+                all.push(common::load_scenario_file(p)?);
             }
         }
         let dup = scenario::validate_set(&all);
         if !dup.is_empty() {
-            return Err(render_load_errors(dup));
+            return Err(ScenariosError::Invalid(dup));
         }
     }
     if !args.filter.is_empty() {
@@ -141,14 +136,27 @@ fn load(args: &RunArgs) -> Result<Vec<Scenario>, String> {
     Ok(all)
 }
 
-fn render_load_errors(errs: Vec<scenario::LoadError>) -> String {
-    errs.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+/// Why `--var` and `--var-file` do not make the run's variables.
+#[derive(Debug)]
+enum VarsError {
+    Unreadable(Unreadable),
+    VarFile { path: PathBuf, error: VarError },
+    Var(VarError),
 }
 
-fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
+impl std::fmt::Display for VarsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VarsError::Unreadable(e) => e.fmt(f),
+            VarsError::VarFile { path, error } => write!(f, "{}: {error}", path.display()),
+            VarsError::Var(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for VarsError {}
+
+fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, VarsError> {
     let env = |k: &str| std::env::var(k).ok();
     let mut v = if embedded {
         default_vars()
@@ -157,16 +165,18 @@ fn vars(args: &RunArgs, embedded: bool) -> Result<Vars, String> {
     };
     v.extend(&Vars::from_env(std::env::vars()));
     if let Some(f) = &args.var_file {
-        let text = crate::input::read_text(std::path::Path::new(f), crate::input::MAX_INPUT_FILE)
-            .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        let text = crate::input::read_named(f).map_err(VarsError::Unreadable)?;
         let mut fv = Vars::new();
         fv.parse_file(&text, &env)
-            .map_err(|e| format!("{}: {e}", f.display()))?;
+            .map_err(|error| VarsError::VarFile {
+                path: f.clone(),
+                error,
+            })?;
         v.extend(&fv);
     }
     let mut cli = Vars::new();
     for a in &args.vars {
-        cli.parse_assignment(a, &env).map_err(|e| e.to_string())?;
+        cli.parse_assignment(a, &env).map_err(VarsError::Var)?;
     }
     v.extend(&cli);
     if let Some(t) = &args.target {
@@ -188,13 +198,7 @@ pub async fn run(args: RunArgs) -> u8 {
         }
     };
     if args.list {
-        let scenarios = scenario::expand_mechanisms(scenarios);
-        for s in &scenarios {
-            let spec: Vec<String> = s.spec.iter().map(ToString::to_string).collect();
-            println!("{:<60} {}", s.id, spec.join(", "));
-        }
-        println!("{} scenarios", scenarios.len());
-        return EXIT_OK;
+        return list(scenarios);
     }
     let vars = match vars(&args, args.target.is_none()) {
         Ok(v) => v,
@@ -203,24 +207,88 @@ pub async fn run(args: RunArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let expectations = match &args.expect_file {
-        None => None,
-        Some(p) => {
-            match crate::input::read_text(std::path::Path::new(p), crate::input::MAX_INPUT_FILE) {
-                Ok(t) => match Expectations::load_str(&t) {
-                    Ok(e) => Some(e),
-                    Err(e) => {
-                        eprintln!("authspec run: {}: {e}", p.display());
-                        return EXIT_USAGE;
-                    }
-                },
-                Err(e) => {
-                    eprintln!("authspec run: {}: cannot read: {e}", p.display());
-                    return EXIT_USAGE;
-                }
-            }
+    let expectations = match expectations(&args) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("authspec run: {e}");
+            return EXIT_USAGE;
         }
     };
+    let cfg = config(&args, vars);
+    let mut report: RunReport = match runner::run(scenarios, &cfg).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("authspec run: {}", common::tls_explained(&e.to_string()));
+            return EXIT_NETWORK;
+        }
+    };
+    if let Some(e) = &expectations {
+        let unused = report.apply_expectations(e);
+        for id in &unused.unused_deviations {
+            tracing::info!("expectations: no scenario matched deviation {id}");
+        }
+    }
+    if let Err(e) = write_report(&args, &report) {
+        eprintln!("authspec run: {e}");
+        return EXIT_USAGE;
+    }
+    if args.output.is_some() {
+        eprintln!("{}", report.summary());
+    }
+    if report.exit_code() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// `--list`: each scenario (mechanisms expanded) with its clauses.
+fn list(scenarios: Vec<Scenario>) -> u8 {
+    let scenarios = scenario::expand_mechanisms(scenarios);
+    for s in &scenarios {
+        let spec: Vec<String> = s.spec.iter().map(ToString::to_string).collect();
+        println!("{:<60} {}", s.id, spec.join(", "));
+    }
+    println!("{} scenarios", scenarios.len());
+    EXIT_OK
+}
+
+/// Why `--expect-file` does not load.
+#[derive(Debug)]
+enum ExpectFileError {
+    Unreadable(Unreadable),
+    Invalid {
+        path: PathBuf,
+        error: report::ExpectationsError,
+    },
+}
+
+impl std::fmt::Display for ExpectFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectFileError::Unreadable(e) => e.fmt(f),
+            ExpectFileError::Invalid { path, error } => write!(f, "{}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ExpectFileError {}
+
+fn expectations(args: &RunArgs) -> Result<Option<Expectations>, ExpectFileError> {
+    let Some(p) = &args.expect_file else {
+        return Ok(None);
+    };
+    let text = crate::input::read_named(p).map_err(ExpectFileError::Unreadable)?;
+    Expectations::load_str(&text)
+        .map(Some)
+        .map_err(|error| ExpectFileError::Invalid {
+            path: p.clone(),
+            error,
+        })
+}
+
+/// The run's configuration from the arguments: target, client under test, timeouts.
+fn config(args: &RunArgs, vars: Vars) -> RunConfig {
     let target = match &args.target {
         None => Target::Embedded,
         Some(addr) => Target::Remote(RemoteTarget {
@@ -242,7 +310,7 @@ pub async fn run(args: RunArgs) -> u8 {
         (None, Some(l)) => ClientUnderTest::Listen(l.clone()),
         (None, None) => ClientUnderTest::Embedded,
     };
-    let cfg = RunConfig {
+    RunConfig {
         target,
         vars,
         timeout: Duration::from_secs_f64(
@@ -266,46 +334,52 @@ pub async fn run(args: RunArgs) -> u8 {
         progress: std::io::stderr().is_terminal(),
         strict: args.strict,
         scenario_timeout: Duration::from_secs_f64(args.scenario_timeout.clamp(0.05, 86_400.0)),
-    };
-    let mut report: RunReport = match runner::run(scenarios, &cfg).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("authspec run: {}", common::tls_explained(&e.to_string()));
-            return EXIT_NETWORK;
-        }
-    };
-    if let Some(e) = &expectations {
-        let unused = report.apply_expectations(e);
-        for id in &unused.unused_deviations {
-            tracing::info!("expectations: no scenario matched deviation {id}");
+    }
+}
+
+/// Why the report was not written.
+#[derive(Debug)]
+enum OutputError {
+    /// `--output` could not be created.
+    Create {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Write(std::io::Error),
+}
+
+impl std::fmt::Display for OutputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutputError::Create { path, error } => write!(f, "{}: {error}", path.display()),
+            OutputError::Write(e) => write!(f, "writing the report: {e}"),
         }
     }
+}
+
+impl std::error::Error for OutputError {}
+
+/// The report in `--format`, to `--output` or stdout (coloured only on a terminal).
+fn write_report(args: &RunArgs, report: &RunReport) -> Result<(), OutputError> {
     let color = args.output.is_none() && common::ColorChoice::current().stdout_colored();
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
-            Err(e) => {
-                eprintln!("authspec run: {}: {e}", p.display());
-                return EXIT_USAGE;
+            Err(error) => {
+                return Err(OutputError::Create {
+                    path: p.clone(),
+                    error,
+                });
             }
         },
         None => Box::new(std::io::stdout().lock()),
     };
     let written = match args.format {
-        Format::Human => report::human::write(&report, &mut out, color),
-        Format::Json => report::json::write(&report, &mut out),
-        Format::Junit => report::junit::write(&report, &mut out),
+        Format::Human => report::human::write(report, &mut out, color),
+        Format::Json => report::json::write(report, &mut out),
+        Format::Junit => report::junit::write(report, &mut out),
     };
-    if let Err(e) = written.and_then(|()| out.flush()) {
-        eprintln!("authspec run: writing the report: {e}");
-        return EXIT_USAGE;
-    }
-    if args.output.is_some() {
-        eprintln!("{}", report.summary());
-    }
-    if report.exit_code() == 0 {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    }
+    written
+        .and_then(|()| out.flush())
+        .map_err(OutputError::Write)
 }

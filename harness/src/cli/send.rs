@@ -4,14 +4,18 @@ use super::common::{
     self, EXIT_AUTH_REJECTED, EXIT_FAILED, EXIT_NETWORK, EXIT_NO_MECHANISM, EXIT_OK, EXIT_PROTOCOL,
     EXIT_USAGE,
 };
+use crate::input::Unreadable;
 use crate::support::escape_controls;
 use authspec_reference::net::client::{ClientConnect, DriverError, Transport, run_client};
+use authspec_reference::net::tls::TlsError;
 use authspec_reference::policy::client::{
     ClientConfig, ClientTlsLevel, ForcedUnderPolicy, PasswordMap,
 };
-use authspec_reference::sasl::{ClientCredentials, Mechanism, SeededRandom};
+use authspec_reference::policy::error::ConfigError;
+use authspec_reference::policy::maincf::MainCf;
+use authspec_reference::sasl::{ClientCredentials, Mechanism, Secret, SeededRandom};
 use authspec_reference::smtp::client::{
-    AuthPlan, ClientError, ClientPlan, ClientSession, Forced, MailPlan, MechanismChooser,
+    AuthPlan, ClientError, ClientPlan, ClientSession, Forced, MailPlan, MechanismChooser, Outcome,
     StartTlsPolicy, TranscriptLine,
 };
 use clap::Args;
@@ -73,80 +77,64 @@ pub struct SendArgs {
     pub seed: Option<u64>,
 }
 
-pub async fn run(a: SendArgs, verbose: u8) -> u8 {
-    let mut overrides = a.overrides.clone();
-    if a.user.is_some() {
-        overrides.push("smtp_sasl_auth_enable=yes".into());
+/// Why `send` cannot start its session; each is a usage or configuration error.
+#[derive(Debug)]
+enum SetupError {
+    MainCf(common::MainCfError),
+    Config(ConfigError),
+    Secret(common::SecretError),
+    PasswordMapUnreadable(Unreadable),
+    PasswordMap(ConfigError),
+    UnknownMechanism {
+        name: String,
+    },
+    Body {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Tls(TlsError),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::MainCf(e) => e.fmt(f),
+            SetupError::Config(e) | SetupError::PasswordMap(e) => e.fmt(f),
+            SetupError::Secret(e) => e.fmt(f),
+            SetupError::PasswordMapUnreadable(e) => e.fmt(f),
+            SetupError::UnknownMechanism { name } => write!(f, "unknown mechanism {name}"),
+            SetupError::Body { path, error } => write!(f, "{}: {error}", path.display()),
+            SetupError::Tls(e) => e.fmt(f),
+        }
     }
-    let cf = match common::load_main_cf(a.config.as_deref(), &overrides) {
-        Ok(cf) => cf,
+}
+
+impl std::error::Error for SetupError {}
+
+pub async fn run(a: SendArgs, verbose: u8) -> u8 {
+    let (connect, session) = match prepare(&a) {
+        Ok(prepared) => prepared,
         Err(e) => {
             eprintln!("authspec send: {e}");
             return EXIT_USAGE;
         }
     };
-    let config = match ClientConfig::from_main_cf(&cf) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("authspec send: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let run = run_client(&connect, session).await;
+    if verbose > 0 {
+        print_transcript(&run.transcript);
+    }
+    match run.result {
+        Ok(outcome) => accepted(&outcome),
+        Err(e) => failed(&e),
+    }
+}
+
+/// The connection and the session the arguments and main.cf describe.
+fn prepare(a: &SendArgs) -> Result<(ClientConnect, ClientSession), SetupError> {
+    let (cf, config) = load_config(a)?;
     let host = common::host_of(&a.server);
     let port = common::port_of(&a.server).unwrap_or(25);
-    // Credentials: --user with a password from env/file, else smtp_sasl_password_maps.
-    let password = match common::secret_from(a.password_env.as_deref(), a.password_file.as_deref())
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("authspec send: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let mut creds = None;
-    if config.sasl_auth_enable {
-        if let Some(user) = &a.user {
-            creds = Some((user.clone(), password.clone().unwrap_or_default()));
-        } else if !config.sasl_password_maps.is_empty() {
-            let mut map: Option<PasswordMap> = None;
-            for path in &config.sasl_password_maps {
-                let text = match crate::input::read_text(
-                    std::path::Path::new(path),
-                    crate::input::MAX_INPUT_FILE,
-                ) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        eprintln!("authspec send: {path}: cannot read: {e}");
-                        return EXIT_USAGE;
-                    }
-                };
-                let m = match PasswordMap::parse(&text, path) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        eprintln!("authspec send: {e}");
-                        return EXIT_USAGE;
-                    }
-                };
-                // Postfix searches the maps in order: earlier entries win.
-                match map.as_mut() {
-                    Some(acc) => acc.extend(m),
-                    None => map = Some(m),
-                }
-            }
-            let Some(map) = map else { return EXIT_USAGE };
-            let nexthop = host
-                .split_once('.')
-                .map(|(_, d)| d)
-                .unwrap_or(&host)
-                .to_string();
-            creds = map.lookup(&host, port, &nexthop);
-            if creds.is_none() {
-                tracing::info!(
-                    "no smtp_sasl_password_maps entry for [{host}]:{port}, {host} or {nexthop}"
-                );
-            }
-        }
-    }
+    let creds = credentials(a, &config, &host, port)?;
     let starttls = if a.tls {
         StartTlsPolicy::Never
     } else if a.starttls {
@@ -155,51 +143,17 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
         config.starttls_policy()
     };
     let auth = match creds {
-        Some((user, password)) => {
-            let chooser: Box<dyn MechanismChooser> = match &a.mechanism {
-                Some(m) => match Mechanism::from_name(m.as_bytes()) {
-                    // The user's own settings bind --mechanism; Postfix's built-in
-                    // default (noplaintext, noanonymous) does not, or --mechanism
-                    // PLAIN could never test a plaintext server.
-                    Some(m) if user_set_sasl_policy(&cf) => Box::new(ForcedUnderPolicy {
-                        mechanism: m,
-                        config: config.clone(),
-                    }),
-                    Some(m) => Box::new(Forced(m)),
-                    None => {
-                        eprintln!("authspec send: unknown mechanism {m}");
-                        return EXIT_USAGE;
-                    }
-                },
-                None => Box::new(config.clone()),
-            };
-            Some(AuthPlan {
-                credentials: ClientCredentials {
-                    authcid: user,
-                    password,
-                    authzid: a.authzid.clone(),
-                    host: host.clone(),
-                    port: Some(port),
-                },
-                chooser,
-            })
-        }
+        Some((user, password)) => Some(AuthPlan {
+            credentials: ClientCredentials {
+                authcid: user,
+                password,
+                authzid: a.authzid.clone(),
+                host: host.clone(),
+                port: Some(port),
+            },
+            chooser: chooser(a, &cf, &config)?,
+        }),
         None => None,
-    };
-    let body = match &a.body {
-        Some(p) => match std::fs::read(p) {
-            Ok(b) => crlf(&b),
-            Err(e) => {
-                eprintln!("authspec send: {}: {e}", p.display());
-                return EXIT_USAGE;
-            }
-        },
-        None => format!(
-            "From: <{}>\r\nTo: <{}>\r\nSubject: authspec test message\r\n\r\nSent by authspec send.\r\n",
-            a.from,
-            a.to.join(">, <")
-        )
-        .into_bytes(),
     };
     let auth_required = auth.is_some();
     let plan = ClientPlan {
@@ -210,33 +164,12 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
         mail: Some(MailPlan {
             from: a.from.clone(),
             to: a.to.clone(),
-            body,
+            body: body(a)?,
         }),
     };
     let rng = match a.seed {
         Some(s) => SeededRandom::from_seed(s),
         None => SeededRandom::from_entropy(),
-    };
-    // As in Postfix, smtp_tls_security_level=verify and secure check the certificate
-    // and the lower levels do not, unless --tls-verify or --ca-file (README
-    // "Certificates").
-    let cert_default = if matches!(
-        config.tls_security_level,
-        ClientTlsLevel::Verify | ClientTlsLevel::Secure
-    ) {
-        common::CertDefault::Verify
-    } else {
-        common::CertDefault::AcceptAny
-    };
-    let tls_config = match a
-        .tls_policy
-        .client_config_with_ca(cert_default, config.tls_ca_file.as_deref().map(Path::new))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("authspec send: {e}");
-            return EXIT_USAGE;
-        }
     };
     let connect = ClientConnect {
         addr: a.server.clone(),
@@ -245,64 +178,173 @@ pub async fn run(a: SendArgs, verbose: u8) -> u8 {
         } else {
             Transport::Plain
         },
-        tls: Some(tls_config),
+        tls: Some(tls_config(a, &config)?),
         server_name: host,
         timeout: Duration::from_secs(a.timeout.max(1)),
     };
-    let session = ClientSession::new(plan, Box::new(rng), a.tls);
-    let run = run_client(&connect, session).await;
-    if verbose > 0 {
-        for l in &run.transcript {
-            match l {
-                // The server's text is the server's choice: escape sequences in it
-                // must not reach the terminal.
-                TranscriptLine::Client(t) => eprintln!("C: {}", escape_controls(t)),
-                TranscriptLine::Server(t) => eprintln!("S: {}", escape_controls(t)),
-                TranscriptLine::Note(t) => eprintln!("#  {}", escape_controls(t)),
-            }
+    Ok((connect, ClientSession::new(plan, Box::new(rng), a.tls)))
+}
+
+/// main.cf (`--config`, `-o`; `--user` turns SASL on) and the client configuration
+/// it makes.
+fn load_config(a: &SendArgs) -> Result<(MainCf, ClientConfig), SetupError> {
+    let mut overrides = a.overrides.clone();
+    if a.user.is_some() {
+        overrides.push("smtp_sasl_auth_enable=yes".into());
+    }
+    let cf = common::load_main_cf(a.config.as_deref(), &overrides).map_err(SetupError::MainCf)?;
+    let config = ClientConfig::from_main_cf(&cf).map_err(SetupError::Config)?;
+    Ok((cf, config))
+}
+
+/// Credentials: --user with a password from env/file, else smtp_sasl_password_maps.
+fn credentials(
+    a: &SendArgs,
+    config: &ClientConfig,
+    host: &str,
+    port: u16,
+) -> Result<Option<(String, Secret)>, SetupError> {
+    let password = common::secret_from(a.password_env.as_deref(), a.password_file.as_deref())
+        .map_err(SetupError::Secret)?;
+    if !config.sasl_auth_enable {
+        return Ok(None);
+    }
+    if let Some(user) = &a.user {
+        return Ok(Some((user.clone(), password.unwrap_or_default())));
+    }
+    if config.sasl_password_maps.is_empty() {
+        return Ok(None);
+    }
+    let map = password_maps(&config.sasl_password_maps)?;
+    let nexthop = host.split_once('.').map(|(_, d)| d).unwrap_or(host);
+    let creds = map.lookup(host, port, nexthop);
+    if creds.is_none() {
+        tracing::info!("no smtp_sasl_password_maps entry for [{host}]:{port}, {host} or {nexthop}");
+    }
+    Ok(creds)
+}
+
+/// smtp_sasl_password_maps as one map: Postfix searches the maps in order, so
+/// earlier entries win.
+fn password_maps(paths: &[String]) -> Result<PasswordMap, SetupError> {
+    let mut map = PasswordMap::default();
+    for path in paths {
+        let text =
+            crate::input::read_named(Path::new(path)).map_err(SetupError::PasswordMapUnreadable)?;
+        map.extend(PasswordMap::parse(&text, path).map_err(SetupError::PasswordMap)?);
+    }
+    Ok(map)
+}
+
+/// How the mechanism is chosen: `--mechanism`, else the configuration.
+fn chooser(
+    a: &SendArgs,
+    cf: &MainCf,
+    config: &ClientConfig,
+) -> Result<Box<dyn MechanismChooser>, SetupError> {
+    let Some(name) = &a.mechanism else {
+        return Ok(Box::new(config.clone()));
+    };
+    match Mechanism::from_name(name.as_bytes()) {
+        // The user's own settings bind --mechanism; Postfix's built-in default
+        // (noplaintext, noanonymous) does not, or --mechanism PLAIN could never test a
+        // plaintext server.
+        Some(m) if user_set_sasl_policy(cf) => Ok(Box::new(ForcedUnderPolicy {
+            mechanism: m,
+            config: config.clone(),
+        })),
+        Some(m) => Ok(Box::new(Forced(m))),
+        None => Err(SetupError::UnknownMechanism { name: name.clone() }),
+    }
+}
+
+/// `--body` with CRLF line ends, or a short test message.
+fn body(a: &SendArgs) -> Result<Vec<u8>, SetupError> {
+    match &a.body {
+        Some(p) => std::fs::read(p)
+            .map(|b| crlf(&b))
+            .map_err(|error| SetupError::Body {
+                path: p.clone(),
+                error,
+            }),
+        None => Ok(format!(
+            "From: <{}>\r\nTo: <{}>\r\nSubject: authspec test message\r\n\r\nSent by authspec send.\r\n",
+            a.from,
+            a.to.join(">, <")
+        )
+        .into_bytes()),
+    }
+}
+
+/// As in Postfix, smtp_tls_security_level=verify and secure check the certificate
+/// and the lower levels do not, unless --tls-verify or --ca-file (README
+/// "Certificates").
+fn tls_config(
+    a: &SendArgs,
+    config: &ClientConfig,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, SetupError> {
+    let cert_default = if matches!(
+        config.tls_security_level,
+        ClientTlsLevel::Verify | ClientTlsLevel::Secure
+    ) {
+        common::CertDefault::Verify
+    } else {
+        common::CertDefault::AcceptAny
+    };
+    a.tls_policy
+        .client_config_with_ca(cert_default, config.tls_ca_file.as_deref().map(Path::new))
+        .map_err(SetupError::Tls)
+}
+
+fn print_transcript(transcript: &[TranscriptLine]) {
+    for l in transcript {
+        match l {
+            // The server's text is the server's choice: escape sequences in it
+            // must not reach the terminal.
+            TranscriptLine::Client(t) => eprintln!("C: {}", escape_controls(t)),
+            TranscriptLine::Server(t) => eprintln!("S: {}", escape_controls(t)),
+            TranscriptLine::Note(t) => eprintln!("#  {}", escape_controls(t)),
         }
     }
-    match run.result {
-        Ok(outcome) => {
-            if outcome.injected_after_starttls > 0 {
-                eprintln!(
-                    "authspec send: warning: discarded {} octets the server sent after its STARTTLS 220",
-                    outcome.injected_after_starttls
-                );
-            }
-            let how = outcome
-                .authenticated_with
-                .map(|m| format!(" (authenticated with {m})"))
-                .unwrap_or_default();
-            println!("message accepted{how}");
-            EXIT_OK
+}
+
+fn accepted(outcome: &Outcome) -> u8 {
+    if outcome.injected_after_starttls > 0 {
+        eprintln!(
+            "authspec send: warning: discarded {} octets the server sent after its STARTTLS 220",
+            outcome.injected_after_starttls
+        );
+    }
+    let how = outcome
+        .authenticated_with
+        .map(|m| format!(" (authenticated with {m})"))
+        .unwrap_or_default();
+    println!("message accepted{how}");
+    EXIT_OK
+}
+
+fn failed(e: &DriverError) -> u8 {
+    let (text, hint) = match e {
+        DriverError::Tls(_) => {
+            let raw = e.to_string();
+            (common::tls_words(&raw), common::tls_hint(&raw))
         }
-        Err(e) => {
-            let (text, hint) = match e {
-                DriverError::Tls(_) => {
-                    let raw = e.to_string();
-                    (common::tls_words(&raw), common::tls_hint(&raw))
-                }
-                _ => (e.to_string(), ""),
-            };
-            eprintln!("authspec send: {}{hint}", escape_controls(&text));
-            match e {
-                DriverError::Connect(_)
-                | DriverError::Timeout(_)
-                | DriverError::Io(_)
-                | DriverError::Tls(_) => EXIT_NETWORK,
-                DriverError::Protocol(p) => match p {
-                    ClientError::AuthRejected { .. } | ClientError::Sasl(_) => EXIT_AUTH_REJECTED,
-                    ClientError::NoMechanism(_) | ClientError::AuthNotOffered => EXIT_NO_MECHANISM,
-                    ClientError::UnexpectedReply { .. } => EXIT_FAILED,
-                    ClientError::StartTlsNotOffered => EXIT_NETWORK,
-                    ClientError::Refused(_) => common::EXIT_CLIENT_REFUSED,
-                    ClientError::MalformedReply(_) | ClientError::ConnectionClosed { .. } => {
-                        EXIT_PROTOCOL
-                    }
-                },
-            }
-        }
+        _ => (e.to_string(), ""),
+    };
+    eprintln!("authspec send: {}{hint}", escape_controls(&text));
+    match e {
+        DriverError::Connect(_)
+        | DriverError::Timeout(_)
+        | DriverError::Io(_)
+        | DriverError::Tls(_) => EXIT_NETWORK,
+        DriverError::Protocol(p) => match p {
+            ClientError::AuthRejected { .. } | ClientError::Sasl(_) => EXIT_AUTH_REJECTED,
+            ClientError::NoMechanism(_) | ClientError::AuthNotOffered => EXIT_NO_MECHANISM,
+            ClientError::UnexpectedReply { .. } => EXIT_FAILED,
+            ClientError::StartTlsNotOffered => EXIT_NETWORK,
+            ClientError::Refused(_) => common::EXIT_CLIENT_REFUSED,
+            ClientError::MalformedReply(_) | ClientError::ConnectionClosed { .. } => EXIT_PROTOCOL,
+        },
     }
 }
 
@@ -322,7 +364,7 @@ fn crlf(b: &[u8]) -> Vec<u8> {
 
 /// Whether the user set the client's SASL policy (`-o` or `--config`) rather than
 /// leaving Postfix's defaults.
-fn user_set_sasl_policy(cf: &authspec_reference::policy::maincf::MainCf) -> bool {
+fn user_set_sasl_policy(cf: &MainCf) -> bool {
     use authspec_reference::policy::maincf::Origin;
     [
         "smtp_sasl_security_options",

@@ -157,27 +157,55 @@ type TlsAndLeaf = (Arc<rustls::ServerConfig>, Option<Vec<u8>>);
 pub fn server_tls(
     config: &ServerConfig,
     write_cert: Option<&PathBuf>,
-) -> Result<Option<TlsAndLeaf>, String> {
+) -> Result<Option<TlsAndLeaf>, ServeTlsError> {
     if config.tls_security_level == TlsLevel::None && !config.tls_wrappermode {
         return Ok(None);
     }
     let (certs, key, pem) = match (&config.tls_cert_file, &config.tls_key_file) {
         (Some(c), Some(k)) => {
-            let loaded =
-                tls::load_cert_and_key(Path::new(c), Path::new(k)).map_err(|e| e.to_string())?;
+            let loaded = tls::load_cert_and_key(Path::new(c), Path::new(k))?;
             (loaded.certs, loaded.key, loaded.cert_pem)
         }
         _ => {
-            let ck = tls::self_signed(&[config.myhostname.clone(), "localhost".into()])
-                .map_err(|e| e.to_string())?;
+            let ck = tls::self_signed(&[config.myhostname.clone(), "localhost".into()])?;
             (ck.certs, ck.key, ck.cert_pem)
         }
     };
     if let Some(p) = write_cert {
-        std::fs::write(p, pem).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::write(p, pem).map_err(|error| ServeTlsError::WriteCert {
+            path: p.clone(),
+            error,
+        })?;
     }
     let leaf = certs.first().map(|c| c.as_ref().to_vec());
-    tls::server_config(certs, key, &tls::ClientAuth::None)
-        .map(|c| Some((c, leaf)))
-        .map_err(|e| e.to_string())
+    let config = tls::server_config(certs, key, &tls::ClientAuth::None)?;
+    Ok(Some((config, leaf)))
 }
+
+/// Why `serve` has no TLS configuration.
+#[derive(Debug)]
+pub enum ServeTlsError {
+    Tls(tls::TlsError),
+    /// `--write-cert` could not write the certificate.
+    WriteCert {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl From<tls::TlsError> for ServeTlsError {
+    fn from(e: tls::TlsError) -> Self {
+        ServeTlsError::Tls(e)
+    }
+}
+
+impl std::fmt::Display for ServeTlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeTlsError::Tls(e) => e.fmt(f),
+            ServeTlsError::WriteCert { path, error } => write!(f, "{}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ServeTlsError {}

@@ -94,14 +94,6 @@ pub fn reply_problem(r: &Reply) -> Option<(&'static str, String)> {
 }
 
 /// The rule name of a parse error, for grouping findings: `CodeMismatchAcrossLines`.
-fn rule_of(message: &str) -> String {
-    message
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or("unknown")
-        .to_owned()
-}
-
 struct Player<'a> {
     conn: Conn,
     target: &'a Target,
@@ -194,7 +186,7 @@ impl Player<'_> {
                 Read::Stop
             }
             Err(ConnError::Malformed(m)) => {
-                let rule = rule_of(&m);
+                let rule = m.rule().to_owned();
                 self.played.find(
                     FindingKind::MalformedReply,
                     at,
@@ -410,7 +402,7 @@ async fn play_inner(session: &Session, target: &Target, id: &Identity, seed: u64
     }
     if !p.stopped() && target.ep.tls == TlsMode::StartTls {
         if let Err(e) = prelude(&mut p.conn, target).await {
-            p.played.end = End::Prelude(e);
+            p.played.end = End::Prelude(e.to_string());
         }
     }
     for i in 0..session.actions.len() {
@@ -434,28 +426,46 @@ async fn play_inner(session: &Session, target: &Target, id: &Identity, seed: u64
 
 /// `--starttls`: EHLO, STARTTLS, handshake, as `authspec run --starttls` does before a
 /// scenario's steps, so that findings replay with that flag.
-async fn prelude(conn: &mut Conn, target: &Target) -> Result<(), String> {
-    conn.send(b"EHLO authspec.invalid\r\n")
-        .await
-        .map_err(|e| e.to_string())?;
-    conn.read_reply("the EHLO reply")
-        .await
-        .map_err(|e| e.to_string())?;
-    conn.send(b"STARTTLS\r\n")
-        .await
-        .map_err(|e| e.to_string())?;
-    let r = conn
-        .read_reply("the STARTTLS reply")
-        .await
-        .map_err(|e| e.to_string())?;
+async fn prelude(conn: &mut Conn, target: &Target) -> Result<(), PreludeError> {
+    conn.send(b"EHLO authspec.invalid\r\n").await?;
+    conn.read_reply("the EHLO reply").await?;
+    conn.send(b"STARTTLS\r\n").await?;
+    let r = conn.read_reply("the STARTTLS reply").await?;
     if r.code != 220 {
-        return Err(format!("STARTTLS answered {}", r.code));
+        return Err(PreludeError::StartTlsRefused { code: r.code });
     }
     conn.take_unread();
     conn.upgrade(Arc::clone(&target.ep.tls_config), &target.ep.server_name)
-        .await
-        .map_err(|e| e.to_string())
+        .await?;
+    Ok(())
 }
+
+/// Why the `--starttls` prelude did not reach a TLS session.
+#[derive(Debug)]
+enum PreludeError {
+    Conn(ConnError),
+    /// RFC 3207 §4: 220 is the only reply that starts the handshake.
+    StartTlsRefused {
+        code: u16,
+    },
+}
+
+impl From<ConnError> for PreludeError {
+    fn from(e: ConnError) -> Self {
+        PreludeError::Conn(e)
+    }
+}
+
+impl std::fmt::Display for PreludeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PreludeError::Conn(e) => e.fmt(f),
+            PreludeError::StartTlsRefused { code } => write!(f, "STARTTLS answered {code}"),
+        }
+    }
+}
+
+impl std::error::Error for PreludeError {}
 
 /// The mechanisms to play as computed exchanges: those the target offers that the
 /// fuzzer cannot write as fixed lines.

@@ -7,7 +7,7 @@
 //! steps where it travels in base64, and the file is checked for it before writing.
 
 use super::exec::Played;
-use super::session::{Action, Atom, Seg, Session, atoms, chunks, concrete_all};
+use super::session::{Action, Atom, Seg, Session, Split, atoms, chunks, concrete_all};
 use super::{Candidate, FindingKind};
 use crate::scenario::{
     Auth, Clause, CodeSpec, Expect, Role, Sasl, ScenarioFile, Send, SendOptions, Step, WaitDuration,
@@ -163,6 +163,34 @@ pub fn render(
     origin: &Origin,
     password: &[u8],
 ) -> Result<(String, String), super::NotWritten> {
+    let steps = steps(session, played, cand, origin, password)?;
+    let kind = cand.kind.slug();
+    let mut file = scenario_file(cand, steps);
+    let body = serde_yaml::to_string(&file.steps)
+        .map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
+    let hash = format!("{:016x}", fnv1a(body.as_bytes()));
+    file.id = format!("fuzz/{kind}-{hash}");
+    let yaml =
+        serde_yaml::to_string(&file).map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
+    let text = format!("{}{yaml}", header(cand, origin));
+    if leaks(&text, password) {
+        return Err(super::NotWritten::SecretNotSymbolic);
+    }
+    // A finding that cannot be loaded is of no use.
+    crate::scenario::load_str(&text, "finding.yaml")
+        .map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
+    Ok((format!("{kind}-{hash}.yaml"), text))
+}
+
+/// The session's actions up to the finding as scenario steps, each followed by the
+/// codes the target answered, the last by what a conforming server answers.
+fn steps(
+    session: &Session,
+    played: &Played,
+    cand: &Candidate,
+    origin: &Origin,
+    password: &[u8],
+) -> Result<Vec<Step>, super::NotWritten> {
     let mut steps: Vec<Step> = Vec::new();
     if !origin.starttls {
         match cand.at {
@@ -170,74 +198,82 @@ pub fn render(
             Some(_) => steps.push(Step::Expect(Expect::code(220))),
         }
     }
-    if let Some(at) = cand.at {
-        for (i, action) in session.actions.iter().enumerate().take(at + 1) {
-            let codes = played.replies.get(i).cloned().unwrap_or_default();
-            let last = i == at;
-            match action {
-                Action::Write { lines, split } => {
-                    let (atoms, leaky) = atoms(lines, password);
-                    if leaky {
-                        return Err(super::NotWritten::SecretNotSymbolic);
-                    }
-                    let pieces = chunks(&atoms, *split);
-                    let n = pieces.len();
-                    for (ci, piece) in pieces.iter().enumerate() {
-                        chunk_steps(piece, &mut steps);
-                        if let Some(s) = split {
-                            if s.pause_ms > 0 && ci + 1 < n {
-                                if let Ok(w) =
-                                    WaitDuration::new(Duration::from_millis(u64::from(s.pause_ms)))
-                                {
-                                    steps.push(Step::Wait(w));
-                                }
-                            }
-                        }
-                    }
-                    for c in &codes {
-                        steps.push(Step::Expect(Expect::code(*c)));
-                    }
-                    if last {
-                        steps.push(Step::Expect(expectation(cand.kind)));
-                    }
+    let Some(at) = cand.at else {
+        return Ok(steps);
+    };
+    for (i, action) in session.actions.iter().enumerate().take(at + 1) {
+        let codes = played.replies.get(i).cloned().unwrap_or_default();
+        let last = i == at;
+        match action {
+            Action::Write { lines, split } => {
+                let (atoms, leaky) = atoms(lines, password);
+                if leaky {
+                    return Err(super::NotWritten::SecretNotSymbolic);
                 }
-                Action::Auth {
-                    mechanism,
-                    user,
-                    password: pw,
-                    ..
-                } => {
-                    let expect = if last {
-                        expectation(cand.kind)
-                    } else {
-                        match codes.first() {
-                            Some(c) => Expect::code(*c),
-                            // The exchange never ended; a later action's finding is
-                            // about what came after.
-                            None => expectation(FindingKind::Hang),
-                        }
-                    };
-                    steps.push(Step::Auth(Auth {
-                        mechanism: mechanism.name().to_owned(),
-                        user: Some(user.replace('$', "$$")),
-                        password: Some(plain_text(pw)),
-                        authzid: None,
-                        token: None,
-                        initial_response: crate::scenario::InitialResponse::Auto,
-                        expect: Some(expect),
-                        channel_binding: None,
-                    }));
+                write_steps(&atoms, split.as_ref(), &mut steps);
+                for c in &codes {
+                    steps.push(Step::Expect(Expect::code(*c)));
                 }
-                Action::Wait { ms } => {
-                    if let Ok(w) = WaitDuration::new(Duration::from_millis(u64::from(*ms))) {
-                        steps.push(Step::Wait(w));
+                if last {
+                    steps.push(Step::Expect(expectation(cand.kind)));
+                }
+            }
+            Action::Auth {
+                mechanism,
+                user,
+                password: pw,
+                ..
+            } => {
+                let expect = if last {
+                    expectation(cand.kind)
+                } else {
+                    match codes.first() {
+                        Some(c) => Expect::code(*c),
+                        // The exchange never ended; a later action's finding is
+                        // about what came after.
+                        None => expectation(FindingKind::Hang),
                     }
+                };
+                steps.push(Step::Auth(Auth {
+                    mechanism: mechanism.name().to_owned(),
+                    user: Some(user.replace('$', "$$")),
+                    password: Some(plain_text(pw)),
+                    authzid: None,
+                    token: None,
+                    initial_response: crate::scenario::InitialResponse::Auto,
+                    expect: Some(expect),
+                    channel_binding: None,
+                }));
+            }
+            Action::Wait { ms } => {
+                if let Ok(w) = WaitDuration::new(Duration::from_millis(u64::from(*ms))) {
+                    steps.push(Step::Wait(w));
                 }
             }
         }
     }
+    Ok(steps)
+}
+
+/// A write's chunks as `send` steps, with the split's pause between them.
+fn write_steps(atoms: &[Atom], split: Option<&Split>, steps: &mut Vec<Step>) {
+    let pieces = chunks(atoms, split.copied());
+    let n = pieces.len();
+    for (ci, piece) in pieces.iter().enumerate() {
+        chunk_steps(piece, steps);
+        if let Some(s) = split {
+            if s.pause_ms > 0 && ci + 1 < n {
+                if let Ok(w) = WaitDuration::new(Duration::from_millis(u64::from(s.pause_ms))) {
+                    steps.push(Step::Wait(w));
+                }
+            }
+        }
+    }
+}
+
+fn scenario_file(cand: &Candidate, steps: Vec<Step>) -> ScenarioFile {
     let kind = cand.kind.slug();
-    let mut file = ScenarioFile {
+    ScenarioFile {
         id: String::new(),
         title: format!("fuzz finding ({kind}): {}", cand.detail.replace('\n', " ")),
         spec: clauses(cand.kind),
@@ -251,13 +287,12 @@ pub fn render(
         for_each_mechanism: Vec::new(),
         steps: Some(steps),
         transcript: None,
-    };
-    let body = serde_yaml::to_string(&file.steps)
-        .map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
-    let hash = format!("{:016x}", fnv1a(body.as_bytes()));
-    file.id = format!("fuzz/{kind}-{hash}");
-    let yaml =
-        serde_yaml::to_string(&file).map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
+    }
+}
+
+/// The comment header: how the finding was found and how to replay it.
+fn header(cand: &Candidate, origin: &Origin) -> String {
+    let kind = cand.kind.slug();
     let mut replay = format!("authspec run FILE --target {}", origin.target);
     if origin.starttls {
         replay.push_str(" --starttls");
@@ -282,14 +317,7 @@ pub fn render(
              # so this replay shows the deviation in its transcript but may pass.\n",
         );
     }
-    let text = format!("{header}{yaml}");
-    if leaks(&text, password) {
-        return Err(super::NotWritten::SecretNotSymbolic);
-    }
-    // A finding that cannot be loaded is of no use.
-    crate::scenario::load_str(&text, "finding.yaml")
-        .map_err(|e| super::NotWritten::DoesNotLoad(e.to_string()))?;
-    Ok((format!("{kind}-{hash}.yaml"), text))
+    header
 }
 
 /// Whether `text` spells the password, or its base64 (as LOGIN sends it). Passwords

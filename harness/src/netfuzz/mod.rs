@@ -190,7 +190,7 @@ impl FuzzReport {
 pub enum FuzzError {
     /// The preflight session failed: the target is down, does not greet, or does not
     /// answer EHLO.
-    TargetUnusable(String),
+    TargetUnusable(crate::runner::PreflightError),
     /// No bundled scenario gave a seed session that fits the fuzzer's bounds.
     NoSeeds,
     /// The first sessions could not connect.

@@ -159,8 +159,8 @@ pub fn render(
     info: &SessionInfo,
     notes: &[String],
     redact: bool,
-) -> Result<String, String> {
-    let yaml = serde_yaml::to_string(file).map_err(|e| e.to_string())?;
+) -> Result<String, serde_yaml::Error> {
+    let yaml = serde_yaml::to_string(file)?;
     let mut out = String::new();
     let mut comment = |s: &str| {
         out.push_str("# ");

@@ -129,14 +129,33 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
-async fn write_all(io: &mut Box<dyn Io>, bytes: &[u8], within: Duration) -> Result<(), String> {
+/// Why forwarding to one side failed.
+#[derive(Debug)]
+enum WriteError {
+    Io(std::io::Error),
+    /// The side did not take the bytes within the idle timeout.
+    TimedOut,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Io(e) => e.fmt(f),
+            WriteError::TimedOut => f.write_str("write timed out"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+async fn write_all(io: &mut Box<dyn Io>, bytes: &[u8], within: Duration) -> Result<(), WriteError> {
     if bytes.is_empty() {
         return Ok(());
     }
     match tokio::time::timeout(within, io.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("write timed out".into()),
+        Ok(Err(e)) => Err(WriteError::Io(e)),
+        Err(_) => Err(WriteError::TimedOut),
     }
 }
 
@@ -249,7 +268,7 @@ async fn session(
     };
     match write_session(&events, &info, cfg) {
         Ok(files) => report.files = files,
-        Err(e) => report.problems.push(e),
+        Err(e) => report.problems.push(e.to_string()),
     }
     report
 }
@@ -355,13 +374,72 @@ fn fresh_path(dir: &Path, name: &str, suffix: &str) -> PathBuf {
         .unwrap_or(first)
 }
 
+/// Why one recorded scenario file (`side` is `client` or `server`) was not written.
+#[derive(Debug)]
+pub enum NotWritten {
+    Yaml {
+        side: &'static str,
+        error: serde_yaml::Error,
+    },
+    /// The text would hold a secret of the session in some form.
+    Secret { side: &'static str },
+    /// The text would not load again as a scenario.
+    DoesNotLoad {
+        side: &'static str,
+        error: crate::scenario::LoadError,
+    },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The session held nothing a scenario could be made of.
+    Nothing,
+}
+
+impl std::fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotWritten::Yaml { side, error } => write!(f, "{side}: cannot write YAML: {error}"),
+            NotWritten::Secret { side } => write!(
+                f,
+                "{side}: refusing to write the recording: it would contain a secret"
+            ),
+            NotWritten::DoesNotLoad { side, error } => {
+                write!(f, "{side}: the recorded scenario does not load: {error}")
+            }
+            NotWritten::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            NotWritten::Nothing => f.write_str("nothing to record"),
+        }
+    }
+}
+
+impl std::error::Error for NotWritten {}
+
+/// Every reason a session's recording was not written, in the order met.
+#[derive(Debug)]
+pub struct NotRecorded(pub Vec<NotWritten>);
+
+impl std::fmt::Display for NotRecorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            p.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for NotRecorded {}
+
 /// Builds, checks and writes the session's scenarios. A file that would not load
 /// again, or that would hold a secret in any form, is not written.
 pub fn write_session(
     events: &[super::events::Event],
     info: &SessionInfo,
     cfg: &ProxyConfig,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, NotRecorded> {
     let rec = build::build(events, info, &cfg.options);
     let mut files = Vec::new();
     let mut problems = Vec::new();
@@ -373,25 +451,30 @@ pub fn write_session(
         let text = match build::render(file, info, notes, cfg.options.redact) {
             Ok(t) => t,
             Err(e) => {
-                problems.push(format!("{suffix}: cannot write YAML: {e}"));
+                problems.push(NotWritten::Yaml {
+                    side: suffix,
+                    error: e,
+                });
                 continue;
             }
         };
         if text::contains_secret(&text, &rec.secrets) {
-            problems.push(format!(
-                "{suffix}: refusing to write the recording: it would contain a secret"
-            ));
+            problems.push(NotWritten::Secret { side: suffix });
             continue;
         }
         let path = fresh_path(&cfg.out, &info.name(), suffix);
         if let Err(e) = crate::scenario::load_str(&text, &path.display().to_string()) {
-            problems.push(format!(
-                "{suffix}: the recorded scenario does not load: {e}"
-            ));
+            problems.push(NotWritten::DoesNotLoad {
+                side: suffix,
+                error: e,
+            });
             continue;
         }
         if let Err(e) = std::fs::create_dir_all(&cfg.out) {
-            problems.push(format!("{}: {e}", cfg.out.display()));
+            problems.push(NotWritten::Io {
+                path: cfg.out.clone(),
+                error: e,
+            });
             continue;
         }
         match std::fs::OpenOptions::new()
@@ -401,24 +484,24 @@ pub fn write_session(
         {
             Ok(mut f) => {
                 use std::io::Write as _;
-                if let Err(e) = f.write_all(text.as_bytes()) {
-                    problems.push(format!("{}: {e}", path.display()));
+                if let Err(error) = f.write_all(text.as_bytes()) {
+                    problems.push(NotWritten::Io { path, error });
                 } else {
                     files.push(path);
                 }
             }
-            Err(e) => problems.push(format!("{}: {e}", path.display())),
+            Err(error) => problems.push(NotWritten::Io { path, error }),
         }
     }
     if files.is_empty() && problems.is_empty() {
-        problems.push("nothing to record".into());
+        problems.push(NotWritten::Nothing);
     }
     if problems.is_empty() {
         Ok(files)
     } else if files.is_empty() {
-        Err(problems.join("; "))
+        Err(NotRecorded(problems))
     } else {
-        tracing::warn!("session {}: {}", info.number, problems.join("; "));
+        tracing::warn!("session {}: {}", info.number, NotRecorded(problems));
         Ok(files)
     }
 }

@@ -310,15 +310,12 @@ impl Play<'_> {
         mechanism: Mechanism,
         creds: &ClientCredentials,
         a: &crate::scenario::Auth,
-    ) -> Result<Box<dyn sasl::ClientMechanism>, String> {
+    ) -> Result<Box<dyn sasl::ClientMechanism>, BindingError> {
         use authspec_reference::sasl::channel_binding::{CbType, ClientBinding};
         use authspec_reference::sasl::scram;
         let Some((hash, plus)) = scram::family(mechanism) else {
             if a.channel_binding.is_some() {
-                return Err(format!(
-                    "channel_binding applies to SCRAM mechanisms, not {}",
-                    mechanism.name()
-                ));
+                return Err(BindingError::NotScram { mechanism });
             }
             return Ok(sasl::client(mechanism, creds, &mut self.rng));
         };
@@ -327,14 +324,12 @@ impl Play<'_> {
         let binding = if plus {
             let cb_type = match &spec.cb_type {
                 Some(name) => CbType::from_name(name.as_bytes())
-                    .ok_or_else(|| format!("unknown channel binding type {name:?}"))?,
-                None => *bindings.types().first().ok_or(
-                    "a -PLUS mechanism needs TLS with channel-binding data;                      add a `starttls` step or run with --starttls or --tls",
-                )?,
+                    .ok_or_else(|| BindingError::UnknownType { name: name.clone() })?,
+                None => *bindings.types().first().ok_or(BindingError::NoTlsChannel)?,
             };
-            let data = bindings.get(cb_type).ok_or_else(|| {
-                format!("this TLS connection has no {cb_type} channel-binding data")
-            })?;
+            let data = bindings
+                .get(cb_type)
+                .ok_or(BindingError::NoData { cb_type })?;
             let data = match spec.data {
                 crate::scenario::BindingData::Connection => data.to_vec(),
                 crate::scenario::BindingData::Mitm => data.iter().map(|b| !b).collect(),
@@ -377,7 +372,7 @@ impl Play<'_> {
         };
         let client = match self.client_mechanism(mechanism, &creds, a) {
             Ok(c) => c,
-            Err(e) => return StepEnd::Error(e),
+            Err(e) => return StepEnd::Error(e.to_string()),
         };
         let mut x = ClientExchange::new(client);
         let mode = match a.initial_response {
@@ -717,6 +712,75 @@ pub(crate) fn conn_end(e: ConnError, what: &str) -> StepEnd {
     }
 }
 
+impl Play<'_> {
+    /// `--starttls` before the scenario's steps: greeting, EHLO, STARTTLS, handshake.
+    async fn starttls_prelude(&mut self) -> Result<(), StepEnd> {
+        let g = self.read("the greeting").await?;
+        if g.code != 220 {
+            return Err(StepEnd::Error(format!("greeting {}", g.code)));
+        }
+        self.send(b"EHLO authspec.invalid\r\n").await?;
+        self.read("the EHLO reply").await?;
+        match self
+            .starttls(0, &crate::scenario::Starttls::default())
+            .await
+        {
+            StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_) => Ok(()),
+            other => Err(other),
+        }
+    }
+}
+
+/// A failed `--starttls` prelude is the run's error, not the scenario's failure.
+fn prelude_verdict(e: StepEnd) -> Verdict {
+    match e {
+        StepEnd::Error(r) => Verdict::Error { reason: r },
+        StepEnd::Fail(_, r) => Verdict::Error {
+            reason: format!("STARTTLS prelude: {r}"),
+        },
+        _ => Verdict::Error {
+            reason: "STARTTLS prelude failed".into(),
+        },
+    }
+}
+
+/// The steps without a leading greeting expectation: the scenario expects to read the
+/// greeting first, and over `--starttls` the prelude has read it.
+fn without_greeting(steps: &[Step]) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    let mut skipped_greeting = false;
+    for s in steps {
+        if !skipped_greeting {
+            if let Step::Expect(e) = s {
+                // `code: 220`, or a transcript's `S: 220 …` (compiled to
+                // `reply_lines` without a code).
+                let greeting = e.code.as_ref().is_some_and(|c| c.matches(220))
+                    || (e.code.is_none()
+                        && e.reply_lines.first().is_some_and(|l| l.starts_with("220")));
+                if greeting {
+                    skipped_greeting = true;
+                    continue;
+                }
+            }
+            skipped_greeting = true;
+        }
+        out.push(s.clone());
+    }
+    out
+}
+
+/// The index of the last step that authenticates.
+fn last_auth_step(steps: &[Step]) -> Option<usize> {
+    steps.iter().rposition(|s| match s {
+        Step::Auth(_) => true,
+        Step::Send(s) => s
+            .line()
+            .get(..5)
+            .is_some_and(|v| v.eq_ignore_ascii_case("AUTH ")),
+        _ => false,
+    })
+}
+
 /// Play `sc` against `ep` from connect to the last step.
 pub async fn play(
     sc: &Scenario,
@@ -752,70 +816,20 @@ pub async fn play(
         remembered: std::collections::BTreeMap::new(),
         last_auth_step: None,
     };
-    let mut steps: Vec<Step> = Vec::with_capacity(sc.steps().len() + 3);
     // `--starttls`: every scenario runs inside TLS; the greeting and the first EHLO are
     // consumed here, and the scenario's own steps begin after the handshake.
     // A scenario that runs its own STARTTLS starts in plaintext on a fresh connection.
-    if ep.tls == TlsMode::StartTls && !super::applicability::has_starttls_step(sc) {
-        let prelude = async {
-            let g = play.read("the greeting").await?;
-            if g.code != 220 {
-                return Err(StepEnd::Error(format!("greeting {}", g.code)));
-            }
-            play.send(b"EHLO authspec.invalid\r\n").await?;
-            play.read("the EHLO reply").await?;
-            match play
-                .starttls(0, &crate::scenario::Starttls::default())
-                .await
-            {
-                StepEnd::Ok | StepEnd::NonStrict(_) | StepEnd::Info(_) => Ok(()),
-                other => Err(other),
-            }
-        };
-        if let Err(e) = prelude.await {
-            result.verdict = match e {
-                StepEnd::Error(r) => Verdict::Error { reason: r },
-                StepEnd::Fail(_, r) => Verdict::Error {
-                    reason: format!("STARTTLS prelude: {r}"),
-                },
-                _ => Verdict::Error {
-                    reason: "STARTTLS prelude failed".into(),
-                },
-            };
+    let steps = if ep.tls == TlsMode::StartTls && !super::applicability::has_starttls_step(sc) {
+        if let Err(e) = play.starttls_prelude().await {
+            result.verdict = prelude_verdict(e);
             result.transcript = play.transcript;
             return result;
         }
-        // The scenario expects to read the greeting first; over STARTTLS there is none,
-        // so a leading greeting expectation is skipped.
-        let mut skipped_greeting = false;
-        for s in sc.steps() {
-            if !skipped_greeting {
-                if let Step::Expect(e) = s {
-                    // `code: 220`, or a transcript's `S: 220 …` (compiled to
-                    // `reply_lines` without a code).
-                    let greeting = e.code.as_ref().is_some_and(|c| c.matches(220))
-                        || (e.code.is_none()
-                            && e.reply_lines.first().is_some_and(|l| l.starts_with("220")));
-                    if greeting {
-                        skipped_greeting = true;
-                        continue;
-                    }
-                }
-                skipped_greeting = true;
-            }
-            steps.push(s.clone());
-        }
+        without_greeting(sc.steps())
     } else {
-        steps.extend(sc.steps().iter().cloned());
-    }
-    play.last_auth_step = steps.iter().rposition(|s| match s {
-        Step::Auth(_) => true,
-        Step::Send(s) => s
-            .line()
-            .get(..5)
-            .is_some_and(|v| v.eq_ignore_ascii_case("AUTH ")),
-        _ => false,
-    });
+        sc.steps().to_vec()
+    };
+    play.last_auth_step = last_auth_step(&steps);
     let mut verdict = Verdict::Pass;
     for (i, step) in steps.iter().enumerate() {
         let started = Instant::now();
@@ -849,3 +863,46 @@ pub async fn play(
     result.transcript = play.transcript;
     result
 }
+
+/// Why an `auth` step's `channel_binding` cannot be honoured (RFC 5802 §6).
+#[derive(Debug)]
+enum BindingError {
+    NotScram {
+        mechanism: Mechanism,
+    },
+    UnknownType {
+        name: String,
+    },
+    /// A -PLUS mechanism without a TLS channel to bind to.
+    NoTlsChannel,
+    NoData {
+        cb_type: authspec_reference::sasl::channel_binding::CbType,
+    },
+}
+
+impl std::fmt::Display for BindingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindingError::NotScram { mechanism } => write!(
+                f,
+                "channel_binding applies to SCRAM mechanisms, not {}",
+                mechanism.name()
+            ),
+            BindingError::UnknownType { name } => {
+                write!(f, "unknown channel binding type {name:?}")
+            }
+            BindingError::NoTlsChannel => f.write_str(
+                "a -PLUS mechanism needs TLS with channel-binding data; add a `starttls` \
+                 step or run with --starttls or --tls",
+            ),
+            BindingError::NoData { cb_type } => {
+                write!(
+                    f,
+                    "this TLS connection has no {cb_type} channel-binding data"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BindingError {}

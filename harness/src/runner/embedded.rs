@@ -7,11 +7,69 @@ use crate::report::{ScenarioResult, Verdict};
 use crate::scenario::{Scenario, Vars};
 use authspec_reference::net::server::{ServerShared, serve};
 use authspec_reference::net::tls;
+use authspec_reference::policy::error::ConfigError;
 use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::policy::server::{ServerConfig, TlsLevel};
 use authspec_reference::sasl::credentials::MemoryStore;
 use std::sync::{Arc, OnceLock};
 use tracing::instrument::WithSubscriber as _;
+
+/// Why an embedded server did not start for a scenario.
+#[derive(Debug)]
+pub enum EmbeddedError {
+    /// The process-wide self-signed certificate could not be made.
+    Tls(tls::TlsError),
+    Profile(ProfileError),
+    Bind(std::io::Error),
+}
+
+impl std::fmt::Display for EmbeddedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EmbeddedError::Tls(e) => e.fmt(f),
+            EmbeddedError::Profile(e) => e.fmt(f),
+            EmbeddedError::Bind(e) => write!(f, "bind: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EmbeddedError {}
+
+/// Why a scenario's `profile` does not configure an embedded server or client.
+#[derive(Debug)]
+pub enum ProfileError {
+    /// The built-in main.cf did not parse.
+    Base(ConfigError),
+    /// A `profile` parameter is unknown or has a bad value.
+    Parameter(ConfigError),
+}
+
+impl std::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProfileError::Base(e) => e.fmt(f),
+            ProfileError::Parameter(e) => write!(f, "profile: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// main.cf `base` with the scenario's `profile` parameters that `keep` selects set on
+/// top, as `-o` would.
+pub fn profile_main_cf(
+    base: &str,
+    source: &str,
+    sc: &Scenario,
+    keep: impl Fn(&str) -> bool,
+) -> Result<MainCf, ProfileError> {
+    let mut cf = MainCf::parse(base, source).map_err(ProfileError::Base)?;
+    for (k, v) in sc.profile.iter().filter(|(k, _)| keep(k)) {
+        cf.set_override(&format!("{k}={v}"))
+            .map_err(ProfileError::Parameter)?;
+    }
+    Ok(cf)
+}
 
 /// The host name the embedded server uses, so transcripts and snapshots are stable.
 pub const HOSTNAME: &str = "mx.authspec.test";
@@ -27,19 +85,17 @@ struct ServerTls {
     pem: String,
 }
 
-fn made_tls() -> Result<&'static ServerTls, String> {
-    static TLS: OnceLock<Result<ServerTls, String>> = OnceLock::new();
+fn made_tls() -> Result<&'static ServerTls, tls::TlsError> {
+    static TLS: OnceLock<Result<ServerTls, tls::TlsError>> = OnceLock::new();
     TLS.get_or_init(|| {
-        let ck = tls::self_signed(&[HOSTNAME.to_string(), "localhost".to_string()])
-            .map_err(|e| e.to_string())?;
+        let ck = tls::self_signed(&[HOSTNAME.to_string(), "localhost".to_string()])?;
         let leaf = ck
             .certs
             .first()
             .map(|c| c.as_ref().to_vec())
             .unwrap_or_default();
         let pem = ck.cert_pem.clone();
-        let config = tls::server_config(ck.certs, ck.key, &tls::ClientAuth::None)
-            .map_err(|e| e.to_string())?;
+        let config = tls::server_config(ck.certs, ck.key, &tls::ClientAuth::None)?;
         Ok(ServerTls { config, leaf, pem })
     })
     .as_ref()
@@ -47,7 +103,7 @@ fn made_tls() -> Result<&'static ServerTls, String> {
 }
 
 /// The embedded server's TLS config and the DER of its certificate.
-pub(crate) fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), String> {
+pub(crate) fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), tls::TlsError> {
     made_tls().map(|t| (Arc::clone(&t.config), t.leaf.clone()))
 }
 
@@ -57,7 +113,7 @@ pub(crate) fn server_tls() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), Strin
 pub(crate) fn server_cert_file() -> Result<std::path::PathBuf, String> {
     static FILE: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
     FILE.get_or_init(|| {
-        let pem = &made_tls()?.pem;
+        let pem = &made_tls().map_err(|e| e.to_string())?.pem;
         let path =
             std::env::temp_dir().join(format!("authspec-harness-cert-{}.pem", std::process::id()));
         std::fs::write(&path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -67,14 +123,14 @@ pub(crate) fn server_cert_file() -> Result<std::path::PathBuf, String> {
 }
 
 /// The server configuration for a scenario's profile.
-pub fn config_for(sc: &Scenario) -> Result<ServerConfig, String> {
-    let mut cf = MainCf::parse(&format!("myhostname = {HOSTNAME}\n"), "(embedded)")
-        .map_err(|e| e.to_string())?;
-    for (k, v) in &sc.profile {
-        cf.set_override(&format!("{k}={v}"))
-            .map_err(|e| format!("profile: {e}"))?;
-    }
-    ServerConfig::from_main_cf(&cf).map_err(|e| format!("profile: {e}"))
+pub fn config_for(sc: &Scenario) -> Result<ServerConfig, ProfileError> {
+    let cf = profile_main_cf(
+        &format!("myhostname = {HOSTNAME}\n"),
+        "(embedded)",
+        sc,
+        |_| true,
+    )?;
+    ServerConfig::from_main_cf(&cf).map_err(ProfileError::Parameter)
 }
 
 /// The users the embedded server knows: `${user}`/`${password}` of the run (alice and
@@ -143,15 +199,19 @@ impl Drop for Running {
     }
 }
 
-pub async fn start(sc: &Scenario, vars: &Vars, seed: u64) -> Result<Running, String> {
-    let config = config_for(sc)?;
+pub async fn start(sc: &Scenario, vars: &Vars, seed: u64) -> Result<Running, EmbeddedError> {
+    let config = config_for(sc).map_err(EmbeddedError::Profile)?;
     let needs_tls = config.tls_security_level != TlsLevel::None || config.tls_wrappermode;
-    let tls = if needs_tls { Some(server_tls()?) } else { None };
+    let tls = if needs_tls {
+        Some(server_tls().map_err(EmbeddedError::Tls)?)
+    } else {
+        None
+    };
     let wrapper = config.tls_wrappermode;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| format!("bind: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("bind: {e}"))?;
+        .map_err(EmbeddedError::Bind)?;
+    let addr = listener.local_addr().map_err(EmbeddedError::Bind)?;
     let leaf = tls.as_ref().map(|(_, leaf)| leaf.clone());
     let mut shared = ServerShared::new(
         Arc::new(config),

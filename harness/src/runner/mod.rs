@@ -121,17 +121,62 @@ pub fn default_jobs() -> usize {
         .unwrap_or(8)
 }
 
-/// The run could not start: the target is dead. Reported once, not per scenario.
+/// The run could not start: no TLS client configuration, or the target is dead.
+/// Reported once, not per scenario.
 #[derive(Debug)]
-pub struct RunError(pub String);
+pub enum RunError {
+    TlsSetup(authspec_reference::net::tls::TlsError),
+    TargetUnusable(PreflightError),
+}
 
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            RunError::TlsSetup(e) => write!(f, "TLS setup: {e}"),
+            RunError::TargetUnusable(e) => write!(f, "target unusable, no scenario run: {e}"),
+        }
     }
 }
 
 impl std::error::Error for RunError {}
+
+/// Why the preflight session found a target unusable; each names the address.
+#[derive(Debug)]
+pub enum PreflightError {
+    /// Connecting, reading a reply, or the STARTTLS handshake failed.
+    Conn {
+        addr: String,
+        error: ConnError,
+    },
+    /// RFC 5321 §4.2: a server that will serve us greets with 220.
+    Greeting {
+        addr: String,
+        reply: String,
+    },
+    Ehlo {
+        addr: String,
+        code: u16,
+    },
+    EhloReply {
+        addr: String,
+        error: reply::EhloError,
+    },
+}
+
+impl std::fmt::Display for PreflightError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PreflightError::Conn { addr, error } => write!(f, "{addr}: {error}"),
+            PreflightError::Greeting { addr, reply } => {
+                write!(f, "{addr}: greeting was {reply} instead of 220")
+            }
+            PreflightError::Ehlo { addr, code } => write!(f, "{addr}: EHLO was answered {code}"),
+            PreflightError::EhloReply { addr, error } => write!(f, "{addr}: EHLO reply: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for PreflightError {}
 
 /// What a target offers, learned from one session before the scenarios run.
 #[derive(Debug, Clone, Default)]
@@ -195,24 +240,34 @@ async fn preflight_ehlo(
 
 /// One session up to the EHLO reply (after STARTTLS in `StartTls` mode): what the
 /// target offers. A target that does not greet or answer EHLO fails here.
-pub async fn preflight(ep: &Endpoint) -> Result<Offer, String> {
-    let what = |e: ConnError| format!("{}: {e}", ep.addr);
+pub async fn preflight(ep: &Endpoint) -> Result<Offer, PreflightError> {
+    let what = |error: ConnError| PreflightError::Conn {
+        addr: ep.addr.clone(),
+        error,
+    };
     let connected = Instant::now();
     let mut conn = ep.connect().await.map_err(what)?;
     let greet = conn.read_reply("the greeting").await.map_err(what)?;
     let greeting_delay = connected.elapsed();
     if greet.code != 220 {
-        return Err(format!(
-            "{}: greeting was {} instead of 220",
-            ep.addr,
-            String::from_utf8_lossy(&greet.format()).trim_end()
-        ));
+        return Err(PreflightError::Greeting {
+            addr: ep.addr.clone(),
+            reply: String::from_utf8_lossy(&greet.format())
+                .trim_end()
+                .to_owned(),
+        });
     }
     let r = preflight_ehlo(&mut conn).await.map_err(what)?;
     if r.code != 250 {
-        return Err(format!("{}: EHLO was answered {}", ep.addr, r.code));
+        return Err(PreflightError::Ehlo {
+            addr: ep.addr.clone(),
+            code: r.code,
+        });
     }
-    let before = reply::parse_ehlo(&r).map_err(|e| format!("{}: EHLO reply: {e}", ep.addr))?;
+    let before = reply::parse_ehlo(&r).map_err(|error| PreflightError::EhloReply {
+        addr: ep.addr.clone(),
+        error,
+    })?;
     let mut offer = Offer {
         before_tls: Some(before.clone()),
         after_tls: None,
@@ -456,13 +511,13 @@ impl Shared {
         let insecure = authspec_reference::net::tls::client_config(
             &authspec_reference::net::tls::ServerVerification::Insecure,
         )
-        .map_err(|e| RunError(format!("TLS setup: {e}")))?;
+        .map_err(RunError::TlsSetup)?;
         let remote = match &cfg.target {
             Target::Embedded => None,
             Target::Remote(r) => {
                 let tls_config =
                     crate::conn::tls_client_config(r.tls_insecure, r.ca_file.as_deref())
-                        .map_err(|e| RunError(format!("TLS setup: {e}")))?;
+                        .map_err(RunError::TlsSetup)?;
                 let host = crate::support::host_of(&r.addr);
                 let ep = Endpoint {
                     addr: r.addr.clone(),
@@ -474,9 +529,7 @@ impl Shared {
                 };
                 // A dead target stops the whole run here, in one timeout, instead of
                 // timing out scenario by scenario.
-                let offer = preflight(&ep)
-                    .await
-                    .map_err(|e| RunError(format!("target unusable, no scenario run: {e}")))?;
+                let offer = preflight(&ep).await.map_err(RunError::TargetUnusable)?;
                 let mut ep = ep;
                 ep.timeout = fitted_timeout(ep.timeout, offer.greeting_delay);
                 Some((ep, offer))

@@ -3,14 +3,14 @@
 //! {host} {port}`), or any client pointed at `--listen`.
 
 use super::client_process::ClientProcess;
+use super::embedded::ProfileError;
 use super::verdict::{Judged, Notes, StepEnd, record_step, settle};
 use super::{ClientUnderTest, Shared};
 use crate::conn::{Conn, ConnError};
-use crate::report::{FailedStep, ScenarioResult, TranscriptLine, Verdict};
+use crate::report::{ClientExit, FailedStep, ScenarioResult, TranscriptLine, Verdict};
 use crate::scenario::{Outcome, Scenario, Step, Vars};
 use authspec_reference::net::client::{ClientConnect, Transport, run_client};
 use authspec_reference::policy::client::ClientConfig;
-use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::sasl::channel_binding::ServerBinding;
 use authspec_reference::sasl::credentials::MemoryStore;
 use authspec_reference::sasl::{
@@ -166,7 +166,12 @@ impl Judge {
         let (mech_name, ir) = match self.parse_auth(&line) {
             Ok(parts) => parts,
             Err(reason) => {
-                return fail(index, format!("AUTH {}", a.mechanism), line, reason);
+                return fail(
+                    index,
+                    format!("AUTH {}", a.mechanism),
+                    line,
+                    reason.to_string(),
+                );
             }
         };
         if !mech_name.eq_ignore_ascii_case(&a.mechanism) {
@@ -271,7 +276,10 @@ impl Judge {
     /// The AUTH command line through the reference parser. A mechanism name in lower
     /// case breaks RFC 4422 §3.1's naming rule but no MUST of RFC 4954, so it is noted
     /// and the name compared without case, as Postfix and Cyrus do.
-    fn parse_auth(&mut self, line: &str) -> Result<(String, Option<InitialResponse>), String> {
+    fn parse_auth(
+        &mut self,
+        line: &str,
+    ) -> Result<(String, Option<InitialResponse>), AuthLineError> {
         let parsed = match command::parse(line.as_bytes()) {
             Err(CommandError::MechanismNameNotUpperCase { offset }) => {
                 self.transcript.push(TranscriptLine::note(
@@ -294,8 +302,8 @@ impl Judge {
                 mechanism,
                 initial_response,
             }) => Ok((mechanism, initial_response)),
-            Ok(_) => Err("expected an AUTH command".into()),
-            Err(e) => Err(format!("the AUTH command does not parse: {e}")),
+            Ok(_) => Err(AuthLineError::NotAuth),
+            Err(e) => Err(AuthLineError::Parse(e)),
         }
     }
 
@@ -421,6 +429,135 @@ impl Judge {
         }
     }
 
+    async fn expect_command(
+        &mut self,
+        index: usize,
+        c: &crate::scenario::ExpectCommand,
+    ) -> StepEnd {
+        let l = match self.line(index, "a command").await {
+            Ok(l) => l,
+            Err(e) => return e,
+        };
+        if c.initial_response_answers_challenge {
+            // `AUTH <mechanism> <initial response>`
+            let mut parts = l.splitn(3, ' ');
+            let verb = parts.next().unwrap_or("");
+            let _mechanism = parts.next();
+            if verb.eq_ignore_ascii_case("AUTH") {
+                self.pending_response = parts.next().map(str::to_owned);
+            }
+        }
+        Self::outcome(index, c.evaluate(&l))
+    }
+
+    async fn expect_response(
+        &mut self,
+        index: usize,
+        r: &crate::scenario::ExpectResponse,
+    ) -> StepEnd {
+        if let Some(ir) = self.pending_response.take() {
+            return Self::outcome(index, r.evaluate(&ir));
+        }
+        match self.line(index, "a SASL response").await {
+            Ok(l) => Self::outcome(index, r.evaluate(&l)),
+            // Leaving breaks "MUST cancel with *", but not a rule about what a
+            // response holds: that one was never sent.
+            Err(e) if !r.cancel => not_reached_if_gone(e),
+            Err(e) => e,
+        }
+    }
+
+    async fn expect_client_close(
+        &mut self,
+        index: usize,
+        cc: &crate::scenario::ExpectClientClose,
+    ) -> StepEnd {
+        let max = cc
+            .max_commands
+            .unwrap_or(if cc.reply_to_others.is_some() { 3 } else { 0 });
+        let mut others = 0u32;
+        // A polite client may send QUIT first; answer it and keep waiting. Other
+        // commands are answered with `reply_to_others`, up to `max`.
+        for _ in 0..(max.saturating_add(4)).min(64) {
+            match self.conn.read_line(LINE_LIMIT, "close").await {
+                Ok((l, _)) => {
+                    let text = crate::scenario::display_bytes(&l);
+                    self.transcript.push(TranscriptLine::client(text.clone()));
+                    if l.eq_ignore_ascii_case(b"QUIT") {
+                        let _ = self.send(b"221 2.0.0 Bye\r\n").await;
+                        continue;
+                    }
+                    if let Some(r) = &cc.reply_to_others {
+                        if others < max {
+                            others += 1;
+                            if let Err(e) = self.send(&r.bytes()).await {
+                                return e;
+                            }
+                            continue;
+                        }
+                        return fail(
+                            index,
+                            format!("the client closes after at most {max} more commands"),
+                            text,
+                            format!("the client went on after {others} refused commands"),
+                        );
+                    }
+                    return fail(
+                        index,
+                        "the client closes (or QUITs)",
+                        text,
+                        "the client went on",
+                    );
+                }
+                Err(ConnError::Closed { .. }) | Err(ConnError::Io(_)) => {
+                    self.transcript
+                        .push(TranscriptLine::note("connection closed by the client"));
+                    return StepEnd::Ok;
+                }
+                Err(e) => {
+                    return fail(
+                        index,
+                        "the client closes",
+                        e.to_string(),
+                        "the client did not close",
+                    );
+                }
+            }
+        }
+        fail(
+            index,
+            "the client closes",
+            "more commands",
+            "the client did not close",
+        )
+    }
+
+    async fn expect_no_command(
+        &mut self,
+        index: usize,
+        d: crate::scenario::WaitDuration,
+    ) -> StepEnd {
+        match self.conn.read_available(d.duration()).await {
+            Ok(b) if b.is_empty() => StepEnd::Ok,
+            Ok(b) => {
+                let text = crate::scenario::display_bytes(&b);
+                self.transcript.push(TranscriptLine::client(text.clone()));
+                fail(
+                    index,
+                    format!("silence for {d}"),
+                    text,
+                    "the client sent something it must not",
+                )
+            }
+            Err(ConnError::Closed { .. }) => {
+                self.transcript
+                    .push(TranscriptLine::note("connection closed by the client"));
+                StepEnd::Ok
+            }
+            Err(e) => StepEnd::Error(e.to_string()),
+        }
+    }
+
     async fn step(&mut self, index: usize, step: &Step) -> StepEnd {
         match step {
             Step::Reply(r) => self.send(&r.bytes()).await.err().unwrap_or(StepEnd::Ok),
@@ -439,33 +576,8 @@ impl Judge {
                 Ok(b) => self.send(&b).await.err().unwrap_or(StepEnd::Ok),
                 Err(e) => StepEnd::Error(format!("bad hex: {e}")),
             },
-            Step::ExpectCommand(c) => match self.line(index, "a command").await {
-                Ok(l) => {
-                    if c.initial_response_answers_challenge {
-                        // `AUTH <mechanism> <initial response>`
-                        let mut parts = l.splitn(3, ' ');
-                        let verb = parts.next().unwrap_or("");
-                        let _mechanism = parts.next();
-                        if verb.eq_ignore_ascii_case("AUTH") {
-                            self.pending_response = parts.next().map(str::to_owned);
-                        }
-                    }
-                    Self::outcome(index, c.evaluate(&l))
-                }
-                Err(e) => e,
-            },
-            Step::ExpectResponse(r) => {
-                if let Some(ir) = self.pending_response.take() {
-                    return Self::outcome(index, r.evaluate(&ir));
-                }
-                match self.line(index, "a SASL response").await {
-                    Ok(l) => Self::outcome(index, r.evaluate(&l)),
-                    // Leaving breaks "MUST cancel with *", but not a rule about what a
-                    // response holds: that one was never sent.
-                    Err(e) if !r.cancel => not_reached_if_gone(e),
-                    Err(e) => e,
-                }
-            }
+            Step::ExpectCommand(c) => self.expect_command(index, c).await,
+            Step::ExpectResponse(r) => self.expect_response(index, r).await,
             Step::ExpectExit(x) => self.expect_exit(index, x).await,
             Step::ExpectAuth(a) => {
                 let end = not_reached_if_gone(self.expect_auth(index, a).await);
@@ -484,85 +596,8 @@ impl Judge {
                     other => other,
                 }
             }
-            Step::ExpectClientClose(cc) => {
-                let max =
-                    cc.max_commands
-                        .unwrap_or(if cc.reply_to_others.is_some() { 3 } else { 0 });
-                let mut others = 0u32;
-                // A polite client may send QUIT first; answer it and keep waiting. Other
-                // commands are answered with `reply_to_others`, up to `max`.
-                for _ in 0..(max.saturating_add(4)).min(64) {
-                    match self.conn.read_line(LINE_LIMIT, "close").await {
-                        Ok((l, _)) => {
-                            let text = crate::scenario::display_bytes(&l);
-                            self.transcript.push(TranscriptLine::client(text.clone()));
-                            if l.eq_ignore_ascii_case(b"QUIT") {
-                                let _ = self.send(b"221 2.0.0 Bye\r\n").await;
-                                continue;
-                            }
-                            if let Some(r) = &cc.reply_to_others {
-                                if others < max {
-                                    others += 1;
-                                    if let Err(e) = self.send(&r.bytes()).await {
-                                        return e;
-                                    }
-                                    continue;
-                                }
-                                return fail(
-                                    index,
-                                    format!("the client closes after at most {max} more commands"),
-                                    text,
-                                    format!("the client went on after {others} refused commands"),
-                                );
-                            }
-                            return fail(
-                                index,
-                                "the client closes (or QUITs)",
-                                text,
-                                "the client went on",
-                            );
-                        }
-                        Err(ConnError::Closed { .. }) | Err(ConnError::Io(_)) => {
-                            self.transcript
-                                .push(TranscriptLine::note("connection closed by the client"));
-                            return StepEnd::Ok;
-                        }
-                        Err(e) => {
-                            return fail(
-                                index,
-                                "the client closes",
-                                e.to_string(),
-                                "the client did not close",
-                            );
-                        }
-                    }
-                }
-                fail(
-                    index,
-                    "the client closes",
-                    "more commands",
-                    "the client did not close",
-                )
-            }
-            Step::ExpectNoCommand(d) => match self.conn.read_available(d.duration()).await {
-                Ok(b) if b.is_empty() => StepEnd::Ok,
-                Ok(b) => {
-                    let text = crate::scenario::display_bytes(&b);
-                    self.transcript.push(TranscriptLine::client(text.clone()));
-                    fail(
-                        index,
-                        format!("silence for {d}"),
-                        text,
-                        "the client sent something it must not",
-                    )
-                }
-                Err(ConnError::Closed { .. }) => {
-                    self.transcript
-                        .push(TranscriptLine::note("connection closed by the client"));
-                    StepEnd::Ok
-                }
-                Err(e) => StepEnd::Error(e.to_string()),
-            },
+            Step::ExpectClientClose(cc) => self.expect_client_close(index, cc).await,
+            Step::ExpectNoCommand(d) => self.expect_no_command(index, *d).await,
             Step::Wait(d) => {
                 tokio::time::sleep(d.duration()).await;
                 StepEnd::Ok
@@ -617,16 +652,14 @@ fn spawn_embedded_client(
     timeout: Duration,
     seed: u64,
     insecure: Arc<rustls::ClientConfig>,
-) -> Result<tokio::task::JoinHandle<()>, String> {
-    let mut cf = MainCf::parse("smtp_sasl_auth_enable = yes\n", "(embedded client)")
-        .map_err(|e| e.to_string())?;
-    for (k, v) in &sc.profile {
-        if k.starts_with("smtp_") || k == "relayhost" {
-            cf.set_override(&format!("{k}={v}"))
-                .map_err(|e| format!("profile: {e}"))?;
-        }
-    }
-    let config = ClientConfig::from_main_cf(&cf).map_err(|e| format!("profile: {e}"))?;
+) -> Result<tokio::task::JoinHandle<()>, ProfileError> {
+    let cf = super::embedded::profile_main_cf(
+        "smtp_sasl_auth_enable = yes\n",
+        "(embedded client)",
+        sc,
+        |k| k.starts_with("smtp_") || k == "relayhost",
+    )?;
+    let config = ClientConfig::from_main_cf(&cf).map_err(ProfileError::Parameter)?;
     let forced = vars
         .get("mechanism")
         .and_then(|m| Mechanism::from_name(m.as_bytes()));
@@ -745,15 +778,12 @@ async fn accept(
     listener: &tokio::net::TcpListener,
     within: Duration,
     client: &mut Option<ClientProcess>,
-) -> Result<(tokio::net::TcpStream, std::net::SocketAddr), String> {
+) -> Result<(tokio::net::TcpStream, std::net::SocketAddr), AcceptError> {
     let accepted = async {
         match tokio::time::timeout(within, listener.accept()).await {
             Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(format!("accept: {e}")),
-            Err(_) => Err(format!(
-                "no client connected within {} s",
-                within.as_secs_f64()
-            )),
+            Ok(Err(e)) => Err(AcceptError::Accept(e)),
+            Err(_) => Err(AcceptError::NoClient { within }),
         }
     };
     match client {
@@ -761,11 +791,53 @@ async fn accept(
         Some(c) => {
             tokio::select! {
                 r = accepted => r,
-                exit = c.wait() => Err(format!("the client command ended before connecting ({exit})")),
+                exit = c.wait() => Err(AcceptError::ClientEnded { exit }),
             }
         }
     }
 }
+
+/// Why no client connection came to judge.
+#[derive(Debug)]
+pub enum AcceptError {
+    Accept(std::io::Error),
+    NoClient { within: Duration },
+    ClientEnded { exit: ClientExit },
+}
+
+impl std::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AcceptError::Accept(e) => write!(f, "accept: {e}"),
+            AcceptError::NoClient { within } => {
+                write!(f, "no client connected within {} s", within.as_secs_f64())
+            }
+            AcceptError::ClientEnded { exit } => {
+                write!(f, "the client command ended before connecting ({exit})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// Why the AUTH line could not be judged as an AUTH command (RFC 4954 §4).
+#[derive(Debug)]
+enum AuthLineError {
+    NotAuth,
+    Parse(CommandError),
+}
+
+impl std::fmt::Display for AuthLineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthLineError::NotAuth => f.write_str("expected an AUTH command"),
+            AuthLineError::Parse(e) => write!(f, "the AUTH command does not parse: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthLineError {}
 
 pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> ScenarioResult {
     let mut result = ScenarioResult::new(sc, Verdict::Pass);
@@ -773,79 +845,38 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
         result.verdict = Verdict::Skip { reason: why };
         return result;
     }
-    let bind = match &shared.cfg.client {
-        ClientUnderTest::Listen(a) => a.clone(),
-        _ => "127.0.0.1:0".to_string(),
-    };
-    let listener = match tokio::net::TcpListener::bind(&bind).await {
+    let (listener, local) = match listen(shared).await {
         Ok(l) => l,
         Err(e) => {
             result.verdict = Verdict::Error {
-                reason: format!("listen on {bind}: {e}"),
-            };
-            return result;
-        }
-    };
-    let local = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            result.verdict = Verdict::Error {
-                reason: format!("listen: {e}"),
+                reason: e.to_string(),
             };
             return result;
         }
     };
     let timeout = shared.cfg.timeout;
-    let mechanism = mechanism_for(vars, shared.client_mechanisms.known.as_deref());
-    let mut child: Option<ClientProcess> = None;
-    let mut task: Option<tokio::task::JoinHandle<()>> = None;
     let accept_within = match shared.cfg.client {
         ClientUnderTest::Listen(_) => timeout * 12,
         _ => timeout,
     };
-    match &shared.cfg.client {
-        ClientUnderTest::Embedded => {
-            match spawn_embedded_client(
-                sc,
-                vars,
-                local.to_string(),
-                timeout,
-                seed,
-                Arc::clone(&shared.insecure_tls),
-            ) {
-                Ok(t) => task = Some(t),
-                Err(e) => {
-                    result.verdict = Verdict::Error { reason: e };
-                    return result;
-                }
+    let (mut child, task) = match start_client(sc, shared, vars, seed, local, accept_within) {
+        Ok(started) => started,
+        Err(e) => {
+            result.verdict = Verdict::Error {
+                reason: e.to_string(),
+            };
+            if let StartError::Command(out) = e {
+                result.client = Some(*out);
             }
+            return result;
         }
-        ClientUnderTest::Command(template) => {
-            let cmd = fill_command(template, &local.ip().to_string(), local.port(), &mechanism);
-            let env = [
-                ("AUTHSPEC_USER", vars.get("user").unwrap_or("")),
-                ("AUTHSPEC_PASSWORD", vars.get("password").unwrap_or("")),
-                ("AUTHSPEC_MECHANISM", mechanism.as_str()),
-            ];
-            match ClientProcess::spawn(&cmd, &env) {
-                Ok(c) => child = Some(c),
-                Err(out) => {
-                    result.verdict = Verdict::Error {
-                        reason: format!("the client command could not start ({})", out.exit),
-                    };
-                    result.client = Some(out);
-                    return result;
-                }
-            }
-        }
-        ClientUnderTest::Listen(_) => {
-            shared.announce(sc, vars, &mechanism, local, accept_within);
-        }
-    }
+    };
     let (stream, peer) = match accept(&listener, accept_within, &mut child).await {
         Ok(s) => s,
-        Err(reason) => {
-            result.verdict = Verdict::Error { reason };
+        Err(e) => {
+            result.verdict = Verdict::Error {
+                reason: e.to_string(),
+            };
             if let Some(c) = child {
                 result.client = Some(c.finish(Duration::from_millis(500)).await);
             }
@@ -868,6 +899,128 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
             "client connected from {peer}"
         )));
     }
+    let verdict = run_steps(sc, shared, vars, &mut judge, &mut result).await;
+    judge.conn.shutdown().await;
+    if let Some(t) = task {
+        t.abort();
+    }
+    if let Some(c) = judge.client.take() {
+        // Closing the connection ends most clients at once; a stuck one is stopped.
+        result.client = Some(c.finish(timeout.min(Duration::from_secs(3))).await);
+    }
+    result.verdict = verdict;
+    result.transcript = judge.transcript;
+    result
+}
+
+/// Why the scenario's listening socket could not be opened.
+#[derive(Debug)]
+enum ListenError {
+    Bind { addr: String, error: std::io::Error },
+    LocalAddr(std::io::Error),
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenError::Bind { addr, error } => write!(f, "listen on {addr}: {error}"),
+            ListenError::LocalAddr(e) => write!(f, "listen: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ListenError {}
+
+/// The socket the client under test connects to: `--client-listen`'s address, else an
+/// ephemeral loopback port.
+async fn listen(
+    shared: &Shared,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), ListenError> {
+    let addr = match &shared.cfg.client {
+        ClientUnderTest::Listen(a) => a.clone(),
+        _ => "127.0.0.1:0".to_string(),
+    };
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(error) => return Err(ListenError::Bind { addr, error }),
+    };
+    let local = listener.local_addr().map_err(ListenError::LocalAddr)?;
+    Ok((listener, local))
+}
+
+/// Why the client under test was not started.
+#[derive(Debug)]
+enum StartError {
+    Profile(ProfileError),
+    /// The client command did not start; its output goes into the result.
+    Command(Box<crate::report::ClientOutput>),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Profile(e) => e.fmt(f),
+            StartError::Command(out) => {
+                write!(f, "the client command could not start ({})", out.exit)
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Starts the client under test towards `local`: the embedded client's task, the
+/// client command's process, or (for `--client-listen`) the announcement of where to
+/// connect.
+fn start_client(
+    sc: &Scenario,
+    shared: &Shared,
+    vars: &Vars,
+    seed: u64,
+    local: std::net::SocketAddr,
+    accept_within: Duration,
+) -> Result<(Option<ClientProcess>, Option<tokio::task::JoinHandle<()>>), StartError> {
+    let mechanism = mechanism_for(vars, shared.client_mechanisms.known.as_deref());
+    match &shared.cfg.client {
+        ClientUnderTest::Embedded => {
+            let task = spawn_embedded_client(
+                sc,
+                vars,
+                local.to_string(),
+                shared.cfg.timeout,
+                seed,
+                Arc::clone(&shared.insecure_tls),
+            )
+            .map_err(StartError::Profile)?;
+            Ok((None, Some(task)))
+        }
+        ClientUnderTest::Command(template) => {
+            let cmd = fill_command(template, &local.ip().to_string(), local.port(), &mechanism);
+            let env = [
+                ("AUTHSPEC_USER", vars.get("user").unwrap_or("")),
+                ("AUTHSPEC_PASSWORD", vars.get("password").unwrap_or("")),
+                ("AUTHSPEC_MECHANISM", mechanism.as_str()),
+            ];
+            let child = ClientProcess::spawn(&cmd, &env)
+                .map_err(|out| StartError::Command(Box::new(out)))?;
+            Ok((Some(child), None))
+        }
+        ClientUnderTest::Listen(_) => {
+            shared.announce(sc, vars, &mechanism, local, accept_within);
+            Ok((None, None))
+        }
+    }
+}
+
+/// Plays the scenario's steps against the connected client until one ends it; the
+/// verdict before the notes settle it.
+async fn run_steps(
+    sc: &Scenario,
+    shared: &Shared,
+    vars: &Vars,
+    judge: &mut Judge,
+    result: &mut ScenarioResult,
+) -> Verdict {
     let mut verdict = Verdict::Pass;
     let mut notes = Notes::default();
     for (i, step) in sc.steps().iter().enumerate() {
@@ -883,31 +1036,12 @@ pub async fn play(sc: &Scenario, shared: &Shared, vars: &Vars, seed: u64) -> Sce
         };
         let end = judge.step(i, &step).await;
         let judged = Judged::of(sc, &step, shared.cfg.strict);
-        if let Some(v) = record_step(
-            &mut result,
-            &mut notes,
-            i,
-            step.kind(),
-            started,
-            end,
-            &judged,
-        ) {
+        if let Some(v) = record_step(result, &mut notes, i, step.kind(), started, end, &judged) {
             verdict = v;
             break;
         }
     }
-    let verdict = settle(verdict, &notes);
-    judge.conn.shutdown().await;
-    if let Some(t) = task {
-        t.abort();
-    }
-    if let Some(c) = judge.client.take() {
-        // Closing the connection ends most clients at once; a stuck one is stopped.
-        result.client = Some(c.finish(timeout.min(Duration::from_secs(3))).await);
-    }
-    result.verdict = verdict;
-    result.transcript = judge.transcript;
-    result
+    settle(verdict, &notes)
 }
 
 /// Finds which of [`SERVABLE`] a client command implements: one short session per
@@ -919,7 +1053,7 @@ pub async fn discover(
     vars: &Vars,
     timeout: Duration,
     jobs: usize,
-) -> Vec<(String, Result<(), String>)> {
+) -> Vec<(String, Result<(), NotImplemented>)> {
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, m) in SERVABLE.iter().enumerate() {
@@ -950,35 +1084,38 @@ async fn probe_one(
     user: &str,
     password: &str,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), NotImplemented> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| format!("listen: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(NotImplemented::Listen)?;
+    let local = listener.local_addr().map_err(NotImplemented::Listen)?;
     let cmd = fill_command(template, &local.ip().to_string(), local.port(), m);
     let env = [
         ("AUTHSPEC_USER", user),
         ("AUTHSPEC_PASSWORD", password),
         ("AUTHSPEC_MECHANISM", m),
     ];
-    let mut child = Some(ClientProcess::spawn(&cmd, &env).map_err(|o| o.exit.to_string())?);
+    let mut child =
+        Some(ClientProcess::spawn(&cmd, &env).map_err(|o| NotImplemented::Spawn(o.exit))?);
     let outcome = async {
-        let (stream, _) = accept(&listener, timeout, &mut child).await?;
+        let (stream, _) = accept(&listener, timeout, &mut child)
+            .await
+            .map_err(NotImplemented::Accept)?;
         let mut conn = Conn::from_io(Box::new(stream), timeout);
         let line = |r: Result<(Vec<u8>, bool), ConnError>| {
             r.map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|e| format!("then {e}"))
+                .map_err(NotImplemented::Then)
         };
         conn.send(b"220 mx.example.com ESMTP authspec capability probe\r\n")
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(NotImplemented::Send)?;
         let hello = line(conn.read_line(LINE_LIMIT, "EHLO").await)?;
         if !hello.to_ascii_uppercase().starts_with("EHLO") {
-            return Err(format!("sent {hello:?} instead of EHLO"));
+            return Err(NotImplemented::NotEhlo { sent: hello });
         }
         conn.send(format!("250-mx.example.com\r\n250 AUTH {m}\r\n").as_bytes())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(NotImplemented::Send)?;
         let next = line(conn.read_line(LINE_LIMIT, "AUTH").await)?;
         let _ = conn
             .send(b"421 4.3.2 authspec: capability probe done, closing\r\n")
@@ -995,7 +1132,10 @@ async fn probe_one(
             } else {
                 crate::scenario::display_bytes(verb.as_bytes())
             };
-            Err(format!("offered {m} alone, it sent {shown}"))
+            Err(NotImplemented::OtherAnswer {
+                mechanism: m.to_owned(),
+                sent: shown,
+            })
         }
     }
     .await;
@@ -1004,3 +1144,41 @@ async fn probe_one(
     }
     outcome
 }
+
+/// Why the capability probe counts a mechanism as not implemented by the client.
+#[derive(Debug)]
+pub enum NotImplemented {
+    Listen(std::io::Error),
+    /// The client command did not start.
+    Spawn(ClientExit),
+    Accept(AcceptError),
+    Send(ConnError),
+    /// Reading the client's next line failed.
+    Then(ConnError),
+    NotEhlo {
+        sent: String,
+    },
+    /// Offered the mechanism alone, the client sent something other than AUTH with it.
+    OtherAnswer {
+        mechanism: String,
+        sent: String,
+    },
+}
+
+impl std::fmt::Display for NotImplemented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotImplemented::Listen(e) => write!(f, "listen: {e}"),
+            NotImplemented::Spawn(exit) => exit.fmt(f),
+            NotImplemented::Accept(e) => e.fmt(f),
+            NotImplemented::Send(e) => e.fmt(f),
+            NotImplemented::Then(e) => write!(f, "then {e}"),
+            NotImplemented::NotEhlo { sent } => write!(f, "sent {sent:?} instead of EHLO"),
+            NotImplemented::OtherAnswer { mechanism, sent } => {
+                write!(f, "offered {mechanism} alone, it sent {sent}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for NotImplemented {}

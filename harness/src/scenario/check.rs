@@ -37,6 +37,163 @@ impl Outcome {
     }
 }
 
+/// The first condition of a step that the peer's reply or line did not meet, with what
+/// came instead. Reports show it as the step's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    NoReply,
+    Code {
+        code: u16,
+        spec: String,
+    },
+    NoReplyCode {
+        line: String,
+    },
+    Enhanced {
+        found: String,
+        pattern: String,
+    },
+    /// RFC 2034 §4 asks for the code in every 2xx, 4xx and 5xx line once advertised.
+    EnhancedMissing {
+        pattern: String,
+    },
+    Text {
+        pattern: String,
+    },
+    FirstLine {
+        line: String,
+        pattern: String,
+    },
+    /// `reply_lines` gave one pattern, so the reply is single-line.
+    NotSingleLine {
+        lines: usize,
+    },
+    NotMultiLine {
+        wanted: usize,
+    },
+    NoLineMatches {
+        pattern: String,
+    },
+    Advertised {
+        keyword: String,
+    },
+    NotAdvertised {
+        keyword: String,
+    },
+    NotListed {
+        keyword: String,
+        param: String,
+    },
+    LineCount {
+        lines: usize,
+        wanted: usize,
+    },
+    NoChallenge {
+        line: String,
+    },
+    DecodedChallenge {
+        shown: String,
+        pattern: String,
+    },
+    NotBare334 {
+        line: String,
+    },
+    Not334WithChallenge {
+        line: String,
+    },
+    Verb {
+        verb: String,
+        wanted: String,
+    },
+    Args {
+        args: String,
+        pattern: String,
+    },
+    Line {
+        pattern: String,
+    },
+    NotAuth {
+        mechanism: String,
+    },
+    NotCancelled,
+    Response {
+        pattern: String,
+    },
+    /// RFC 4648 §4.
+    ResponseNotBase64,
+    DecodedResponse {
+        shown: String,
+        pattern: String,
+    },
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Peer text is quoted with its control characters escaped, so a hostile reply
+        // cannot rewrite the report line it appears in.
+        match self {
+            Mismatch::NoReply => f.write_str("no reply"),
+            Mismatch::Code { code, spec } => write!(f, "code {code} is not {spec}"),
+            Mismatch::NoReplyCode { line } => {
+                write!(f, "{line:?} does not start with a reply code")
+            }
+            Mismatch::Enhanced { found, pattern } => {
+                write!(f, "enhanced code {found} does not match {pattern}")
+            }
+            Mismatch::EnhancedMissing { pattern } => write!(
+                f,
+                "no enhanced status code (wanted {pattern}) although \
+                 ENHANCEDSTATUSCODES was advertised; RFC 2034 §4: \"These codes must \
+                 appear in all 2xx, 4xx, and 5xx response lines other than initial \
+                 greeting and any response to HELO or EHLO\""
+            ),
+            Mismatch::Text { pattern } => write!(f, "no line's text matches {pattern:?}"),
+            Mismatch::FirstLine { line, pattern } => {
+                write!(f, "line {line:?} does not match {pattern}")
+            }
+            Mismatch::NotSingleLine { lines } => write!(f, "{lines} lines, not 1"),
+            Mismatch::NotMultiLine { wanted } => write!(
+                f,
+                "1 line, not at least {wanted} (a multi-line reply was expected)"
+            ),
+            Mismatch::NoLineMatches { pattern } => write!(f, "no line matches {pattern}"),
+            Mismatch::Advertised { keyword } => write!(f, "{keyword} is advertised"),
+            Mismatch::NotAdvertised { keyword } => write!(f, "{keyword} is not advertised"),
+            Mismatch::NotListed { keyword, param } => {
+                write!(f, "{keyword} does not list {param}")
+            }
+            Mismatch::LineCount { lines, wanted } => write!(f, "{lines} line(s), not {wanted}"),
+            Mismatch::NoChallenge { line } => {
+                write!(f, "{line:?} does not carry a base64 challenge")
+            }
+            Mismatch::DecodedChallenge { shown, pattern } => write!(
+                f,
+                "decoded challenge \"{shown}\" does not match {pattern:?}"
+            ),
+            Mismatch::NotBare334 { line } => write!(f, "{line:?} is not a bare `334`"),
+            Mismatch::Not334WithChallenge { line } => {
+                write!(f, "{line:?} is not `334 ` followed by the challenge")
+            }
+            Mismatch::Verb { verb, wanted } => write!(f, "verb {verb:?} is not {wanted}"),
+            Mismatch::Args { args, pattern } => {
+                write!(f, "arguments {args:?} do not match {pattern:?}")
+            }
+            Mismatch::Line { pattern } => write!(f, "line does not match {pattern:?}"),
+            Mismatch::NotAuth { mechanism } => write!(f, "not AUTH {mechanism}"),
+            Mismatch::NotCancelled => f.write_str("the client did not cancel with `*`"),
+            Mismatch::Response { pattern } => write!(f, "response does not match {pattern:?}"),
+            Mismatch::ResponseNotBase64 => {
+                f.write_str("response is not valid base64 (RFC 4648 §4)")
+            }
+            Mismatch::DecodedResponse { shown, pattern } => {
+                write!(f, "decoded response \"{shown}\" does not match {pattern:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
 /// What the peer advertised in the session so far, which some conditions depend on.
 /// A condition on something the peer never claimed to do holds vacuously: a server
 /// that did not advertise ENHANCEDSTATUSCODES owes no enhanced codes (RFC 2034 §3).
@@ -219,7 +376,7 @@ impl Expect {
                 Outcome::Fail {
                     expected: self.describe(),
                     actual: reply.join("\n"),
-                    reason,
+                    reason: reason.to_string(),
                 }
             }
         }
@@ -277,7 +434,7 @@ impl Expect {
     }
 
     /// Checks the primary conditions only; the error names the first that failed.
-    pub fn check(&self, reply: &[String]) -> Result<(), String> {
+    pub fn check(&self, reply: &[String]) -> Result<(), Mismatch> {
         self.check_in(reply, Advertised::ALL)
     }
 
@@ -285,7 +442,7 @@ impl Expect {
     /// ENHANCEDSTATUSCODES, `enhanced` holds vacuously and enhanced codes are taken out
     /// of `text` and `reply_lines` patterns (and of the reply) before matching: the
     /// codes are conditional on the keyword (RFC 2034 §3).
-    pub fn check_in(&self, reply: &[String], adv: Advertised) -> Result<(), String> {
+    pub fn check_in(&self, reply: &[String], adv: Advertised) -> Result<(), Mismatch> {
         if !adv.enhanced_status_codes
             && (self.enhanced.is_some()
                 || self
@@ -311,94 +468,125 @@ impl Expect {
         self.check_strict(reply)
     }
 
-    fn check_strict(&self, reply: &[String]) -> Result<(), String> {
+    fn check_strict(&self, reply: &[String]) -> Result<(), Mismatch> {
         let Some(first) = reply.first() else {
-            return Err("no reply".to_owned());
+            return Err(Mismatch::NoReply);
         };
         let last = reply.last().unwrap_or(first);
         if let Some(spec) = &self.code {
             match split(first).code {
                 Some(code) if spec.matches(code) => {}
-                Some(code) => return Err(format!("code {code} is not {spec}")),
-                None => return Err(format!("{first:?} does not start with a reply code")),
+                Some(code) => {
+                    return Err(Mismatch::Code {
+                        code,
+                        spec: spec.to_string(),
+                    });
+                }
+                None => {
+                    return Err(Mismatch::NoReplyCode {
+                        line: first.clone(),
+                    });
+                }
             }
         }
         if let Some(pattern) = &self.enhanced {
             match enhanced_code(split(last).text) {
                 Some(e) if Glob::new(pattern).is_match(e) => {}
-                Some(e) => return Err(format!("enhanced code {e} does not match {pattern}")),
+                Some(e) => {
+                    return Err(Mismatch::Enhanced {
+                        found: e.to_owned(),
+                        pattern: pattern.clone(),
+                    });
+                }
                 None => {
-                    return Err(format!(
-                        "no enhanced status code (wanted {pattern}) although \
-                         ENHANCEDSTATUSCODES was advertised; RFC 2034 §4: \"These codes must \
-                         appear in all 2xx, 4xx, and 5xx response lines other than initial \
-                         greeting and any response to HELO or EHLO\""
-                    ));
+                    return Err(Mismatch::EnhancedMissing {
+                        pattern: pattern.clone(),
+                    });
                 }
             }
         }
         if let Some(pattern) = &self.text {
             let glob = Glob::new(pattern);
             if !reply.iter().any(|l| glob.is_match(split(l).text)) {
-                return Err(format!("no line's text matches {pattern:?}"));
+                return Err(Mismatch::Text {
+                    pattern: pattern.clone(),
+                });
             }
         }
         if !self.reply_lines.is_empty() {
             match_lines(&self.reply_lines, reply)?;
         }
         if !self.capability.is_empty() || !self.capability_absent.is_empty() {
-            let caps = capabilities(reply);
-            let find = |k: &str| caps.iter().find(|(kw, _)| kw.eq_ignore_ascii_case(k));
-            for (k, check) in &self.capability {
-                match (check, find(k)) {
-                    (CapabilityCheck::Absent, Some(_)) => {
-                        return Err(format!("{k} is advertised"));
-                    }
-                    (CapabilityCheck::Absent, None) => {}
-                    (_, None) => return Err(format!("{k} is not advertised")),
-                    (CapabilityCheck::Present, Some(_)) => {}
-                    (CapabilityCheck::With(wanted), Some((_, params))) => {
-                        for w in wanted {
-                            if !params.iter().any(|p| p.eq_ignore_ascii_case(w)) {
-                                return Err(format!("{k} does not list {w}"));
-                            }
-                        }
-                    }
-                }
-            }
-            for k in &self.capability_absent {
-                if find(k).is_some() {
-                    return Err(format!("{k} is advertised"));
-                }
-            }
+            self.check_capabilities(reply)?;
         }
         if let Some(n) = self.lines {
             if reply.len() != n {
-                return Err(format!("{} line(s), not {n}", reply.len()));
+                return Err(Mismatch::LineCount {
+                    lines: reply.len(),
+                    wanted: n,
+                });
             }
         }
         if let Some(pattern) = &self.decoded {
             let text = split(first).text;
             let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text.trim_end())
             else {
-                return Err(format!("{first:?} does not carry a base64 challenge"));
+                return Err(Mismatch::NoChallenge {
+                    line: first.clone(),
+                });
             };
             let decoded = String::from_utf8_lossy(&bytes);
             if !Glob::new(pattern).is_match(&decoded) {
-                return Err(format!(
-                    "decoded challenge \"{}\" does not match {pattern:?}",
-                    super::bytes::display_bytes(&bytes)
-                ));
+                return Err(Mismatch::DecodedChallenge {
+                    shown: super::bytes::display_bytes(&bytes),
+                    pattern: pattern.clone(),
+                });
             }
         }
         match self.bare_334 {
             Some(true) if first != "334" => {
-                return Err(format!("{first:?} is not a bare `334`"));
+                return Err(Mismatch::NotBare334 {
+                    line: first.clone(),
+                });
             }
             Some(false) if !first.starts_with("334 ") => {
-                return Err(format!("{first:?} is not `334 ` followed by the challenge"));
+                return Err(Mismatch::Not334WithChallenge {
+                    line: first.clone(),
+                });
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// `capability` and `capability_absent` against the EHLO keywords.
+    fn check_capabilities(&self, reply: &[String]) -> Result<(), Mismatch> {
+        let caps = capabilities(reply);
+        let find = |k: &str| caps.iter().find(|(kw, _)| kw.eq_ignore_ascii_case(k));
+        for (k, check) in &self.capability {
+            match (check, find(k)) {
+                (CapabilityCheck::Absent, Some(_)) => {
+                    return Err(Mismatch::Advertised { keyword: k.clone() });
+                }
+                (CapabilityCheck::Absent, None) => {}
+                (_, None) => return Err(Mismatch::NotAdvertised { keyword: k.clone() }),
+                (CapabilityCheck::Present, Some(_)) => {}
+                (CapabilityCheck::With(wanted), Some((_, params))) => {
+                    for w in wanted {
+                        if !params.iter().any(|p| p.eq_ignore_ascii_case(w)) {
+                            return Err(Mismatch::NotListed {
+                                keyword: k.clone(),
+                                param: w.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for k in &self.capability_absent {
+            if find(k).is_some() {
+                return Err(Mismatch::Advertised { keyword: k.clone() });
+            }
         }
         Ok(())
     }
@@ -409,28 +597,27 @@ impl Expect {
 /// and whatever the continuation mark (`250-` or `250 `): RFC 5321 §4.1.1.1 fixes
 /// neither the order of EHLO keywords nor which one comes last. Extra lines are
 /// allowed (capabilities vary).
-fn match_lines(patterns: &[String], reply: &[String]) -> Result<(), String> {
+fn match_lines(patterns: &[String], reply: &[String]) -> Result<(), Mismatch> {
     let globs: Vec<Glob> = patterns.iter().map(|p| Glob::new(&unmarked(p))).collect();
     let (Some(first_glob), Some(first_line)) = (globs.first(), reply.first()) else {
-        return Err("no reply".to_owned());
+        return Err(Mismatch::NoReply);
     };
     if !first_glob.is_match(&unmarked(first_line)) {
-        return Err(format!(
-            "line {first_line:?} does not match {}",
-            patterns[0]
-        ));
+        return Err(Mismatch::FirstLine {
+            line: first_line.clone(),
+            pattern: patterns[0].clone(),
+        });
     }
     if globs.len() == 1 {
         if reply.len() != 1 {
-            return Err(format!("{} lines, not 1", reply.len()));
+            return Err(Mismatch::NotSingleLine { lines: reply.len() });
         }
         return Ok(());
     }
     if reply.len() < 2 {
-        return Err(format!(
-            "1 line, not at least {} (a multi-line reply was expected)",
-            globs.len().min(2)
-        ));
+        return Err(Mismatch::NotMultiLine {
+            wanted: globs.len().min(2),
+        });
     }
     let rest: Vec<String> = reply[1..].iter().map(|l| unmarked(l)).collect();
     let mut used = vec![false; rest.len()];
@@ -445,7 +632,11 @@ fn match_lines(patterns: &[String], reply: &[String]) -> Result<(), String> {
             .find(|(j, l)| !used[*j] && globs[i].is_match(l));
         match hit {
             Some((j, _)) => used[j] = true,
-            None => return Err(format!("no line matches {}", patterns[i])),
+            None => {
+                return Err(Mismatch::NoLineMatches {
+                    pattern: patterns[i].clone(),
+                });
+            }
         }
     }
     Ok(())
@@ -496,32 +687,40 @@ impl ExpectCommand {
             Err(reason) => Outcome::Fail {
                 expected: self.describe(),
                 actual: line.to_owned(),
-                reason,
+                reason: reason.to_string(),
             },
         }
     }
 
-    fn check(&self, line: &str) -> Result<(), String> {
+    fn check(&self, line: &str) -> Result<(), Mismatch> {
         let (verb, args) = line.split_once(' ').unwrap_or((line, ""));
         if let Some(v) = &self.verb {
             if !verb.eq_ignore_ascii_case(v) {
-                return Err(format!("verb {verb:?} is not {v}"));
+                return Err(Mismatch::Verb {
+                    verb: verb.to_owned(),
+                    wanted: v.clone(),
+                });
             }
         }
         if let Some(a) = &self.args {
             if !Glob::new(a).is_match(args) {
-                return Err(format!("arguments {args:?} do not match {a:?}"));
+                return Err(Mismatch::Args {
+                    args: args.to_owned(),
+                    pattern: a.clone(),
+                });
             }
         }
         if let Some(l) = &self.line {
             if !Glob::new(l).is_match(line) {
-                return Err(format!("line does not match {l:?}"));
+                return Err(Mismatch::Line { pattern: l.clone() });
             }
         }
         if let Some(m) = &self.auth_mechanism {
             let mech = args.split(' ').next().unwrap_or("");
             if !verb.eq_ignore_ascii_case("AUTH") || !mech.eq_ignore_ascii_case(m) {
-                return Err(format!("not AUTH {m}"));
+                return Err(Mismatch::NotAuth {
+                    mechanism: m.clone(),
+                });
             }
         }
         Ok(())
@@ -556,18 +755,18 @@ impl ExpectResponse {
             Err(reason) => Outcome::Fail {
                 expected: self.describe(),
                 actual: line.to_owned(),
-                reason,
+                reason: reason.to_string(),
             },
         }
     }
 
-    fn check(&self, line: &str) -> Result<(), String> {
+    fn check(&self, line: &str) -> Result<(), Mismatch> {
         if self.cancel && line != "*" {
-            return Err("the client did not cancel with `*`".to_owned());
+            return Err(Mismatch::NotCancelled);
         }
         if let Some(b) = &self.base64 {
             if !Glob::new(b).is_match(line) {
-                return Err(format!("response does not match {b:?}"));
+                return Err(Mismatch::Response { pattern: b.clone() });
             }
         }
         if let Some(d) = &self.decoded {
@@ -578,15 +777,75 @@ impl ExpectResponse {
                 base64::engine::general_purpose::STANDARD.decode(line)
             };
             let Ok(bytes) = decoded else {
-                return Err("response is not valid base64 (RFC 4648 §4)".to_owned());
+                return Err(Mismatch::ResponseNotBase64);
             };
             // Matched as text with NULs kept, so YAML's "\0" writes a PLAIN separator.
             let text = String::from_utf8_lossy(&bytes);
             if !Glob::new(d).is_match(&text) {
                 let shown = super::bytes::display_bytes(&bytes);
-                return Err(format!("decoded response \"{shown}\" does not match {d:?}"));
+                return Err(Mismatch::DecodedResponse {
+                    shown,
+                    pattern: d.clone(),
+                });
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debug_shaped(text: &str) -> bool {
+        authspec_reference::human::looks_like_debug(text)
+            || ["Some(", "None", "Err(", "Ok(", "\\\"", " { "]
+                .iter()
+                .any(|d| text.contains(d))
+    }
+
+    /// A failed condition reads as the condition and what came instead, never as the
+    /// variant's Debug form.
+    #[test]
+    fn mismatches_name_the_condition_in_words() {
+        let reply = |lines: &[&str]| lines.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>();
+        let code: Expect = serde_yaml::from_str("code: 2xx").unwrap();
+        let e = code.check(&reply(&["535 5.7.8 no"])).unwrap_err();
+        assert_eq!(
+            e,
+            Mismatch::Code {
+                code: 535,
+                spec: "2xx".into()
+            }
+        );
+        assert_eq!(e.to_string(), "code 535 is not 2xx");
+
+        let caps: Expect = serde_yaml::from_str("capability: {AUTH: [PLAIN]}").unwrap();
+        let e = caps
+            .check(&reply(&["250-mx", "250 AUTH LOGIN"]))
+            .unwrap_err();
+        assert_eq!(e.to_string(), "AUTH does not list PLAIN");
+
+        let lines: Expect = serde_yaml::from_str("lines: 1").unwrap();
+        let e = lines.check(&reply(&["250-a", "250 b"])).unwrap_err();
+        assert_eq!(e.to_string(), "2 line(s), not 1");
+
+        for e in [
+            Mismatch::NoReply,
+            Mismatch::EnhancedMissing {
+                pattern: "5.7.*".into(),
+            },
+            Mismatch::NoReplyCode {
+                line: "garbage".into(),
+            },
+            Mismatch::NotMultiLine { wanted: 2 },
+            Mismatch::DecodedResponse {
+                shown: "\\x00alice\\x00pw".into(),
+                pattern: "*alice*".into(),
+            },
+        ] {
+            let text = e.to_string();
+            assert!(!text.is_empty() && !debug_shaped(&text), "{text}");
+        }
     }
 }

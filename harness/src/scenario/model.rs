@@ -723,8 +723,37 @@ pub enum CodeSpec {
     AnyOf(Vec<CodeSpec>),
 }
 
+/// Why a scenario's `code` is not a reply code (RFC 5321 §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeSpecError {
+    /// Not three characters, each a digit or `x`, starting with 1-5.
+    Shape {
+        text: String,
+    },
+    OutOfRange {
+        code: u64,
+    },
+}
+
+impl fmt::Display for CodeSpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodeSpecError::Shape { text } => write!(
+                f,
+                "bad reply code {text:?}: expected three characters, each a digit or `x`, \
+                 starting with 1-5 (e.g. 250, \"2xx\", \"53x\")"
+            ),
+            CodeSpecError::OutOfRange { code } => {
+                write!(f, "reply code {code} is not between 100 and 599")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CodeSpecError {}
+
 impl CodeSpec {
-    fn parse_str(s: &str) -> Result<CodeSpec, String> {
+    fn parse_str(s: &str) -> Result<CodeSpec, CodeSpecError> {
         let b = s.as_bytes();
         let ok = b.len() == 3
             && matches!(b[0], b'1'..=b'5' | b'x' | b'X')
@@ -732,10 +761,7 @@ impl CodeSpec {
                 .iter()
                 .all(|c| c.is_ascii_digit() || matches!(c, b'x' | b'X'));
         if !ok {
-            return Err(format!(
-                "bad reply code {s:?}: expected three characters, each a digit or `x`, \
-                 starting with 1-5 (e.g. 250, \"2xx\", \"53x\")"
-            ));
+            return Err(CodeSpecError::Shape { text: s.to_owned() });
         }
         if b.iter().all(u8::is_ascii_digit) {
             return CodeSpec::exact(u64::from(s.parse::<u16>().unwrap_or(0)));
@@ -743,11 +769,11 @@ impl CodeSpec {
         Ok(CodeSpec::Pattern(s.to_ascii_lowercase()))
     }
 
-    fn exact(v: u64) -> Result<CodeSpec, String> {
+    fn exact(v: u64) -> Result<CodeSpec, CodeSpecError> {
         // RFC 5321 §4.2: a reply code is three digits, the first 1 to 5.
         match u16::try_from(v) {
             Ok(code @ 100..=599) => Ok(CodeSpec::Exact(code)),
-            _ => Err(format!("reply code {v} is not between 100 and 599")),
+            _ => Err(CodeSpecError::OutOfRange { code: v }),
         }
     }
 
@@ -1339,15 +1365,41 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct WaitDuration(Duration);
 
+/// Why a `wait` or `expect_no_command` duration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitDurationError {
+    /// Not `500ms`, `2s` or `1.5s`.
+    Syntax { text: String },
+    /// Longer than [`MAX_WAIT`], which keeps a scenario from stalling a run.
+    TooLong { duration: Duration },
+}
+
+impl fmt::Display for WaitDurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitDurationError::Syntax { text } => {
+                write!(
+                    f,
+                    "bad duration {text:?}: expected e.g. `500ms`, `2s` or `1.5s`"
+                )
+            }
+            WaitDurationError::TooLong { duration } => write!(
+                f,
+                "duration {} exceeds the {} s bound",
+                WaitDuration(*duration),
+                MAX_WAIT.as_secs()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WaitDurationError {}
+
 impl WaitDuration {
     /// A duration within the bound.
-    pub fn new(d: Duration) -> Result<WaitDuration, String> {
+    pub fn new(d: Duration) -> Result<WaitDuration, WaitDurationError> {
         if d > MAX_WAIT {
-            return Err(format!(
-                "duration {} exceeds the {} s bound",
-                WaitDuration(d),
-                MAX_WAIT.as_secs()
-            ));
+            return Err(WaitDurationError::TooLong { duration: d });
         }
         Ok(WaitDuration(d))
     }
@@ -1358,9 +1410,9 @@ impl WaitDuration {
 }
 
 impl FromStr for WaitDuration {
-    type Err = String;
-    fn from_str(s: &str) -> Result<WaitDuration, String> {
-        let bad = || format!("bad duration {s:?}: expected e.g. `500ms`, `2s` or `1.5s`");
+    type Err = WaitDurationError;
+    fn from_str(s: &str) -> Result<WaitDuration, WaitDurationError> {
+        let bad = || WaitDurationError::Syntax { text: s.to_owned() };
         let s = s.trim();
         let (number, millis_per_unit) = if let Some(n) = s.strip_suffix("ms") {
             (n, 1u64)
