@@ -132,7 +132,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<ServerShared>) -> io::Resu
 }
 
 /// Serve one connection to the end.
-pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<ServerShared>) {
+pub(crate) async fn handle_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<ServerShared>,
+) {
     let _ = stream.set_nodelay(true);
     let ip = peer.ip();
     if !shared.acquire(ip) {

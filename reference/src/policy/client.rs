@@ -178,7 +178,7 @@ impl ClientConfig {
     }
 
     /// The security options in force: the `_tls_` ones once TLS is active.
-    pub fn security_options(&self, tls_active: bool) -> SecurityOptions {
+    pub(crate) fn security_options(&self, tls_active: bool) -> SecurityOptions {
         if tls_active {
             self.sasl_tls_security_options
         } else {

@@ -201,7 +201,7 @@ impl std::error::Error for ConfigError {}
 
 /// The known parameter closest to `name` by edit distance, if it is close enough to be
 /// a typo (as git and cargo suggest).
-pub fn closest_parameter(name: &str) -> Option<&'static str> {
+pub(crate) fn closest_parameter(name: &str) -> Option<&'static str> {
     let limit = (name.len() / 3).max(1);
     super::maincf::PARAMETERS
         .iter()

@@ -30,7 +30,7 @@ use super::error::{ConfigError, ConfigErrorKind};
 
 /// Nested `$name` references followed before giving up (Postfix's mac_expand stops at
 /// 100 levels as well).
-pub const MAX_EXPANSION_DEPTH: usize = 100;
+pub(crate) const MAX_EXPANSION_DEPTH: usize = 100;
 /// The longest expanded value, in bytes: `a = $b$b`, `b = $c$c`, … would otherwise
 /// grow exponentially.
 pub const MAX_EXPANDED_LEN: usize = 1 << 20;
@@ -38,12 +38,12 @@ pub const MAX_EXPANDED_LEN: usize = 1 << 20;
 /// The most `$name` lookups one expansion may make. The output bound alone does not
 /// stop `a = $b$b`, `b = $c$c`, … when the last value is empty: the work doubles per
 /// level while the output stays empty. Real main.cf values need a few dozen.
-pub const MAX_EXPANSION_STEPS: usize = 10_000;
+pub(crate) const MAX_EXPANSION_STEPS: usize = 10_000;
 
 /// The name `MainCf::parse` reports for values that come from `-o name=value`.
-pub const OVERRIDE_SOURCE: &str = "-o";
+pub(crate) const OVERRIDE_SOURCE: &str = "-o";
 /// The name reported for values that come from the built-in defaults.
-pub const DEFAULT_SOURCE: &str = "(default)";
+pub(crate) const DEFAULT_SOURCE: &str = "(default)";
 
 /// A parameter authspec knows, with its default as `postconf -d` would print it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,7 +160,7 @@ pub fn parameter(name: &str) -> Option<&'static Parameter> {
 
 /// What to do with parameter names authspec does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnknownParameters {
+pub(crate) enum UnknownParameters {
     /// Refuse them, and refuse `$name` references to them.
     Reject,
     /// Keep them (they can be referred to) and list them in
@@ -225,7 +225,7 @@ impl MainCf {
         MainCf::parse_with(text, source, UnknownParameters::Ignore)
     }
 
-    pub fn parse_with(
+    pub(crate) fn parse_with(
         text: &str,
         source: &str,
         unknown: UnknownParameters,
@@ -750,7 +750,7 @@ fn matching(bytes: &[u8], open_at: usize, open: u8, close: u8) -> Option<usize> 
 }
 
 /// `yes`/`no`, case-insensitively.
-pub fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     if value.eq_ignore_ascii_case("yes") {
         Some(true)
     } else if value.eq_ignore_ascii_case("no") {
@@ -761,7 +761,7 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// A non-negative decimal integer (digits only, as Postfix's conv_int accepts).
-pub fn parse_number(value: &str) -> Option<u64> {
+pub(crate) fn parse_number(value: &str) -> Option<u64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -771,7 +771,7 @@ pub fn parse_number(value: &str) -> Option<u64> {
 /// A Postfix time value (conv_time.c): a non-negative integer with an optional
 /// one-letter unit `s`, `m`, `h`, `d` or `w`; `default_unit` applies without one.
 /// Like Postfix, the result must fit a C `int` of seconds.
-pub fn parse_time(value: &str, default_unit: char) -> Option<Duration> {
+pub(crate) fn parse_time(value: &str, default_unit: char) -> Option<Duration> {
     let digits = value.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = value.split_at(digits);
     let n = parse_number(number)?;
@@ -797,7 +797,7 @@ pub fn parse_time(value: &str, default_unit: char) -> Option<Duration> {
 
 /// Split a Postfix list value on commas and whitespace (postconf(5): "separated by
 /// commas and/or whitespace").
-pub fn split_list(value: &str) -> Vec<&str> {
+pub(crate) fn split_list(value: &str) -> Vec<&str> {
     value
         .split(|c: char| c == ',' || is_space(c))
         .filter(|s| !s.is_empty())

@@ -15,7 +15,7 @@ use super::maincf::split_list;
 
 /// One network block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     pub addr: IpAddr,
     pub prefix: u8,
 }

@@ -318,7 +318,7 @@ impl fmt::Display for MechanismFilter {
 
 /// RFC 4422 §3.1: a mechanism name is 1 to 20 characters from upper-case letters,
 /// digits, `-` and `_` (compared case-insensitively here, as Postfix's filter does).
-pub fn sasl_name(s: &str) -> bool {
+pub(crate) fn sasl_name(s: &str) -> bool {
     (1..=20).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

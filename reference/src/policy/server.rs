@@ -127,7 +127,7 @@ impl Restriction {
 }
 
 /// Parse a restriction list; an unknown name is an error naming it.
-pub fn parse_restrictions(value: &str) -> Result<Vec<Restriction>, ConfigErrorKind> {
+pub(crate) fn parse_restrictions(value: &str) -> Result<Vec<Restriction>, ConfigErrorKind> {
     split_list(value)
         .into_iter()
         .map(|name| {
@@ -288,10 +288,10 @@ pub struct ServerConfig {
 
 /// The longest `smtpd_sasl_response_limit` accepted: Postfix allows any int, but the
 /// reference bounds its buffers.
-pub const MAX_SASL_RESPONSE_LIMIT: u64 = 16 << 20;
+pub(crate) const MAX_SASL_RESPONSE_LIMIT: u64 = 16 << 20;
 /// RFC 4954 §4: servers must accept responses of at least 12288 octets, so postconf(5)
 /// makes the default the minimum.
-pub const MIN_SASL_RESPONSE_LIMIT: u64 = 12288;
+pub(crate) const MIN_SASL_RESPONSE_LIMIT: u64 = 12288;
 
 fn non_empty(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
@@ -501,7 +501,7 @@ impl ServerConfig {
     }
 
     /// The security options in force: the `_tls_` ones once TLS is active.
-    pub fn security_options(&self, tls_active: bool) -> SecurityOptions {
+    pub(crate) fn security_options(&self, tls_active: bool) -> SecurityOptions {
         if tls_active {
             self.sasl_tls_security_options
         } else {
@@ -511,7 +511,7 @@ impl ServerConfig {
 
     /// The mechanism list after the filter and the security options, in the order of
     /// `authspec_sasl_mech_list`.
-    pub fn mechanisms_for(&self, tls_active: bool) -> Vec<Mechanism> {
+    pub(crate) fn mechanisms_for(&self, tls_active: bool) -> Vec<Mechanism> {
         let filtered = self.sasl_mechanism_filter.filter(&self.sasl_mech_list);
         self.security_options(tls_active)
             .filter_for(&filtered, self.sasl_type)
@@ -553,7 +553,7 @@ impl ServerConfig {
     /// relaying: `$mydestination` (exact) or `$relay_domains` (and subdomains), with no
     /// sender-specified routing (`user@elsewhere@domain`). An address without a
     /// domain is local, as Postfix appends `$myorigin`.
-    pub fn is_auth_destination(&self, recipient: &str) -> bool {
+    pub(crate) fn is_auth_destination(&self, recipient: &str) -> bool {
         let Some((local, domain)) = recipient.rsplit_once('@') else {
             return true;
         };
@@ -674,7 +674,7 @@ impl ServerConfig {
 }
 
 /// Every mechanism name authspec implements, for error messages.
-pub const MECHANISM_NAMES: [&str; Mechanism::ALL.len()] = {
+pub(crate) const MECHANISM_NAMES: [&str; Mechanism::ALL.len()] = {
     let mut names = [""; Mechanism::ALL.len()];
     let mut i = 0;
     while i < Mechanism::ALL.len() {

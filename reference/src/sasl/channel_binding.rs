@@ -19,9 +19,9 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 use std::fmt;
 
 /// RFC 9266 §2: the exporter label of `tls-exporter`.
-pub const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+pub(crate) const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
 /// RFC 9266 §2: "the length of the exported keying material is 32 bytes".
-pub const TLS_EXPORTER_LEN: usize = 32;
+pub(crate) const TLS_EXPORTER_LEN: usize = 32;
 
 /// A channel-binding type (`cb-name` of RFC 5802 §7), as registered with IANA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -108,7 +108,7 @@ impl ChannelBindings {
     }
 
     /// Keeps only the types in `allowed` (the server's policy).
-    pub fn restrict(&self, allowed: &[CbType]) -> ChannelBindings {
+    pub(crate) fn restrict(&self, allowed: &[CbType]) -> ChannelBindings {
         let mut out = ChannelBindings::new();
         for t in self.types() {
             if allowed.contains(&t) {
@@ -158,7 +158,7 @@ pub struct ClientBinding {
 
 /// A certificate signature's hash, as far as RFC 5929 §4.1 needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SignatureHash {
+pub(crate) enum SignatureHash {
     Md5,
     Sha1,
     Sha256,
@@ -175,7 +175,7 @@ pub enum SignatureHash {
 /// certificate's signatureAlgorithm; if the certificate's signatureAlgorithm uses no
 /// hash functions or uses multiple hash functions, then this channel binding type's
 /// channel bindings are undefined at this time". `None` for the last case.
-pub fn server_end_point_hash(sig: SignatureHash, certificate_der: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn server_end_point_hash(sig: SignatureHash, certificate_der: &[u8]) -> Option<Vec<u8>> {
     match sig {
         SignatureHash::Md5 | SignatureHash::Sha1 | SignatureHash::Sha256 => {
             Some(Sha256::digest(certificate_der).to_vec())
@@ -189,7 +189,7 @@ pub fn server_end_point_hash(sig: SignatureHash, certificate_der: &[u8]) -> Opti
 /// The hash of a certificate's `signatureAlgorithm` OID (dotted form), for
 /// [`server_end_point_hash`]. RSA PKCS#1 v1.5 and ECDSA are single-hash; RSASSA-PSS
 /// names its hash in parameters this function does not read, so it is `Other`.
-pub fn signature_hash_of_oid(oid: &str) -> SignatureHash {
+pub(crate) fn signature_hash_of_oid(oid: &str) -> SignatureHash {
     match oid {
         "1.2.840.113549.1.1.4" => SignatureHash::Md5,
         "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.3.14.3.2.29" => SignatureHash::Sha1,

@@ -112,14 +112,17 @@ impl CredentialStore for MemoryStore {
 /// then, if that fails, the name has no `@` and the server has a realm
 /// (`smtpd_sasl_local_domain`), `user@realm`. Every mechanism uses this, so `alice`
 /// and `alice@peers.test` behave the same everywhere.
-pub fn lookup_user(ctx: &super::ServerContext, user: &str) -> Option<StoredCredential> {
+pub(crate) fn lookup_user(ctx: &super::ServerContext, user: &str) -> Option<StoredCredential> {
     resolve_user(ctx, user).map(|(_, credential)| credential)
 }
 
 /// [`lookup_user`], also returning the name that matched (`alice@peers.test` for
 /// `alice`), which is the authentication identity the server reports, as Postfix logs
 /// `sasl_username=alice@peers.test`.
-pub fn resolve_user(ctx: &super::ServerContext, user: &str) -> Option<(String, StoredCredential)> {
+pub(crate) fn resolve_user(
+    ctx: &super::ServerContext,
+    user: &str,
+) -> Option<(String, StoredCredential)> {
     if let Some(credential) = ctx.credentials.lookup(user) {
         return Some((user.to_owned(), credential));
     }
@@ -145,7 +148,7 @@ pub(crate) const DUMMY_PASSWORD: &[u8] = b"authspec-dummy-password-for-unknown-u
 /// do not SASLprep PLAIN either). Against a SCRAM entry the candidate goes through the
 /// same derivation as the SCRAM mechanism, SASLprep included, so a password holding
 /// U+00A0 or U+FB01 authenticates through PLAIN exactly when it does through SCRAM.
-pub fn verify_plaintext(stored: &StoredCredential, candidate: &[u8]) -> bool {
+pub(crate) fn verify_plaintext(stored: &StoredCredential, candidate: &[u8]) -> bool {
     match stored {
         StoredCredential::Plain(secret) => secret.ct_eq(candidate),
         StoredCredential::CramMd5(context) => {

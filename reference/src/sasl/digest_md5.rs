@@ -29,9 +29,9 @@ use md5::{Digest, Md5};
 use std::borrow::Cow;
 
 /// RFC 2831 §2.1.1: "The size of a digest-challenge MUST be less than 2048 bytes."
-pub const MAX_CHALLENGE_LEN: usize = 2048;
+pub(crate) const MAX_CHALLENGE_LEN: usize = 2048;
 /// RFC 2831 §2.1.2: "The size of a digest-response MUST be less than 4096 bytes."
-pub const MAX_RESPONSE_LEN: usize = 4096;
+pub(crate) const MAX_RESPONSE_LEN: usize = 4096;
 /// The `rspauth` message (RFC 2831 §2.1.3) is one 32-hex-digit directive.
 const MAX_RSPAUTH_LEN: usize = 256;
 /// Length of the nonce and cnonce we draw. RFC 2831 §2.1.1 asks for at least 64 bits
@@ -421,7 +421,7 @@ pub fn rspauth_value(p: &DigestParams<'_>) -> String {
 /// "passwd" are in the ISO 8859-1 character set, then it must be converted to ISO
 /// 8859-1 before being hashed". Anything else (not UTF-8, or outside 8859-1) is hashed
 /// as it is.
-pub fn hash_form(utf8: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn hash_form(utf8: &[u8]) -> Cow<'_, [u8]> {
     match std::str::from_utf8(utf8) {
         Ok(s) if !s.is_ascii() => match to_latin1(s) {
             Some(l) => Cow::Owned(l),

@@ -12,7 +12,7 @@ pub mod channel_binding;
 pub mod cram_md5;
 pub mod credentials;
 pub mod digest_md5;
-pub mod external;
+pub(crate) mod external;
 pub mod keys;
 pub mod login;
 pub mod oauthbearer;
@@ -20,7 +20,7 @@ pub mod passwd_file;
 pub mod plain;
 pub mod random;
 pub mod scram;
-pub mod secret;
+pub(crate) mod secret;
 pub mod xoauth2;
 
 use std::fmt;

@@ -31,7 +31,7 @@ use super::{
 pub const ERROR_CHALLENGE: &[u8] = br#"{"status":"invalid_token"}"#;
 
 /// The client's error challenge bound: longer JSON is refused rather than parsed.
-pub const MAX_ERROR_CHALLENGE: usize = 4096;
+pub(crate) const MAX_ERROR_CHALLENGE: usize = 4096;
 
 const KVSEP: u8 = 0x01;
 
@@ -284,7 +284,7 @@ pub fn parse_client_response(message: &[u8]) -> Result<ClientResponse, OAuthBear
 }
 
 /// Build RFC 7628 §3.1's `client-resp`; refuses what [`parse_client_response`] would.
-pub fn encode_client_response(
+pub(crate) fn encode_client_response(
     authzid: Option<&str>,
     host: Option<&str>,
     port: Option<u16>,
@@ -324,7 +324,7 @@ enum ServerState {
 }
 
 #[derive(Debug)]
-pub struct OAuthBearerServer {
+pub(crate) struct OAuthBearerServer {
     ctx: ServerContext,
     state: ServerState,
 }

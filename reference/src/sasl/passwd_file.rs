@@ -37,8 +37,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Dovecot's SCRAM iteration bounds (`SCRAM_MIN_ITERATE_COUNT`, `INT_MAX`).
-pub const SCRAM_MIN_ITERATIONS: u32 = 4096;
-pub const SCRAM_MAX_ITERATIONS: u32 = 0x7fff_ffff;
+pub(crate) const SCRAM_MIN_ITERATIONS: u32 = 4096;
+pub(crate) const SCRAM_MAX_ITERATIONS: u32 = 0x7fff_ffff;
 
 /// Dovecot schemes that are one-way hashes: known, but unusable here.
 const ONE_WAY_SCHEMES: &[&str] = &[
@@ -242,7 +242,7 @@ fn b64(text: &str) -> Result<Vec<u8>, PasswdFileRule> {
 }
 
 /// Parse one password field, `{SCHEME}secret` or a bare password.
-pub fn parse_secret(field: &str) -> Result<StoredCredential, PasswdFileRule> {
+pub(crate) fn parse_secret(field: &str) -> Result<StoredCredential, PasswdFileRule> {
     if field.is_empty() {
         return Err(PasswdFileRule::EmptyPassword);
     }

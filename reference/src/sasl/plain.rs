@@ -26,7 +26,7 @@ use super::{
 };
 
 /// RFC 4616 §2: every field is at most this long for the reference.
-pub const MAX_FIELD_OCTETS: usize = 255;
+pub(crate) const MAX_FIELD_OCTETS: usize = 255;
 
 /// Rules of RFC 4616 that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]

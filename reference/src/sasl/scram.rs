@@ -45,19 +45,19 @@ use std::borrow::Cow;
 
 /// Iteration count for keys derived from a plaintext password, and the fake count
 /// shown for unknown users. RFC 7677 §4: "at least 4096".
-pub const DEFAULT_ITERATIONS: u32 = 4096;
+pub(crate) const DEFAULT_ITERATIONS: u32 = 4096;
 /// The most iterations a client computes unless told otherwise: a hostile server could
 /// otherwise ask for 2^31 and stall the client (RFC 5802 §9 leaves the count to the
 /// server).
-pub const MAX_CLIENT_ITERATIONS: u32 = 1_000_000;
+pub(crate) const MAX_CLIENT_ITERATIONS: u32 = 1_000_000;
 /// No RFC limit; authspec's own bound on a SCRAM message so nothing buffers without end.
-pub const MAX_MESSAGE_LEN: usize = 4096;
+pub(crate) const MAX_MESSAGE_LEN: usize = 4096;
 /// Base64-alphabet nonce characters, all `printable` (RFC 5802 §7).
 const NONCE_LEN: usize = 24;
 const SALT_LEN: usize = 16;
 
 /// The SCRAM mechanism of `hash`, with or without `-PLUS`.
-pub const fn mechanism_of(hash: ScramHash, plus: bool) -> Mechanism {
+pub(crate) const fn mechanism_of(hash: ScramHash, plus: bool) -> Mechanism {
     match (hash, plus) {
         (ScramHash::Sha1, false) => Mechanism::ScramSha1,
         (ScramHash::Sha1, true) => Mechanism::ScramSha1Plus,
@@ -242,7 +242,7 @@ impl From<ScramError> for SaslError {
 
 /// The GS2 channel-binding flag (RFC 5802 §7 `gs2-cbind-flag`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gs2Flag {
+pub(crate) enum Gs2Flag {
     /// `n`: the client does not support channel binding.
     NotSupported,
     /// `y`: the client supports it but thinks the server does not.
@@ -273,7 +273,7 @@ pub fn escape_saslname(name: &str) -> String {
 }
 
 /// Undoes [`escape_saslname`], rejecting what RFC 5802 §5.1 says the server "MUST fail".
-pub fn unescape_saslname(value: &[u8]) -> Result<String, ScramError> {
+pub(crate) fn unescape_saslname(value: &[u8]) -> Result<String, ScramError> {
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
     while i < value.len() {
@@ -884,7 +884,7 @@ impl ScramClient {
     }
 
     /// Lowers (or raises) the iteration count this client will compute.
-    pub fn max_iterations(mut self, max: u32) -> Self {
+    pub(crate) fn max_iterations(mut self, max: u32) -> Self {
         self.max_iterations = max;
         self
     }

@@ -126,7 +126,7 @@ enum ServerState {
 }
 
 #[derive(Debug)]
-pub struct XOAuth2Server {
+pub(crate) struct XOAuth2Server {
     ctx: ServerContext,
     state: ServerState,
 }

@@ -198,9 +198,8 @@ pub struct ClientSession {
     events: VecDeque<ClientEvent>,
     transcript: Vec<TranscriptLine>,
     tls: bool,
-    /// Channel-binding data from the TLS driver, and the type to use (RFC 5802 §6).
+    /// Channel-binding data from the TLS driver (RFC 5802 §6).
     channel_bindings: ChannelBindings,
-    channel_binding_type: Option<CbType>,
     outcome: Outcome,
     limits: ReplyLimits,
     secrets: Vec<Vec<u8>>,
@@ -239,7 +238,6 @@ impl ClientSession {
             transcript: Vec::new(),
             tls,
             channel_bindings: ChannelBindings::new(),
-            channel_binding_type: None,
             outcome: Outcome {
                 tls,
                 ..Outcome::default()
@@ -262,7 +260,7 @@ impl ClientSession {
         &self.transcript
     }
 
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
     }
 
@@ -324,14 +322,8 @@ impl ClientSession {
 
     /// The TLS driver's channel-binding data for this connection; call after
     /// [`ClientSession::tls_established`] (or at once for implicit TLS).
-    pub fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
+    pub(crate) fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
         self.channel_bindings = bindings;
-    }
-
-    /// Use this binding type with -PLUS (default: `tls-exporter`, else
-    /// `tls-server-end-point`).
-    pub fn set_channel_binding_type(&mut self, cb_type: Option<CbType>) {
-        self.channel_binding_type = cb_type;
     }
 
     fn client_binding(&self) -> ClientBinding {
@@ -339,10 +331,9 @@ impl ClientSession {
             return ClientBinding::default();
         }
         let pick = |t: CbType| self.channel_bindings.get(t).map(|d| (t, d.to_vec()));
-        let binding = match self.channel_binding_type {
-            Some(t) => pick(t),
-            None => self.channel_bindings.types().into_iter().find_map(pick),
-        };
+        // -PLUS binds with `tls-exporter` when the connection has it, else
+        // `tls-server-end-point`.
+        let binding = self.channel_bindings.types().into_iter().find_map(pick);
         ClientBinding {
             binding,
             supported: false,
@@ -736,7 +727,7 @@ fn reply_text(reply: &Reply) -> String {
 
 /// RFC 5321 §4.5.2: a line that starts with "." gets another "."; the body is made to
 /// end with CRLF.
-pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
+pub(crate) fn dot_stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 16);
     let mut at_line_start = true;
     for &b in body {

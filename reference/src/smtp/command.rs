@@ -19,15 +19,15 @@ use super::xtext::{self, XtextError};
 use std::fmt;
 
 /// RFC 5321 §4.5.3.1.1: a local-part is at most 64 octets.
-pub const LOCAL_PART_LIMIT: usize = 64;
+pub(crate) const LOCAL_PART_LIMIT: usize = 64;
 /// RFC 5321 §4.5.3.1.2: a domain is at most 255 octets.
-pub const DOMAIN_LIMIT: usize = 255;
+pub(crate) const DOMAIN_LIMIT: usize = 255;
 /// RFC 5321 §4.5.3.1.3: a path is at most 256 octets, brackets included.
-pub const PATH_LIMIT: usize = 256;
+pub(crate) const PATH_LIMIT: usize = 256;
 /// RFC 1035 §2.3.4: a label is at most 63 octets.
-pub const LABEL_LIMIT: usize = 63;
+pub(crate) const LABEL_LIMIT: usize = 63;
 /// RFC 4422 §3.1: `sasl-mech = 1*20mech-char`.
-pub const MECHANISM_NAME_LIMIT: usize = 20;
+pub(crate) const MECHANISM_NAME_LIMIT: usize = 20;
 
 /// One SMTP command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1245,7 +1245,7 @@ impl Command {
 
 /// Whether `s` is exactly a `Domain` or an `address-literal` (RFC 5321 §4.1.2,
 /// §4.1.3), as in EHLO and in the first line of its reply.
-pub fn is_domain_or_literal(s: &[u8]) -> bool {
+pub(crate) fn is_domain_or_literal(s: &[u8]) -> bool {
     let end = match s.first() {
         None => return false,
         Some(b'[') => address_literal(s, 0),

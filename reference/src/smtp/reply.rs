@@ -316,11 +316,6 @@ impl Reply {
     pub fn is_bare_334(&self) -> bool {
         self.code == 334 && self.lines.len() == 1 && self.lines[0].sep == Separator::None
     }
-
-    /// 2yz.
-    pub fn is_positive_completion(&self) -> bool {
-        (200..300).contains(&self.code)
-    }
 }
 
 /// An enhanced status code, RFC 3463 §2: `class "." subject "." detail`, with

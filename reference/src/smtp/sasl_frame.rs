@@ -206,7 +206,7 @@ pub fn decode_challenge(text: &[u8]) -> Result<Vec<u8>, Base64Error> {
 }
 
 /// The text to put after `334 `.
-pub fn encode_challenge(data: &[u8]) -> String {
+pub(crate) fn encode_challenge(data: &[u8]) -> String {
     encode_strict(data)
 }
 

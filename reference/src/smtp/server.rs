@@ -242,7 +242,7 @@ pub struct ServerSession {
 /// `ehlo=1 auth=0/1 mail=1 rcpt=1 data=1 quit=1 commands=5/6` (succeeded/seen, the
 /// `/seen` left out when equal).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommandStats {
+pub(crate) struct CommandStats {
     /// `(command, succeeded, seen)` in the order first seen.
     pub counts: Vec<(&'static str, u32, u32)>,
 }
@@ -355,7 +355,7 @@ impl ServerSession {
     }
 
     /// A new session that refuses service: the connection limit was reached.
-    pub fn refuse_busy(config: &ServerConfig) -> Vec<u8> {
+    pub(crate) fn refuse_busy(config: &ServerConfig) -> Vec<u8> {
         Reply::new(
             421,
             &[&format!(
@@ -390,7 +390,7 @@ impl ServerSession {
         self.authenticated.as_ref().map(|(a, m)| (a, *m))
     }
 
-    pub fn tls_active(&self) -> bool {
+    pub(crate) fn tls_active(&self) -> bool {
         self.tls
     }
 
@@ -404,11 +404,11 @@ impl ServerSession {
     /// only when this moves, so partial lines do not keep a session alive.
     /// What the session's commands were and how many succeeded, for the
     /// `disconnect from` log line.
-    pub fn command_stats(&self) -> &CommandStats {
+    pub(crate) fn command_stats(&self) -> &CommandStats {
         &self.stats
     }
 
-    pub fn lines_seen(&self) -> u64 {
+    pub(crate) fn lines_seen(&self) -> u64 {
         self.lines
     }
 
@@ -445,14 +445,14 @@ impl ServerSession {
     /// implicit-TLS listener, right after [`ServerSession::new`]. SCRAM-*-PLUS is
     /// offered only when the connection is TLS and has data of a type
     /// `authspec_sasl_channel_binding_types` allows.
-    pub fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
+    pub(crate) fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
         if self.tls {
             self.channel_bindings = bindings.restrict(&self.config.sasl_channel_binding_types);
         }
     }
 
     /// The TLS handshake failed: nothing more can be said in plaintext.
-    pub fn tls_failed(&mut self) {
+    pub(crate) fn tls_failed(&mut self) {
         self.close();
     }
 

@@ -58,7 +58,7 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Whether `b` is an `xchar` and may stand for itself.
 #[inline]
-pub fn is_xchar(b: u8) -> bool {
+pub(crate) fn is_xchar(b: u8) -> bool {
     (b'!'..=b'~').contains(&b) && b != b'+' && b != b'='
 }
 
