@@ -28,7 +28,7 @@ use rustls::{CommonState, DistinguishedName, ProtocolVersion, RootCertStore};
 
 /// PEM files bigger than this are refused before parsing: a certificate chain or a CA
 /// bundle is a few hundred KiB at most, and the driver must bound every buffer.
-pub(crate) const MAX_PEM_FILE_BYTES: u64 = 4 * 1024 * 1024;
+pub const MAX_PEM_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// What went wrong while preparing TLS. Each variant names the file or the step, so a
 /// user who passed `--tls-cert`/`--tls-key`/`--tls-ca-file` knows what to fix.

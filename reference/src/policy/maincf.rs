@@ -16,7 +16,7 @@
 //! seen by every value that refers to them, as in Postfix.
 //!
 //! Deviations from Postfix, on purpose: an unknown parameter name is an error
-//! ([`UnknownParameters::Reject`], the default of [`MainCf::parse`]) rather than a
+//! (the default of [`MainCf::parse`]) rather than a
 //! warning, and so is a `$name` that refers to one; the logical `${{a} == {b}?…}` form
 //! is not supported. [`MainCf::parse_lenient`] accepts Postfix's own main.cf files by
 //! ignoring unknown parameters and expanding unknown references to the empty string.
@@ -30,7 +30,7 @@ use super::error::{ConfigError, ConfigErrorKind};
 
 /// Nested `$name` references followed before giving up (Postfix's mac_expand stops at
 /// 100 levels as well).
-pub(crate) const MAX_EXPANSION_DEPTH: usize = 100;
+pub const MAX_EXPANSION_DEPTH: usize = 100;
 /// The longest expanded value, in bytes: `a = $b$b`, `b = $c$c`, … would otherwise
 /// grow exponentially.
 pub const MAX_EXPANDED_LEN: usize = 1 << 20;
@@ -38,7 +38,7 @@ pub const MAX_EXPANDED_LEN: usize = 1 << 20;
 /// The most `$name` lookups one expansion may make. The output bound alone does not
 /// stop `a = $b$b`, `b = $c$c`, … when the last value is empty: the work doubles per
 /// level while the output stays empty. Real main.cf values need a few dozen.
-pub(crate) const MAX_EXPANSION_STEPS: usize = 10_000;
+pub const MAX_EXPANSION_STEPS: usize = 10_000;
 
 /// The name `MainCf::parse` reports for values that come from `-o name=value`.
 pub(crate) const OVERRIDE_SOURCE: &str = "-o";

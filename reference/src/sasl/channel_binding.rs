@@ -9,7 +9,7 @@
 //!   (RFC 9266 §3: tls-unique "MUST NOT" be used with TLS 1.3).
 //! - `tls-server-end-point` (RFC 5929 §4.1): a hash of the server's certificate, with
 //!   the certificate's own signature hash, except that MD5 and SHA-1 become SHA-256
-//!   ([`server_end_point_hash`]).
+//!   (`server_end_point_hash`).
 //! - `tls-unique` (RFC 5929 §3): the first Finished message of TLS ≤ 1.2. rustls does not
 //!   expose it, so authspec never offers it; a client that asks for it is answered with
 //!   RFC 5802 §7's `unsupported-channel-binding-type`.

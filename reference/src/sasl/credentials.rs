@@ -3,7 +3,7 @@
 //! (Dovecot's `{CRAM-MD5}` context, SCRAM's StoredKey/ServerKey).
 //!
 //! The passwd-file parser (Dovecot's format, `user:{SCHEME}secret`) lives in
-//! [`passwd_file`].
+//! [`super::passwd_file`].
 
 use super::Secret;
 use super::keys::ScramHash;
@@ -175,7 +175,7 @@ pub(crate) fn verify_dummy(candidate: &[u8]) -> bool {
 }
 
 /// RFC 5802 §3: StoredKey := H(HMAC(Hi(Normalize(password), salt, i), "Client Key")),
-/// from the one derivation the mechanisms use too ([`super::keys::scram_keys`]).
+/// from the one derivation the mechanisms use too (`keys::scram_keys`).
 pub fn scram_stored_key(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
     super::keys::scram_keys(hash, password, salt, iterations)
         .stored_key

@@ -328,7 +328,7 @@ impl<'a> Known<'a> {
 // ---------------------------------------------------------------------------------
 
 /// The inputs of the response computation, already in the octets that are hashed
-/// (user name, realm and password converted per §2.1.2.1, see [`hash_form`]).
+/// (user name, realm and password converted per §2.1.2.1, see `hash_form`).
 #[derive(Clone, Copy)]
 pub struct DigestParams<'a> {
     pub username: &'a [u8],

@@ -2,11 +2,11 @@
 //! derivation, so a password hashes the same whether it arrives through PLAIN, LOGIN,
 //! CRAM-MD5 or SCRAM, or is turned into a `{SCHEME}` entry.
 //!
-//! - SCRAM (RFC 5802 §3): [`scram_keys`] (SaltedPassword, ClientKey, StoredKey,
-//!   ServerKey), after SASLprep ([`prepare_password`]). The stored `{SCRAM-SHA-*}`
+//! - SCRAM (RFC 5802 §3): `scram_keys` (SaltedPassword, ClientKey, StoredKey,
+//!   ServerKey), after SASLprep (`prepare_password`). The stored `{SCRAM-SHA-*}`
 //!   credentials, the server mechanism and the client mechanism all call it.
 //! - CRAM-MD5 (RFC 2195 §2, RFC 2104 §4): [`cram_md5_context`], the HMAC-MD5 state
-//!   Dovecot's `{CRAM-MD5}` stores, and [`cram_md5_digest`].
+//!   Dovecot's `{CRAM-MD5}` stores, and `cram_md5_digest`.
 //! - SASLprep (RFC 4013) from the `stringprep` crate: mapping, NFKC, prohibited
 //!   output, the bidirectional check, and unassigned code points refused.
 //!

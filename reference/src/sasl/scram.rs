@@ -45,13 +45,13 @@ use std::borrow::Cow;
 
 /// Iteration count for keys derived from a plaintext password, and the fake count
 /// shown for unknown users. RFC 7677 §4: "at least 4096".
-pub(crate) const DEFAULT_ITERATIONS: u32 = 4096;
+pub const DEFAULT_ITERATIONS: u32 = 4096;
 /// The most iterations a client computes unless told otherwise: a hostile server could
 /// otherwise ask for 2^31 and stall the client (RFC 5802 §9 leaves the count to the
 /// server).
 pub(crate) const MAX_CLIENT_ITERATIONS: u32 = 1_000_000;
 /// No RFC limit; authspec's own bound on a SCRAM message so nothing buffers without end.
-pub(crate) const MAX_MESSAGE_LEN: usize = 4096;
+pub const MAX_MESSAGE_LEN: usize = 4096;
 /// Base64-alphabet nonce characters, all `printable` (RFC 5802 §7).
 const NONCE_LEN: usize = 24;
 const SALT_LEN: usize = 16;

@@ -260,7 +260,7 @@ impl ClientSession {
         &self.transcript
     }
 
-    pub(crate) fn is_done(&self) -> bool {
+    pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
     }
 
@@ -322,7 +322,7 @@ impl ClientSession {
 
     /// The TLS driver's channel-binding data for this connection; call after
     /// [`ClientSession::tls_established`] (or at once for implicit TLS).
-    pub(crate) fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
+    pub fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
         self.channel_bindings = bindings;
     }
 

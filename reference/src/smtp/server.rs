@@ -138,7 +138,7 @@ pub enum LogRecord {
     AuthFailure {
         client: IpAddr,
         method: Mechanism,
-        /// The rule that was broken (see [`auth_server::ExchangeError::log_reason`]).
+        /// The rule that was broken, by name or in words; never the payload.
         reason: String,
     },
     /// Plaintext that arrived after `STARTTLS` and before the handshake was thrown
@@ -355,7 +355,7 @@ impl ServerSession {
     }
 
     /// A new session that refuses service: the connection limit was reached.
-    pub(crate) fn refuse_busy(config: &ServerConfig) -> Vec<u8> {
+    pub fn refuse_busy(config: &ServerConfig) -> Vec<u8> {
         Reply::new(
             421,
             &[&format!(
@@ -390,7 +390,7 @@ impl ServerSession {
         self.authenticated.as_ref().map(|(a, m)| (a, *m))
     }
 
-    pub(crate) fn tls_active(&self) -> bool {
+    pub fn tls_active(&self) -> bool {
         self.tls
     }
 
@@ -445,14 +445,14 @@ impl ServerSession {
     /// implicit-TLS listener, right after [`ServerSession::new`]. SCRAM-*-PLUS is
     /// offered only when the connection is TLS and has data of a type
     /// `authspec_sasl_channel_binding_types` allows.
-    pub(crate) fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
+    pub fn set_channel_bindings(&mut self, bindings: ChannelBindings) {
         if self.tls {
             self.channel_bindings = bindings.restrict(&self.config.sasl_channel_binding_types);
         }
     }
 
     /// The TLS handshake failed: nothing more can be said in plaintext.
-    pub(crate) fn tls_failed(&mut self) {
+    pub fn tls_failed(&mut self) {
         self.close();
     }
 
