@@ -884,7 +884,7 @@ impl ScramClient {
     }
 
     /// Lowers (or raises) the iteration count this client will compute.
-    pub(crate) fn max_iterations(mut self, max: u32) -> Self {
+    pub fn max_iterations(mut self, max: u32) -> Self {
         self.max_iterations = max;
         self
     }
