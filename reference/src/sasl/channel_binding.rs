@@ -9,7 +9,7 @@
 //!   (RFC 9266 §3: tls-unique "MUST NOT" be used with TLS 1.3).
 //! - `tls-server-end-point` (RFC 5929 §4.1): a hash of the server's certificate, with
 //!   the certificate's own signature hash, except that MD5 and SHA-1 become SHA-256
-//!   (`server_end_point_hash`).
+//!   ([`server_end_point_hash`]).
 //! - `tls-unique` (RFC 5929 §3): the first Finished message of TLS ≤ 1.2. rustls does not
 //!   expose it, so authspec never offers it; a client that asks for it is answered with
 //!   RFC 5802 §7's `unsupported-channel-binding-type`.
@@ -19,9 +19,9 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 use std::fmt;
 
 /// RFC 9266 §2: the exporter label of `tls-exporter`.
-pub(crate) const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+pub const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
 /// RFC 9266 §2: "the length of the exported keying material is 32 bytes".
-pub(crate) const TLS_EXPORTER_LEN: usize = 32;
+pub const TLS_EXPORTER_LEN: usize = 32;
 
 /// A channel-binding type (`cb-name` of RFC 5802 §7), as registered with IANA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -158,7 +158,7 @@ pub struct ClientBinding {
 
 /// A certificate signature's hash, as far as RFC 5929 §4.1 needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SignatureHash {
+pub enum SignatureHash {
     Md5,
     Sha1,
     Sha256,
@@ -175,7 +175,7 @@ pub(crate) enum SignatureHash {
 /// certificate's signatureAlgorithm; if the certificate's signatureAlgorithm uses no
 /// hash functions or uses multiple hash functions, then this channel binding type's
 /// channel bindings are undefined at this time". `None` for the last case.
-pub(crate) fn server_end_point_hash(sig: SignatureHash, certificate_der: &[u8]) -> Option<Vec<u8>> {
+pub fn server_end_point_hash(sig: SignatureHash, certificate_der: &[u8]) -> Option<Vec<u8>> {
     match sig {
         SignatureHash::Md5 | SignatureHash::Sha1 | SignatureHash::Sha256 => {
             Some(Sha256::digest(certificate_der).to_vec())
