@@ -189,7 +189,7 @@ pub fn server_end_point_hash(sig: SignatureHash, certificate_der: &[u8]) -> Opti
 /// The hash of a certificate's `signatureAlgorithm` OID (dotted form), for
 /// [`server_end_point_hash`]. RSA PKCS#1 v1.5 and ECDSA are single-hash; RSASSA-PSS
 /// names its hash in parameters this function does not read, so it is `Other`.
-pub(crate) fn signature_hash_of_oid(oid: &str) -> SignatureHash {
+pub fn signature_hash_of_oid(oid: &str) -> SignatureHash {
     match oid {
         "1.2.840.113549.1.1.4" => SignatureHash::Md5,
         "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.3.14.3.2.29" => SignatureHash::Sha1,

@@ -242,7 +242,7 @@ pub struct ServerSession {
 /// `ehlo=1 auth=0/1 mail=1 rcpt=1 data=1 quit=1 commands=5/6` (succeeded/seen, the
 /// `/seen` left out when equal).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct CommandStats {
+pub struct CommandStats {
     /// `(command, succeeded, seen)` in the order first seen.
     pub counts: Vec<(&'static str, u32, u32)>,
 }
@@ -404,11 +404,11 @@ impl ServerSession {
     /// only when this moves, so partial lines do not keep a session alive.
     /// What the session's commands were and how many succeeded, for the
     /// `disconnect from` log line.
-    pub(crate) fn command_stats(&self) -> &CommandStats {
+    pub fn command_stats(&self) -> &CommandStats {
         &self.stats
     }
 
-    pub(crate) fn lines_seen(&self) -> u64 {
+    pub fn lines_seen(&self) -> u64 {
         self.lines
     }
 
