@@ -48,7 +48,9 @@ pub(crate) const DEFAULT_SOURCE: &str = "(default)";
 /// A parameter authspec knows, with its default as `postconf -d` would print it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parameter {
+    /// The parameter name, as in main.cf.
     pub name: &'static str,
+    /// The default value, unexpanded (`$myhostname` stays a reference).
     pub default: &'static str,
 }
 
@@ -172,8 +174,14 @@ pub(crate) enum UnknownParameters {
 /// Where the effective value of a parameter comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
+    /// No file line or override sets it: the built-in default.
     Default,
-    File { line: usize },
+    /// A line of the main.cf file.
+    File {
+        /// 1-based line of the main.cf file.
+        line: usize,
+    },
+    /// A `-o name=value` override, which wins over the file.
     Override,
 }
 

@@ -92,6 +92,7 @@ impl NetworkList {
         Ok(NetworkList { entries })
     }
 
+    /// True when the list has no element, so it matches no address.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -76,6 +76,7 @@ pub enum Restriction {
 }
 
 impl Restriction {
+    /// Every restriction authspec implements, by its postconf(5) name.
     pub const NAMES: [(&'static str, Restriction); 8] = [
         ("permit", Restriction::Permit),
         ("reject", Restriction::Reject),
@@ -99,6 +100,7 @@ impl Restriction {
         ),
     ];
 
+    /// The restriction of this postconf(5) name (case-insensitive), if authspec implements it.
     pub fn from_name(name: &str) -> Option<Restriction> {
         Restriction::NAMES
             .iter()
@@ -106,6 +108,7 @@ impl Restriction {
             .map(|(_, r)| *r)
     }
 
+    /// The postconf(5) name, lower case.
     pub fn name(self) -> &'static str {
         Restriction::NAMES
             .iter()
@@ -151,6 +154,7 @@ pub enum RestrictionClass {
 /// What the restrictions see of the session.
 #[derive(Clone, Debug)]
 pub struct RestrictionContext<'a> {
+    /// The client's address, for `permit_mynetworks`.
     pub client_ip: IpAddr,
     /// The client's verified host name; `None` prints as `unknown`, as Postfix does
     /// without reverse DNS.
@@ -164,8 +168,11 @@ pub struct RestrictionContext<'a> {
 /// A refusal, as Postfix words it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
+    /// The SMTP reply code (`$reject_code`, `$defer_code`...).
     pub code: u16,
+    /// The RFC 3463 enhanced status code, as text.
     pub enhanced: &'static str,
+    /// The reply text after the enhanced code.
     pub text: String,
 }
 
