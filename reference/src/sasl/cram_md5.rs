@@ -113,6 +113,7 @@ enum ServerState {
     Done,
 }
 
+/// Server side of CRAM-MD5 (RFC 2195): sends one challenge, checks `user SP digest`.
 #[derive(Debug)]
 pub struct CramMd5Server {
     ctx: ServerContext,
@@ -142,6 +143,7 @@ impl CramMd5Server {
         }
     }
 
+    /// The challenge this server sends (RFC 2195 §2's msg-id form).
     pub fn challenge(&self) -> &[u8] {
         &self.challenge
     }

@@ -20,10 +20,15 @@ pub enum StoredCredential {
     /// RFC 5802 §3 stored keys, as Dovecot's `{SCRAM-SHA-1}`/`{SCRAM-SHA-256}` hold them
     /// (and `{SCRAM-SHA-512}` in the same layout, which Dovecot 2.4 reads).
     Scram {
+        /// The SCRAM hash `H()` the keys were derived with.
         hash: ScramHash,
+        /// The `i=` count of `Hi()` (RFC 5802 §2.2).
         iterations: u32,
+        /// The `s=` salt, raw octets.
         salt: Vec<u8>,
+        /// StoredKey := H(ClientKey); verifies the client's proof.
         stored_key: Secret,
+        /// ServerKey; computes the ServerSignature the client verifies.
         server_key: Secret,
     },
 }
@@ -53,6 +58,7 @@ impl StoredCredential {
 /// Looks users up by name. Implementations must take the same time whether or not the
 /// user exists where they can, and the mechanisms must fail the same way for both.
 pub trait CredentialStore: Send + Sync + fmt::Debug {
+    /// The stored credential of `user`, or `None` if there is no such user.
     fn lookup(&self, user: &str) -> Option<StoredCredential>;
 }
 
@@ -64,6 +70,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty table.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
@@ -85,10 +92,12 @@ impl MemoryStore {
         self
     }
 
+    /// The number of users.
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
+    /// True when the table holds no user.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }

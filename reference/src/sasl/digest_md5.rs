@@ -331,14 +331,23 @@ impl<'a> Known<'a> {
 /// (user name, realm and password converted per §2.1.2.1, see `hash_form`).
 #[derive(Clone, Copy)]
 pub struct DigestParams<'a> {
+    /// `username-value`, in the hashed form.
     pub username: &'a [u8],
+    /// `realm-value`, in the hashed form (possibly empty).
     pub realm: &'a [u8],
+    /// The password, in the hashed form.
     pub password: &'a [u8],
+    /// The server's `nonce`.
     pub nonce: &'a [u8],
+    /// The client's `cnonce`.
     pub cnonce: &'a [u8],
+    /// `nc-value`: eight hex digits, `00000001` on a first authentication.
     pub nc: &'a [u8],
+    /// `qop-value` (`auth`; RFC 2831 §2.1.2.1 A2 depends on it).
     pub qop: &'a [u8],
+    /// `digest-uri-value`, such as `smtp/mail.example.com`.
     pub digest_uri: &'a [u8],
+    /// `authzid-value`, when the client sent one (then it enters A1).
     pub authzid: Option<&'a [u8]>,
 }
 
@@ -460,6 +469,7 @@ pub struct DigestMd5Server {
 }
 
 impl DigestMd5Server {
+    /// A server whose nonce is drawn from `rng` (RFC 2831 §2.1.1).
     pub fn new(ctx: &ServerContext, rng: &mut dyn RandomSource) -> Self {
         let nonce = rng.nonce(NONCE_LEN);
         Self::with_nonce(ctx, nonce)
@@ -709,6 +719,7 @@ pub struct DigestMd5Client {
 }
 
 impl DigestMd5Client {
+    /// A client whose `cnonce` is drawn from `rng` (RFC 2831 §2.1.2).
     pub fn new(creds: &ClientCredentials, rng: &mut dyn RandomSource) -> Self {
         let cnonce = rng.nonce(NONCE_LEN);
         Self::with_cnonce(creds, cnonce)

@@ -25,8 +25,11 @@ use zeroize::Zeroizing;
 /// SCRAM-SHA-256 (RFC 7677) and SCRAM-SHA-512 (draft-melnikov-scram-sha-512).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScramHash {
+    /// SHA-1: SCRAM-SHA-1 (RFC 5802).
     Sha1,
+    /// SHA-256: SCRAM-SHA-256 (RFC 7677).
     Sha256,
+    /// SHA-512: SCRAM-SHA-512 (draft-melnikov-scram-sha-512).
     Sha512,
 }
 

@@ -111,8 +111,11 @@ pub enum PasswdFileRule {
 /// A passwd-file error: which file, which line (1-based), which rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasswdFileError {
+    /// The name given to [`parse`].
     pub source: String,
+    /// 1-based line number.
     pub line: usize,
+    /// The rule that was broken.
     pub rule: PasswdFileRule,
 }
 
@@ -172,14 +175,17 @@ impl PasswdFile {
         &self.source
     }
 
+    /// The user names, sorted.
     pub fn users(&self) -> impl Iterator<Item = &str> {
         self.users.keys().map(String::as_str)
     }
 
+    /// The number of users.
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
+    /// True when the file holds no user.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }

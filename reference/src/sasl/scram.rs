@@ -133,15 +133,31 @@ pub enum ScramError {
     /// authentication failure".
     MandatoryExtension,
     /// RFC 5802 §7: the message ended where this attribute is mandatory.
-    AttributeMissing { expected: char },
+    AttributeMissing {
+        /// The attribute letter the grammar requires next.
+        expected: char,
+    },
     /// RFC 5802 §5: "The order of attributes in client or server messages is fixed":
     /// an attribute SCRAM defines came where another one must.
-    AttributeOutOfOrder { expected: char, found: char },
+    AttributeOutOfOrder {
+        /// The attribute letter the grammar requires next.
+        expected: char,
+        /// The letter that came instead.
+        found: char,
+    },
     /// RFC 5802 §5 (fixed order): an attribute SCRAM defines appeared again, or in the
     /// place of the extensions.
-    MisplacedAttribute { found: char },
+    MisplacedAttribute {
+        /// The repeated or misplaced letter.
+        found: char,
+    },
     /// RFC 5802 §7: an attribute SCRAM does not define stands where a mandatory one must.
-    UnexpectedAttribute { expected: char, found: char },
+    UnexpectedAttribute {
+        /// The attribute letter the grammar requires next.
+        expected: char,
+        /// The letter that came instead.
+        found: char,
+    },
     /// RFC 5802 §5.1 `n`: "If the server receives a username that contains '=' not
     /// followed by either '2C' or '3D', then the server MUST fail the authentication";
     /// also `saslname` is `1*` UTF-8 characters without NUL.
@@ -172,7 +188,10 @@ pub enum ScramError {
     MalformedIterationCount,
     /// The server asked for more iterations than this client computes (RFC 5802 §9:
     /// the count is the server's, so a client bounds it).
-    IterationCountTooHigh { max: u32 },
+    IterationCountTooHigh {
+        /// The largest count this client accepts.
+        max: u32,
+    },
     /// RFC 5802 §3: ClientProof and ServerSignature are as long as `H()`'s output.
     MalformedProof,
     /// RFC 5802 §7: `client-final-message` ends with `proof`, and nothing follows.
@@ -571,6 +590,8 @@ pub struct ScramServer {
 }
 
 impl ScramServer {
+    /// A server for `hash`; its nonce part, and the key that derives salts for plaintext
+    /// and unknown users, come from `rng`.
     pub fn new(hash: ScramHash, ctx: &ServerContext, rng: &mut dyn RandomSource) -> Self {
         let server_nonce = rng.nonce(NONCE_LEN);
         let mut secret = vec![0u8; 32];
@@ -861,6 +882,7 @@ pub struct ScramClient {
 }
 
 impl ScramClient {
+    /// A client for `hash` whose `c-nonce` is drawn from `rng`.
     pub fn new(hash: ScramHash, creds: &ClientCredentials, rng: &mut dyn RandomSource) -> Self {
         let nonce = rng.nonce(NONCE_LEN);
         Self::with_nonce(hash, creds, nonce)
