@@ -14,14 +14,18 @@ use tokio_rustls::TlsConnector;
 /// How the connection starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
+    /// Plain TCP; STARTTLS (RFC 3207) may upgrade it, as the plan says.
     Plain,
     /// TLS from the first byte (`smtp_tls_wrappermode`, port 465).
     ImplicitTls,
 }
 
+/// Where and how [`run_client`] connects.
 #[derive(Clone)]
 pub struct ClientConnect {
+    /// `host:port` to connect to.
     pub addr: String,
+    /// Plain TCP or implicit TLS.
     pub transport: Transport,
     /// Used for STARTTLS and implicit TLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
@@ -45,10 +49,15 @@ impl fmt::Debug for ClientConnect {
 /// Why the driver could not complete a session, besides protocol failures.
 #[derive(Debug)]
 pub enum DriverError {
+    /// The TCP connection could not be opened.
     Connect(io::Error),
+    /// A bound ran out; the text names the step (`connect`, `TLS handshake`, `write`...).
     Timeout(&'static str),
+    /// Reading or writing the socket failed.
     Io(io::Error),
+    /// The TLS handshake failed (rustls's message).
     Tls(String),
+    /// The session failed by the protocol's rules.
     Protocol(ClientError),
 }
 
@@ -69,8 +78,11 @@ impl std::error::Error for DriverError {}
 /// The result of one client session, with its transcript whatever happened.
 #[derive(Debug)]
 pub struct ClientRun {
+    /// What the session achieved, or why it stopped.
     pub result: Result<Outcome, DriverError>,
+    /// The dialog, payloads decoded and secrets masked.
     pub transcript: Vec<TranscriptLine>,
+    /// The negotiated TLS parameters, if TLS was used.
     pub tls_info: Option<super::tls::TlsInfo>,
 }
 

@@ -27,8 +27,11 @@ use tracing::instrument::WithSubscriber as _;
 /// Everything a listener needs, shared by all its connections.
 #[derive(Debug)]
 pub struct ServerShared {
+    /// The `smtpd_*` parameters every session uses.
     pub config: Arc<ServerConfig>,
+    /// Where the SASL mechanisms look up users.
     pub credentials: Arc<dyn CredentialStore>,
+    /// Enables STARTTLS (or implicit TLS); `None` offers no TLS.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// RFC 5929 `tls-server-end-point` of the certificate `tls` presents, if known
     /// ([`ServerShared::with_certificate`]).
@@ -38,6 +41,7 @@ pub struct ServerShared {
     pub maildir: Option<PathBuf>,
     /// With a seed, session `n` draws its nonces from `seed + n`: reproducible runs.
     pub seed: Option<u64>,
+    /// Totals across connections.
     pub counters: Counters,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
 }
@@ -45,13 +49,19 @@ pub struct ServerShared {
 /// Totals since start, for tests and `load` reports.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Connections accepted past the per-client limit (sessions started).
     pub sessions: AtomicU64,
+    /// AUTH exchanges that ended `235`.
     pub auth_success: AtomicU64,
+    /// AUTH exchanges that failed.
     pub auth_failure: AtomicU64,
+    /// Messages answered `250` after DATA (stored, or discarded without a maildir).
     pub messages: AtomicU64,
     /// Messages answered `451 4.3.0` because the maildir could not store them.
     pub delivery_failures: AtomicU64,
+    /// Connections refused with `421` by `smtpd_client_connection_count_limit`.
     pub refused_busy: AtomicU64,
+    /// Plaintext injections discarded after STARTTLS (CVE-2011-0411 class).
     pub injections_discarded: AtomicU64,
 }
 
@@ -63,6 +73,7 @@ impl ServerShared {
         self
     }
 
+    /// State for a listener; `maildir` and `seed` as in the fields of the same name.
     pub fn new(
         config: Arc<ServerConfig>,
         credentials: Arc<dyn CredentialStore>,
@@ -132,7 +143,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<ServerShared>) -> io::Resu
 }
 
 /// Serve one connection to the end.
-pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<ServerShared>) {
+pub(crate) async fn handle_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<ServerShared>,
+) {
     let _ = stream.set_nodelay(true);
     let ip = peer.ip();
     if !shared.acquire(ip) {

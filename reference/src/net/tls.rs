@@ -36,19 +36,50 @@ pub const MAX_PEM_FILE_BYTES: u64 = 4 * 1024 * 1024;
 #[non_exhaustive]
 pub enum TlsError {
     /// The certificate file could not be opened or read.
-    CertFileUnreadable { path: PathBuf, reason: String },
+    CertFileUnreadable {
+        /// The file as given.
+        path: PathBuf,
+        /// The underlying error, in words.
+        reason: String,
+    },
     /// The private key file could not be opened or read.
-    KeyFileUnreadable { path: PathBuf, reason: String },
+    KeyFileUnreadable {
+        /// The file as given.
+        path: PathBuf,
+        /// The underlying error, in words.
+        reason: String,
+    },
     /// A PEM file is larger than [`MAX_PEM_FILE_BYTES`].
-    FileTooLarge { path: PathBuf, limit: u64 },
+    FileTooLarge {
+        /// The file as given.
+        path: PathBuf,
+        /// The bound in octets.
+        limit: u64,
+    },
     /// A PEM section in the file is broken (bad base64, missing END line, ...).
-    MalformedPem { path: PathBuf, reason: String },
+    MalformedPem {
+        /// The file as given.
+        path: PathBuf,
+        /// The underlying error, in words.
+        reason: String,
+    },
     /// The certificate file holds no `CERTIFICATE` section.
-    NoCertificateInFile { path: PathBuf },
+    NoCertificateInFile {
+        /// The file as given.
+        path: PathBuf,
+    },
     /// The key file holds no `PRIVATE KEY` / `RSA PRIVATE KEY` / `EC PRIVATE KEY` section.
-    NoPrivateKeyInFile { path: PathBuf },
+    NoPrivateKeyInFile {
+        /// The file as given.
+        path: PathBuf,
+    },
     /// The CA file is unreadable, malformed, or holds no certificate usable as a trust anchor.
-    InvalidCaFile { path: PathBuf, reason: String },
+    InvalidCaFile {
+        /// The file as given.
+        path: PathBuf,
+        /// The underlying error, in words.
+        reason: String,
+    },
     /// The private key does not belong to the first certificate of the chain.
     KeyDoesNotMatchCertificate,
     /// `self_signed` was given no host name to put in the certificate.
@@ -106,9 +137,13 @@ impl std::error::Error for TlsError {}
 /// A certificate chain and its private key, both as PEM text (to write to disk or hand
 /// to a real peer such as Postfix) and as DER (to give to rustls).
 pub struct CertAndKey {
+    /// The chain as PEM `CERTIFICATE` sections.
     pub cert_pem: String,
+    /// The private key as PEM.
     pub key_pem: String,
+    /// The chain as DER, leaf first.
     pub certs: Vec<CertificateDer<'static>>,
+    /// The private key as DER.
     pub key: PrivateKeyDer<'static>,
 }
 
@@ -274,7 +309,10 @@ pub enum ClientAuth {
     AcceptAny,
     /// Ask for a certificate and accept only one that chains to a CA in `ca_file`;
     /// a client without a certificate is still let in.
-    WebPki { ca_file: PathBuf },
+    WebPki {
+        /// PEM file of the CAs to trust.
+        ca_file: PathBuf,
+    },
 }
 
 /// A rustls server configuration (TLS 1.3 and 1.2, `ring`) presenting `certs` and `key`.
@@ -312,7 +350,10 @@ pub enum ServerVerification {
     /// Full WebPKI path and name validation, against `ca_file` when given and otherwise
     /// against the Mozilla roots compiled in from `webpki-roots` (not the system store,
     /// so results do not depend on the machine).
-    WebPki { ca_file: Option<PathBuf> },
+    WebPki {
+        /// PEM file of the CAs to trust instead of the built-in roots.
+        ca_file: Option<PathBuf>,
+    },
     /// Accept any certificate for any name. Only for `--tls-insecure`: it keeps the
     /// channel encrypted against a passive observer but not against an active one.
     Insecure,

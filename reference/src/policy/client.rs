@@ -30,13 +30,16 @@ const CLIENT_TLS_LEVELS: &[&str] = &["", "none", "may", "encrypt", "verify", "se
 /// (postconf(5) relayhost). Brackets turn MX lookups off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NextHop {
+    /// The host name or address, without brackets.
     pub host: String,
+    /// The port, when written (otherwise the SMTP default).
     pub port: Option<u16>,
     /// False when the host was written inside `[]`.
     pub mx_lookup: bool,
 }
 
 impl NextHop {
+    /// Parse one `relayhost` element.
     pub fn parse(item: &str) -> Result<NextHop, ConfigErrorKind> {
         let bad = || ConfigErrorKind::BadRelayhost {
             item: item.to_owned(),
@@ -178,7 +181,7 @@ impl ClientConfig {
     }
 
     /// The security options in force: the `_tls_` ones once TLS is active.
-    pub fn security_options(&self, tls_active: bool) -> SecurityOptions {
+    pub(crate) fn security_options(&self, tls_active: bool) -> SecurityOptions {
         if tls_active {
             self.sasl_tls_security_options
         } else {
@@ -242,9 +245,11 @@ impl ClientConfig {
 pub struct NoMechanism {
     /// The server's list, as it sent it.
     pub offered: Vec<String>,
+    /// Which step of the selection left nothing.
     pub reason: NoMechanismReason,
 }
 
+/// The step of [`ClientConfig::choose_mechanism`] that left no mechanism.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NoMechanismReason {
     /// The server's AUTH list was empty.
@@ -254,7 +259,10 @@ pub enum NoMechanismReason {
     /// `smtp_sasl_mechanism_filter` dropped every implemented one.
     Filter,
     /// The security options hid the rest; these options hid at least one.
-    SecurityOptions { options: Vec<&'static str> },
+    SecurityOptions {
+        /// The `smtp_sasl_security_options` words that hid a mechanism.
+        options: Vec<&'static str>,
+    },
 }
 
 impl fmt::Display for NoMechanism {
@@ -368,10 +376,12 @@ impl PasswordMap {
         Ok(())
     }
 
+    /// The number of destinations in the table.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// True when the table has no entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -433,7 +443,9 @@ impl crate::smtp::client::MechanismChooser for ClientConfig {
 /// message that names the parameter and the word.
 #[derive(Debug, Clone)]
 pub struct ForcedUnderPolicy {
+    /// The mechanism named on the command line.
     pub mechanism: Mechanism,
+    /// The policy it must still satisfy.
     pub config: ClientConfig,
 }
 

@@ -8,10 +8,13 @@ use std::fmt;
 /// parameter. `line` is 1-based and present only for values read from the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Where the value came from: a file name, `-o` or `(default)`.
     pub source: String,
+    /// 1-based line in `source`, for values read from a file.
     pub line: Option<usize>,
     /// The parameter whose value is at fault, when the error concerns one.
     pub parameter: Option<String>,
+    /// The rule that was broken.
     pub kind: ConfigErrorKind,
 }
 
@@ -22,36 +25,69 @@ pub enum ConfigErrorKind {
     /// postconf(5), main.cf format: "Each logical line has the form parameter = value".
     MissingEquals,
     /// postconf(5): parameter names contain only `[a-zA-Z0-9_]`.
-    BadParameterName { name: String },
+    BadParameterName {
+        /// The name as written.
+        name: String,
+    },
     /// postconf(5): "A logical line starts with non-whitespace text"; an indented line
     /// continues one, so it cannot come first.
     ContinuationWithoutParameter,
     /// The name is not a parameter authspec knows. Postfix only warns ("unused
     /// parameter"); a reference refuses, because a typo would silently change nothing.
-    UnknownParameter { name: String },
+    UnknownParameter {
+        /// The name as written.
+        name: String,
+    },
     /// A `$name` refers to a parameter authspec does not know. Postfix expands an
     /// undefined parameter to the empty string; strict parsing refuses it.
-    UndefinedReference { name: String },
+    UndefinedReference {
+        /// The parameter referred to.
+        name: String,
+    },
     /// postconf(5): boolean values are `yes` or `no` (Postfix compares them
     /// case-insensitively).
-    BadBoolean { value: String },
+    BadBoolean {
+        /// The value as written.
+        value: String,
+    },
     /// The value is not a decimal integer.
-    BadNumber { value: String },
+    BadNumber {
+        /// The value as written.
+        value: String,
+    },
     /// The integer lies outside the range postconf(5) allows for this parameter.
-    NumberOutOfRange { value: u64, min: u64, max: u64 },
+    NumberOutOfRange {
+        /// The value given.
+        value: u64,
+        /// The smallest value allowed.
+        min: u64,
+        /// The largest value allowed.
+        max: u64,
+    },
     /// postconf(5) time values: an integer plus an optional one-letter unit
     /// `s`, `m`, `h`, `d` or `w`.
-    BadTime { value: String },
+    BadTime {
+        /// The value as written.
+        value: String,
+    },
     /// The value is not one of the words postconf(5) lists for this parameter.
     BadValue {
+        /// The value as written.
         value: String,
+        /// The words this parameter accepts.
         allowed: &'static [&'static str],
     },
     /// A list element has a form authspec does not support (for example a
     /// `type:table` lookup or a `/file/name` pattern).
-    UnsupportedPattern { item: String },
+    UnsupportedPattern {
+        /// The list element as written.
+        item: String,
+    },
     /// postconf(5): "$name" expansion is recursive; this chain refers back to itself.
-    ExpansionLoop { chain: Vec<String> },
+    ExpansionLoop {
+        /// The parameters of the loop, in expansion order.
+        chain: Vec<String>,
+    },
     /// More than [`MAX_EXPANSION_DEPTH`](super::maincf::MAX_EXPANSION_DEPTH) nested
     /// parameter references.
     ExpansionTooDeep,
@@ -65,21 +101,41 @@ pub enum ConfigErrorKind {
     ExpansionTooManySteps,
     /// A `$` expression that postconf(5) does not define, or one authspec does not
     /// support (logical `{a} == {b}` expressions).
-    BadExpansion { reason: &'static str },
+    BadExpansion {
+        /// What is wrong with the expression.
+        reason: &'static str,
+    },
     /// postconf(5) smtpd_sasl_security_options: the word is none of `noplaintext`,
     /// `noactive`, `nodictionary`, `noanonymous`, `forward_secrecy`, `mutual_auth`.
-    UnknownSecurityOption { word: String },
+    UnknownSecurityOption {
+        /// The word as written.
+        word: String,
+    },
     /// A mechanism filter element that is not a mechanism name, `!name` or
     /// `static:…`.
-    BadFilterPattern { pattern: String },
+    BadFilterPattern {
+        /// The element as written.
+        pattern: String,
+    },
     /// A network list element is not `address`, `address/len`, `[ipv6]` or
     /// `[ipv6]/len` (postconf(5) mynetworks: IPv6 goes inside `[]`).
-    BadNetwork { item: String, reason: &'static str },
+    BadNetwork {
+        /// The element as written.
+        item: String,
+        /// Which part failed to parse.
+        reason: &'static str,
+    },
     /// Postfix rejects a network/mask whose address has bits set outside the mask
     /// ("non-null host address bits").
-    NonNullHostBits { item: String },
+    NonNullHostBits {
+        /// The element as written.
+        item: String,
+    },
     /// The restriction name is not one authspec implements.
-    UnknownRestriction { name: String },
+    UnknownRestriction {
+        /// The name as written.
+        name: String,
+    },
     /// postconf(5) smtpd_relay_restrictions: "Either the smtpd_relay_restrictions or the
     /// smtpd_recipient_restrictions parameter must specify at least one of the
     /// following restrictions. Otherwise Postfix will refuse to receive mail: reject,
@@ -89,14 +145,26 @@ pub enum ConfigErrorKind {
     /// leave no mechanism (Postfix dies with "no SASL authentication mechanisms").
     NoMechanismsLeft,
     /// A password map line has a key but no `user:password` value.
-    MissingMapValue { key: String },
+    MissingMapValue {
+        /// The key of the line.
+        key: String,
+    },
     /// A password map key appears twice (postmap warns "duplicate entry" and keeps
     /// the first; a reference refuses the ambiguity).
-    DuplicateMapKey { key: String },
+    DuplicateMapKey {
+        /// The repeated key.
+        key: String,
+    },
     /// A `type:name` lookup table whose type authspec cannot read as a text file.
-    UnsupportedTableType { table: String },
+    UnsupportedTableType {
+        /// The `type:name` as written.
+        table: String,
+    },
     /// postconf(5) relayhost: `host`, `host:port`, `[host]`, `[host]:port`.
-    BadRelayhost { item: String },
+    BadRelayhost {
+        /// The value as written.
+        item: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -201,7 +269,7 @@ impl std::error::Error for ConfigError {}
 
 /// The known parameter closest to `name` by edit distance, if it is close enough to be
 /// a typo (as git and cargo suggest).
-pub fn closest_parameter(name: &str) -> Option<&'static str> {
+pub(crate) fn closest_parameter(name: &str) -> Option<&'static str> {
     let limit = (name.len() / 3).max(1);
     super::maincf::PARAMETERS
         .iter()

@@ -16,7 +16,7 @@
 //! seen by every value that refers to them, as in Postfix.
 //!
 //! Deviations from Postfix, on purpose: an unknown parameter name is an error
-//! ([`UnknownParameters::Reject`], the default of [`MainCf::parse`]) rather than a
+//! (the default of [`MainCf::parse`]) rather than a
 //! warning, and so is a `$name` that refers to one; the logical `${{a} == {b}?…}` form
 //! is not supported. [`MainCf::parse_lenient`] accepts Postfix's own main.cf files by
 //! ignoring unknown parameters and expanding unknown references to the empty string.
@@ -41,14 +41,16 @@ pub const MAX_EXPANDED_LEN: usize = 1 << 20;
 pub const MAX_EXPANSION_STEPS: usize = 10_000;
 
 /// The name `MainCf::parse` reports for values that come from `-o name=value`.
-pub const OVERRIDE_SOURCE: &str = "-o";
+pub(crate) const OVERRIDE_SOURCE: &str = "-o";
 /// The name reported for values that come from the built-in defaults.
-pub const DEFAULT_SOURCE: &str = "(default)";
+pub(crate) const DEFAULT_SOURCE: &str = "(default)";
 
 /// A parameter authspec knows, with its default as `postconf -d` would print it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parameter {
+    /// The parameter name, as in main.cf.
     pub name: &'static str,
+    /// The default value, unexpanded (`$myhostname` stays a reference).
     pub default: &'static str,
 }
 
@@ -160,7 +162,7 @@ pub fn parameter(name: &str) -> Option<&'static Parameter> {
 
 /// What to do with parameter names authspec does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnknownParameters {
+pub(crate) enum UnknownParameters {
     /// Refuse them, and refuse `$name` references to them.
     Reject,
     /// Keep them (they can be referred to) and list them in
@@ -172,8 +174,14 @@ pub enum UnknownParameters {
 /// Where the effective value of a parameter comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
+    /// No file line or override sets it: the built-in default.
     Default,
-    File { line: usize },
+    /// A line of the main.cf file.
+    File {
+        /// 1-based line of the main.cf file.
+        line: usize,
+    },
+    /// A `-o name=value` override, which wins over the file.
     Override,
 }
 
@@ -225,7 +233,7 @@ impl MainCf {
         MainCf::parse_with(text, source, UnknownParameters::Ignore)
     }
 
-    pub fn parse_with(
+    pub(crate) fn parse_with(
         text: &str,
         source: &str,
         unknown: UnknownParameters,
@@ -750,7 +758,7 @@ fn matching(bytes: &[u8], open_at: usize, open: u8, close: u8) -> Option<usize> 
 }
 
 /// `yes`/`no`, case-insensitively.
-pub fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     if value.eq_ignore_ascii_case("yes") {
         Some(true)
     } else if value.eq_ignore_ascii_case("no") {
@@ -761,7 +769,7 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// A non-negative decimal integer (digits only, as Postfix's conv_int accepts).
-pub fn parse_number(value: &str) -> Option<u64> {
+pub(crate) fn parse_number(value: &str) -> Option<u64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -771,7 +779,7 @@ pub fn parse_number(value: &str) -> Option<u64> {
 /// A Postfix time value (conv_time.c): a non-negative integer with an optional
 /// one-letter unit `s`, `m`, `h`, `d` or `w`; `default_unit` applies without one.
 /// Like Postfix, the result must fit a C `int` of seconds.
-pub fn parse_time(value: &str, default_unit: char) -> Option<Duration> {
+pub(crate) fn parse_time(value: &str, default_unit: char) -> Option<Duration> {
     let digits = value.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = value.split_at(digits);
     let n = parse_number(number)?;
@@ -797,7 +805,7 @@ pub fn parse_time(value: &str, default_unit: char) -> Option<Duration> {
 
 /// Split a Postfix list value on commas and whitespace (postconf(5): "separated by
 /// commas and/or whitespace").
-pub fn split_list(value: &str) -> Vec<&str> {
+pub(crate) fn split_list(value: &str) -> Vec<&str> {
     value
         .split(|c: char| c == ',' || is_space(c))
         .filter(|s| !s.is_empty())

@@ -6,7 +6,7 @@
 pub mod client;
 pub mod error;
 pub mod maincf;
-pub mod network;
+pub(crate) mod network;
 pub mod security;
 pub mod server;
 

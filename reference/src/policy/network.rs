@@ -15,7 +15,7 @@ use super::maincf::split_list;
 
 /// One network block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     pub addr: IpAddr,
     pub prefix: u8,
 }
@@ -92,6 +92,7 @@ impl NetworkList {
         Ok(NetworkList { entries })
     }
 
+    /// True when the list has no element, so it matches no address.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

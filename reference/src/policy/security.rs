@@ -30,6 +30,7 @@ pub enum SaslType {
 }
 
 impl SaslType {
+    /// The accepted `smtpd_sasl_type` values.
     pub const NAMES: &'static [&'static str] = &["cyrus", "dovecot"];
 
     /// The properties this implementation gives `mechanism`.
@@ -100,11 +101,17 @@ pub const fn dovecot_properties(mechanism: Mechanism) -> SecurityProperties {
 /// A parsed security option list. The empty list permits every mechanism.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SecurityOptions {
+    /// `noplaintext`: hide mechanisms that send a reusable secret in the clear.
     pub noplaintext: bool,
+    /// `noactive`: hide mechanisms open to active (non-dictionary) attacks.
     pub noactive: bool,
+    /// `nodictionary`: hide mechanisms open to passive dictionary attacks.
     pub nodictionary: bool,
+    /// `noanonymous`: hide mechanisms that allow anonymous login.
     pub noanonymous: bool,
+    /// `mutual_auth`: keep only mechanisms that authenticate the server too.
     pub mutual_auth: bool,
+    /// `forward_secrecy`: keep only mechanisms with forward secrecy.
     pub forward_secrecy: bool,
 }
 
@@ -318,7 +325,7 @@ impl fmt::Display for MechanismFilter {
 
 /// RFC 4422 §3.1: a mechanism name is 1 to 20 characters from upper-case letters,
 /// digits, `-` and `_` (compared case-insensitively here, as Postfix's filter does).
-pub fn sasl_name(s: &str) -> bool {
+pub(crate) fn sasl_name(s: &str) -> bool {
     (1..=20).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -76,6 +76,7 @@ pub enum Restriction {
 }
 
 impl Restriction {
+    /// Every restriction authspec implements, by its postconf(5) name.
     pub const NAMES: [(&'static str, Restriction); 8] = [
         ("permit", Restriction::Permit),
         ("reject", Restriction::Reject),
@@ -99,6 +100,7 @@ impl Restriction {
         ),
     ];
 
+    /// The restriction of this postconf(5) name (case-insensitive), if authspec implements it.
     pub fn from_name(name: &str) -> Option<Restriction> {
         Restriction::NAMES
             .iter()
@@ -106,6 +108,7 @@ impl Restriction {
             .map(|(_, r)| *r)
     }
 
+    /// The postconf(5) name, lower case.
     pub fn name(self) -> &'static str {
         Restriction::NAMES
             .iter()
@@ -127,7 +130,7 @@ impl Restriction {
 }
 
 /// Parse a restriction list; an unknown name is an error naming it.
-pub fn parse_restrictions(value: &str) -> Result<Vec<Restriction>, ConfigErrorKind> {
+pub(crate) fn parse_restrictions(value: &str) -> Result<Vec<Restriction>, ConfigErrorKind> {
     split_list(value)
         .into_iter()
         .map(|name| {
@@ -151,6 +154,7 @@ pub enum RestrictionClass {
 /// What the restrictions see of the session.
 #[derive(Clone, Debug)]
 pub struct RestrictionContext<'a> {
+    /// The client's address, for `permit_mynetworks`.
     pub client_ip: IpAddr,
     /// The client's verified host name; `None` prints as `unknown`, as Postfix does
     /// without reverse DNS.
@@ -164,8 +168,11 @@ pub struct RestrictionContext<'a> {
 /// A refusal, as Postfix words it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
+    /// The SMTP reply code (`$reject_code`, `$defer_code`...).
     pub code: u16,
+    /// The RFC 3463 enhanced status code, as text.
     pub enhanced: &'static str,
+    /// The reply text after the enhanced code.
     pub text: String,
 }
 
@@ -288,10 +295,10 @@ pub struct ServerConfig {
 
 /// The longest `smtpd_sasl_response_limit` accepted: Postfix allows any int, but the
 /// reference bounds its buffers.
-pub const MAX_SASL_RESPONSE_LIMIT: u64 = 16 << 20;
+pub(crate) const MAX_SASL_RESPONSE_LIMIT: u64 = 16 << 20;
 /// RFC 4954 §4: servers must accept responses of at least 12288 octets, so postconf(5)
 /// makes the default the minimum.
-pub const MIN_SASL_RESPONSE_LIMIT: u64 = 12288;
+pub(crate) const MIN_SASL_RESPONSE_LIMIT: u64 = 12288;
 
 fn non_empty(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
@@ -501,7 +508,7 @@ impl ServerConfig {
     }
 
     /// The security options in force: the `_tls_` ones once TLS is active.
-    pub fn security_options(&self, tls_active: bool) -> SecurityOptions {
+    pub(crate) fn security_options(&self, tls_active: bool) -> SecurityOptions {
         if tls_active {
             self.sasl_tls_security_options
         } else {
@@ -511,7 +518,7 @@ impl ServerConfig {
 
     /// The mechanism list after the filter and the security options, in the order of
     /// `authspec_sasl_mech_list`.
-    pub fn mechanisms_for(&self, tls_active: bool) -> Vec<Mechanism> {
+    pub(crate) fn mechanisms_for(&self, tls_active: bool) -> Vec<Mechanism> {
         let filtered = self.sasl_mechanism_filter.filter(&self.sasl_mech_list);
         self.security_options(tls_active)
             .filter_for(&filtered, self.sasl_type)
@@ -553,7 +560,7 @@ impl ServerConfig {
     /// relaying: `$mydestination` (exact) or `$relay_domains` (and subdomains), with no
     /// sender-specified routing (`user@elsewhere@domain`). An address without a
     /// domain is local, as Postfix appends `$myorigin`.
-    pub fn is_auth_destination(&self, recipient: &str) -> bool {
+    pub(crate) fn is_auth_destination(&self, recipient: &str) -> bool {
         let Some((local, domain)) = recipient.rsplit_once('@') else {
             return true;
         };
@@ -674,7 +681,7 @@ impl ServerConfig {
 }
 
 /// Every mechanism name authspec implements, for error messages.
-pub const MECHANISM_NAMES: [&str; Mechanism::ALL.len()] = {
+pub(crate) const MECHANISM_NAMES: [&str; Mechanism::ALL.len()] = {
     let mut names = [""; Mechanism::ALL.len()];
     let mut i = 0;
     while i < Mechanism::ALL.len() {

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The server reports the authentication identity `anonymous` with no authorization
-//! identity; the trace goes to the log and to [`AnonymousServer::trace`]. Whether
+//! identity; the trace goes to the log. Whether
 //! ANONYMOUS may be offered at all is policy (Postfix's `noanonymous`), not decided here.
 
 use super::{
@@ -21,10 +21,10 @@ use super::{
 };
 
 /// The identity an ANONYMOUS exchange authenticates as.
-pub const ANONYMOUS_AUTHCID: &str = "anonymous";
+pub(crate) const ANONYMOUS_AUTHCID: &str = "anonymous";
 
 /// RFC 4505 §3: at most 255 characters of trace.
-pub const MAX_TRACE_CHARS: usize = 255;
+pub(crate) const MAX_TRACE_CHARS: usize = 255;
 
 /// Rules of RFC 4505 that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ fn err(e: AnonymousError) -> SaslError {
 }
 
 /// Check RFC 4505 §3's `message` and return the trace as text.
-pub fn parse_trace(message: &[u8]) -> Result<&str, AnonymousError> {
+pub(crate) fn parse_trace(message: &[u8]) -> Result<&str, AnonymousError> {
     let text = std::str::from_utf8(message).map_err(|_| AnonymousError::InvalidUtf8)?;
     if text.chars().count() > MAX_TRACE_CHARS {
         return Err(AnonymousError::TraceTooLong);
@@ -79,9 +79,8 @@ enum ServerState {
 }
 
 #[derive(Debug)]
-pub struct AnonymousServer {
+pub(crate) struct AnonymousServer {
     state: ServerState,
-    trace: Option<String>,
 }
 
 impl AnonymousServer {
@@ -89,13 +88,7 @@ impl AnonymousServer {
         let _ = ctx;
         AnonymousServer {
             state: ServerState::Start,
-            trace: None,
         }
-    }
-
-    /// The trace the client sent, once it did (empty if it sent an empty message).
-    pub fn trace(&self) -> Option<&str> {
-        self.trace.as_deref()
     }
 
     fn accept(&mut self, message: &[u8]) -> ServerStep {
@@ -103,7 +96,6 @@ impl AnonymousServer {
         match parse_trace(message) {
             Ok(trace) => {
                 tracing::info!(trace = ?trace, "ANONYMOUS login");
-                self.trace = Some(trace.to_owned());
                 ServerStep::Success {
                     identity: Authenticated {
                         authcid: ANONYMOUS_AUTHCID.to_owned(),
@@ -139,7 +131,7 @@ impl ServerMechanism for AnonymousServer {
 }
 
 #[derive(Debug)]
-pub struct AnonymousClient {
+pub(crate) struct AnonymousClient {
     trace: String,
     sent: bool,
 }
@@ -150,7 +142,7 @@ impl AnonymousClient {
         AnonymousClient::with_trace(creds.authcid.clone())
     }
 
-    pub fn with_trace(trace: impl Into<String>) -> Self {
+    pub(crate) fn with_trace(trace: impl Into<String>) -> Self {
         AnonymousClient {
             trace: trace.into(),
             sent: false,

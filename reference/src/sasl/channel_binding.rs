@@ -26,8 +26,11 @@ pub const TLS_EXPORTER_LEN: usize = 32;
 /// A channel-binding type (`cb-name` of RFC 5802 §7), as registered with IANA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CbType {
+    /// `tls-exporter` (RFC 9266): the TLS exporter, defined for TLS 1.3 and 1.2.
     TlsExporter,
+    /// `tls-server-end-point` (RFC 5929 §4): a hash of the server's certificate.
     TlsServerEndPoint,
+    /// `tls-unique` (RFC 5929 §3): never available here (rustls does not expose it).
     TlsUnique,
 }
 
@@ -39,6 +42,7 @@ impl CbType {
         CbType::TlsUnique,
     ];
 
+    /// The IANA-registered name, as in the GS2 header's `p=` (RFC 5802 §7).
     pub const fn name(self) -> &'static str {
         match self {
             CbType::TlsExporter => "tls-exporter",
@@ -72,10 +76,12 @@ pub struct ChannelBindings {
 }
 
 impl ChannelBindings {
+    /// A connection with no binding data: -PLUS is not offered.
     pub fn new() -> ChannelBindings {
         ChannelBindings::default()
     }
 
+    /// Adds the data of `cb_type` (`tls-unique` is dropped: it is never offered).
     pub fn with(mut self, cb_type: CbType, data: Vec<u8>) -> ChannelBindings {
         match cb_type {
             CbType::TlsExporter => self.tls_exporter = Some(Secret::new(data)),
@@ -103,12 +109,13 @@ impl ChannelBindings {
             .collect()
     }
 
+    /// True when the connection has data of no type, so -PLUS cannot be used.
     pub fn is_empty(&self) -> bool {
         self.types().is_empty()
     }
 
     /// Keeps only the types in `allowed` (the server's policy).
-    pub fn restrict(&self, allowed: &[CbType]) -> ChannelBindings {
+    pub(crate) fn restrict(&self, allowed: &[CbType]) -> ChannelBindings {
         let mut out = ChannelBindings::new();
         for t in self.types() {
             if allowed.contains(&t) {
@@ -159,10 +166,15 @@ pub struct ClientBinding {
 /// A certificate signature's hash, as far as RFC 5929 §4.1 needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignatureHash {
+    /// MD5. RFC 5929 §4.1 replaces it with SHA-256.
     Md5,
+    /// SHA-1. RFC 5929 §4.1 replaces it with SHA-256.
     Sha1,
+    /// SHA-256.
     Sha256,
+    /// SHA-384.
     Sha384,
+    /// SHA-512.
     Sha512,
     /// A signature algorithm with no single hash (Ed25519, Ed448) or an unknown one.
     Other,

@@ -13,7 +13,8 @@
 //! stored credentials.
 
 use super::credentials::{DUMMY_PASSWORD, StoredCredential, resolve_user};
-pub use super::keys::{cram_md5_context, cram_md5_digest, hmac_md5_from_context};
+pub(crate) use super::keys::cram_md5_digest;
+pub use super::keys::{cram_md5_context, hmac_md5_from_context};
 use super::secret::ct_eq;
 use super::{
     Authenticated, ClientCredentials, ClientMechanism, Mechanism, RandomSource, SaslError, Secret,
@@ -91,28 +92,6 @@ pub fn split_response(response: &[u8]) -> Result<(&str, &[u8]), CramMd5Error> {
     Ok((user, hex))
 }
 
-/// True if `challenge` has RFC 2195 §2's shape, a msg-id `<local@domain>` (RFC 822).
-/// The client answers whatever it gets; a harness can use this to flag the deviation.
-pub fn challenge_is_msg_id(challenge: &[u8]) -> bool {
-    let Some(inner) = challenge
-        .strip_prefix(b"<")
-        .and_then(|c| c.strip_suffix(b">"))
-    else {
-        return false;
-    };
-    let Some(at) = inner.iter().rposition(|&b| b == b'@') else {
-        return false;
-    };
-    let (local, domain) = (&inner[..at], &inner[at + 1..]);
-    let ok = |part: &[u8]| {
-        !part.is_empty()
-            && part
-                .iter()
-                .all(|&b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'@' | b'"' | b'\\'))
-    };
-    ok(local) && ok(domain)
-}
-
 /// The challenge's domain: the configured host name if it can sit in a msg-id, else
 /// `localhost` (a name with spaces or `>` would break the RFC 2195 §2 syntax).
 fn challenge_domain(hostname: &str) -> &str {
@@ -134,6 +113,7 @@ enum ServerState {
     Done,
 }
 
+/// Server side of CRAM-MD5 (RFC 2195): sends one challenge, checks `user SP digest`.
 #[derive(Debug)]
 pub struct CramMd5Server {
     ctx: ServerContext,
@@ -163,6 +143,7 @@ impl CramMd5Server {
         }
     }
 
+    /// The challenge this server sends (RFC 2195 §2's msg-id form).
     pub fn challenge(&self) -> &[u8] {
         &self.challenge
     }
@@ -257,7 +238,7 @@ impl ServerMechanism for CramMd5Server {
 // Client
 
 #[derive(Debug)]
-pub struct CramMd5Client {
+pub(crate) struct CramMd5Client {
     user: String,
     password: Secret,
     answered: bool,
@@ -320,6 +301,28 @@ mod tests {
     use std::sync::Arc;
 
     const RFC2195_CHALLENGE: &[u8] = b"<1896.697170952@postoffice.reston.mci.net>";
+
+    /// True if `challenge` has RFC 2195 §2's shape, a msg-id `<local@domain>` (RFC 822).
+    /// The client answers whatever it gets; the tests check the server's own challenges.
+    fn challenge_is_msg_id(challenge: &[u8]) -> bool {
+        let Some(inner) = challenge
+            .strip_prefix(b"<")
+            .and_then(|c| c.strip_suffix(b">"))
+        else {
+            return false;
+        };
+        let Some(at) = inner.iter().rposition(|&b| b == b'@') else {
+            return false;
+        };
+        let (local, domain) = (&inner[..at], &inner[at + 1..]);
+        let ok = |part: &[u8]| {
+            !part.is_empty()
+                && part.iter().all(|&b| {
+                    b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'@' | b'"' | b'\\')
+                })
+        };
+        ok(local) && ok(domain)
+    }
 
     fn ctx(store: MemoryStore) -> ServerContext {
         ServerContext {

@@ -3,7 +3,7 @@
 //! (Dovecot's `{CRAM-MD5}` context, SCRAM's StoredKey/ServerKey).
 //!
 //! The passwd-file parser (Dovecot's format, `user:{SCHEME}secret`) lives in
-//! [`passwd_file`].
+//! [`super::passwd_file`].
 
 use super::Secret;
 use super::keys::ScramHash;
@@ -20,10 +20,15 @@ pub enum StoredCredential {
     /// RFC 5802 §3 stored keys, as Dovecot's `{SCRAM-SHA-1}`/`{SCRAM-SHA-256}` hold them
     /// (and `{SCRAM-SHA-512}` in the same layout, which Dovecot 2.4 reads).
     Scram {
+        /// The SCRAM hash `H()` the keys were derived with.
         hash: ScramHash,
+        /// The `i=` count of `Hi()` (RFC 5802 §2.2).
         iterations: u32,
+        /// The `s=` salt, raw octets.
         salt: Vec<u8>,
+        /// StoredKey := H(ClientKey); verifies the client's proof.
         stored_key: Secret,
+        /// ServerKey; computes the ServerSignature the client verifies.
         server_key: Secret,
     },
 }
@@ -53,6 +58,7 @@ impl StoredCredential {
 /// Looks users up by name. Implementations must take the same time whether or not the
 /// user exists where they can, and the mechanisms must fail the same way for both.
 pub trait CredentialStore: Send + Sync + fmt::Debug {
+    /// The stored credential of `user`, or `None` if there is no such user.
     fn lookup(&self, user: &str) -> Option<StoredCredential>;
 }
 
@@ -64,6 +70,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty table.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
@@ -85,10 +92,12 @@ impl MemoryStore {
         self
     }
 
+    /// The number of users.
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
+    /// True when the table holds no user.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
@@ -112,14 +121,17 @@ impl CredentialStore for MemoryStore {
 /// then, if that fails, the name has no `@` and the server has a realm
 /// (`smtpd_sasl_local_domain`), `user@realm`. Every mechanism uses this, so `alice`
 /// and `alice@peers.test` behave the same everywhere.
-pub fn lookup_user(ctx: &super::ServerContext, user: &str) -> Option<StoredCredential> {
+pub(crate) fn lookup_user(ctx: &super::ServerContext, user: &str) -> Option<StoredCredential> {
     resolve_user(ctx, user).map(|(_, credential)| credential)
 }
 
 /// [`lookup_user`], also returning the name that matched (`alice@peers.test` for
 /// `alice`), which is the authentication identity the server reports, as Postfix logs
 /// `sasl_username=alice@peers.test`.
-pub fn resolve_user(ctx: &super::ServerContext, user: &str) -> Option<(String, StoredCredential)> {
+pub(crate) fn resolve_user(
+    ctx: &super::ServerContext,
+    user: &str,
+) -> Option<(String, StoredCredential)> {
     if let Some(credential) = ctx.credentials.lookup(user) {
         return Some((user.to_owned(), credential));
     }
@@ -145,7 +157,7 @@ pub(crate) const DUMMY_PASSWORD: &[u8] = b"authspec-dummy-password-for-unknown-u
 /// do not SASLprep PLAIN either). Against a SCRAM entry the candidate goes through the
 /// same derivation as the SCRAM mechanism, SASLprep included, so a password holding
 /// U+00A0 or U+FB01 authenticates through PLAIN exactly when it does through SCRAM.
-pub fn verify_plaintext(stored: &StoredCredential, candidate: &[u8]) -> bool {
+pub(crate) fn verify_plaintext(stored: &StoredCredential, candidate: &[u8]) -> bool {
     match stored {
         StoredCredential::Plain(secret) => secret.ct_eq(candidate),
         StoredCredential::CramMd5(context) => {
@@ -172,7 +184,7 @@ pub(crate) fn verify_dummy(candidate: &[u8]) -> bool {
 }
 
 /// RFC 5802 §3: StoredKey := H(HMAC(Hi(Normalize(password), salt, i), "Client Key")),
-/// from the one derivation the mechanisms use too ([`super::keys::scram_keys`]).
+/// from the one derivation the mechanisms use too (`keys::scram_keys`).
 pub fn scram_stored_key(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
     super::keys::scram_keys(hash, password, salt, iterations)
         .stored_key

@@ -29,9 +29,9 @@ use md5::{Digest, Md5};
 use std::borrow::Cow;
 
 /// RFC 2831 §2.1.1: "The size of a digest-challenge MUST be less than 2048 bytes."
-pub const MAX_CHALLENGE_LEN: usize = 2048;
+pub(crate) const MAX_CHALLENGE_LEN: usize = 2048;
 /// RFC 2831 §2.1.2: "The size of a digest-response MUST be less than 4096 bytes."
-pub const MAX_RESPONSE_LEN: usize = 4096;
+pub(crate) const MAX_RESPONSE_LEN: usize = 4096;
 /// The `rspauth` message (RFC 2831 §2.1.3) is one 32-hex-digit directive.
 const MAX_RSPAUTH_LEN: usize = 256;
 /// Length of the nonce and cnonce we draw. RFC 2831 §2.1.1 asks for at least 64 bits
@@ -328,17 +328,26 @@ impl<'a> Known<'a> {
 // ---------------------------------------------------------------------------------
 
 /// The inputs of the response computation, already in the octets that are hashed
-/// (user name, realm and password converted per §2.1.2.1, see [`hash_form`]).
+/// (user name, realm and password converted per §2.1.2.1, see `hash_form`).
 #[derive(Clone, Copy)]
 pub struct DigestParams<'a> {
+    /// `username-value`, in the hashed form.
     pub username: &'a [u8],
+    /// `realm-value`, in the hashed form (possibly empty).
     pub realm: &'a [u8],
+    /// The password, in the hashed form.
     pub password: &'a [u8],
+    /// The server's `nonce`.
     pub nonce: &'a [u8],
+    /// The client's `cnonce`.
     pub cnonce: &'a [u8],
+    /// `nc-value`: eight hex digits, `00000001` on a first authentication.
     pub nc: &'a [u8],
+    /// `qop-value` (`auth`; RFC 2831 §2.1.2.1 A2 depends on it).
     pub qop: &'a [u8],
+    /// `digest-uri-value`, such as `smtp/mail.example.com`.
     pub digest_uri: &'a [u8],
+    /// `authzid-value`, when the client sent one (then it enters A1).
     pub authzid: Option<&'a [u8]>,
 }
 
@@ -421,7 +430,7 @@ pub fn rspauth_value(p: &DigestParams<'_>) -> String {
 /// "passwd" are in the ISO 8859-1 character set, then it must be converted to ISO
 /// 8859-1 before being hashed". Anything else (not UTF-8, or outside 8859-1) is hashed
 /// as it is.
-pub fn hash_form(utf8: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn hash_form(utf8: &[u8]) -> Cow<'_, [u8]> {
     match std::str::from_utf8(utf8) {
         Ok(s) if !s.is_ascii() => match to_latin1(s) {
             Some(l) => Cow::Owned(l),
@@ -460,6 +469,7 @@ pub struct DigestMd5Server {
 }
 
 impl DigestMd5Server {
+    /// A server whose nonce is drawn from `rng` (RFC 2831 §2.1.1).
     pub fn new(ctx: &ServerContext, rng: &mut dyn RandomSource) -> Self {
         let nonce = rng.nonce(NONCE_LEN);
         Self::with_nonce(ctx, nonce)
@@ -709,6 +719,7 @@ pub struct DigestMd5Client {
 }
 
 impl DigestMd5Client {
+    /// A client whose `cnonce` is drawn from `rng` (RFC 2831 §2.1.2).
     pub fn new(creds: &ClientCredentials, rng: &mut dyn RandomSource) -> Self {
         let cnonce = rng.nonce(NONCE_LEN);
         Self::with_cnonce(creds, cnonce)

@@ -44,7 +44,7 @@ enum ServerState {
 }
 
 #[derive(Debug)]
-pub struct ExternalServer {
+pub(crate) struct ExternalServer {
     identity: Option<String>,
     state: ServerState,
 }
@@ -108,7 +108,7 @@ impl ServerMechanism for ExternalServer {
 }
 
 #[derive(Debug)]
-pub struct ExternalClient {
+pub(crate) struct ExternalClient {
     authzid: String,
     sent: bool,
 }

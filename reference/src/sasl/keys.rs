@@ -2,11 +2,11 @@
 //! derivation, so a password hashes the same whether it arrives through PLAIN, LOGIN,
 //! CRAM-MD5 or SCRAM, or is turned into a `{SCHEME}` entry.
 //!
-//! - SCRAM (RFC 5802 §3): [`scram_keys`] (SaltedPassword, ClientKey, StoredKey,
-//!   ServerKey), after SASLprep ([`prepare_password`]). The stored `{SCRAM-SHA-*}`
+//! - SCRAM (RFC 5802 §3): `scram_keys` (SaltedPassword, ClientKey, StoredKey,
+//!   ServerKey), after SASLprep (`prepare_password`). The stored `{SCRAM-SHA-*}`
 //!   credentials, the server mechanism and the client mechanism all call it.
 //! - CRAM-MD5 (RFC 2195 §2, RFC 2104 §4): [`cram_md5_context`], the HMAC-MD5 state
-//!   Dovecot's `{CRAM-MD5}` stores, and [`cram_md5_digest`].
+//!   Dovecot's `{CRAM-MD5}` stores, and `cram_md5_digest`.
 //! - SASLprep (RFC 4013) from the `stringprep` crate: mapping, NFKC, prohibited
 //!   output, the bidirectional check, and unassigned code points refused.
 //!
@@ -25,15 +25,18 @@ use zeroize::Zeroizing;
 /// SCRAM-SHA-256 (RFC 7677) and SCRAM-SHA-512 (draft-melnikov-scram-sha-512).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScramHash {
+    /// SHA-1: SCRAM-SHA-1 (RFC 5802).
     Sha1,
+    /// SHA-256: SCRAM-SHA-256 (RFC 7677).
     Sha256,
+    /// SHA-512: SCRAM-SHA-512 (draft-melnikov-scram-sha-512).
     Sha512,
 }
 
 impl ScramHash {
     /// Octets of `H()` output, which is also the length of ClientProof and
     /// ServerSignature.
-    pub fn output_len(self) -> usize {
+    pub(crate) fn output_len(self) -> usize {
         match self {
             ScramHash::Sha1 => 20,
             ScramHash::Sha256 => 32,
@@ -99,7 +102,7 @@ impl ScramHash {
 /// RFC 5802 §3's keys for one password, salt and iteration count. `Debug` prints no
 /// key.
 #[derive(Clone, Debug)]
-pub struct ScramKeys {
+pub(crate) struct ScramKeys {
     pub client_key: Secret,
     pub stored_key: Secret,
     pub server_key: Secret,
@@ -115,7 +118,12 @@ pub struct ScramKeys {
 /// ```
 ///
 /// `Normalize` is SASLprep where the password prepares ([`prepare_password`]).
-pub fn scram_keys(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32) -> ScramKeys {
+pub(crate) fn scram_keys(
+    hash: ScramHash,
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+) -> ScramKeys {
     let prepared = prepare_password(password);
     let salted = hash.hi(prepared.expose(), salt, iterations);
     let client_key = Secret::new(hash.hmac(salted.expose(), b"Client Key"));
@@ -145,7 +153,7 @@ pub struct SaslPrepError;
 /// The octets a password is hashed as: SASLprep'd if it is UTF-8 and prepares, else as
 /// given (an unpreparable password can still match a peer that does the same, which is
 /// what Cyrus and Dovecot do).
-pub fn prepare_password(password: &[u8]) -> Secret {
+pub(crate) fn prepare_password(password: &[u8]) -> Secret {
     match std::str::from_utf8(password).ok().map(saslprep) {
         Some(Ok(Cow::Borrowed(_))) | None | Some(Err(_)) => Secret::new(password.to_vec()),
         Some(Ok(Cow::Owned(p))) => Secret::new(p.into_bytes()),
@@ -283,7 +291,7 @@ pub fn hmac_md5_from_context(context: &[u8; 32], message: &[u8]) -> [u8; 16] {
 }
 
 /// HMAC-MD5(password, challenge) as RFC 2195 §2 uses it.
-pub fn cram_md5_digest(password: &[u8], challenge: &[u8]) -> [u8; 16] {
+pub(crate) fn cram_md5_digest(password: &[u8], challenge: &[u8]) -> [u8; 16] {
     let context = Zeroizing::new(cram_md5_context(password));
     hmac_md5_from_context(&context, challenge)
 }

@@ -26,6 +26,7 @@ use super::{
 
 /// The prompts the reference server sends, as Postfix/Cyrus and Dovecot do.
 pub const USERNAME_PROMPT: &[u8] = b"Username:";
+/// The second prompt, answered with the password.
 pub const PASSWORD_PROMPT: &[u8] = b"Password:";
 
 /// Rules of the LOGIN mechanism that a peer can break.
@@ -58,6 +59,7 @@ enum ServerState {
     Done,
 }
 
+/// Server side of LOGIN: prompts for the user name, then the password.
 #[derive(Debug)]
 pub struct LoginServer {
     ctx: ServerContext,
@@ -65,6 +67,7 @@ pub struct LoginServer {
 }
 
 impl LoginServer {
+    /// A server that checks against `ctx`'s credential store.
     pub fn new(ctx: &ServerContext) -> Self {
         LoginServer {
             ctx: ctx.clone(),
@@ -135,6 +138,7 @@ impl ServerMechanism for LoginServer {
     }
 }
 
+/// Client side of LOGIN: answers the two prompts.
 #[derive(Debug)]
 pub struct LoginClient {
     username: String,

@@ -12,7 +12,7 @@ pub mod channel_binding;
 pub mod cram_md5;
 pub mod credentials;
 pub mod digest_md5;
-pub mod external;
+pub(crate) mod external;
 pub mod keys;
 pub mod login;
 pub mod oauthbearer;
@@ -20,7 +20,7 @@ pub mod passwd_file;
 pub mod plain;
 pub mod random;
 pub mod scram;
-pub mod secret;
+pub(crate) mod secret;
 pub mod xoauth2;
 
 use std::fmt;
@@ -35,23 +35,38 @@ pub use secret::Secret;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum Mechanism {
+    /// SCRAM-SHA-512 with channel binding (RFC 5802 §6; SHA-512 per draft-melnikov-scram-sha-512).
     ScramSha512Plus,
+    /// SCRAM-SHA-256 with channel binding (RFC 7677, RFC 5802 §6).
     ScramSha256Plus,
+    /// SCRAM-SHA-1 with channel binding (RFC 5802 §6).
     ScramSha1Plus,
+    /// SCRAM-SHA-512 (draft-melnikov-scram-sha-512), no channel binding.
     ScramSha512,
+    /// SCRAM-SHA-256 (RFC 7677), no channel binding.
     ScramSha256,
+    /// SCRAM-SHA-1 (RFC 5802), no channel binding.
     ScramSha1,
+    /// DIGEST-MD5 (RFC 2831; historic per RFC 6331), server-first.
     DigestMd5,
+    /// CRAM-MD5 (RFC 2195), server-first.
     CramMd5,
+    /// OAUTHBEARER (RFC 7628): an OAuth 2.0 bearer token in a GS2 header.
     OAuthBearer,
+    /// XOAUTH2 (Google's pre-RFC bearer-token mechanism).
     XOAuth2,
+    /// PLAIN (RFC 4616): authzid, authcid and password in one message.
     Plain,
+    /// LOGIN (draft-murchison-sasl-login): user name and password in two challenges.
     Login,
+    /// ANONYMOUS (RFC 4505): trace information, no identity.
     Anonymous,
+    /// EXTERNAL (RFC 4422 Appendix A): the identity the TLS client certificate established.
     External,
 }
 
 impl Mechanism {
+    /// Every mechanism, strongest first; the order [`Mechanism::from_name`] searches.
     pub const ALL: [Mechanism; 14] = [
         Mechanism::ScramSha512Plus,
         Mechanism::ScramSha256Plus,
@@ -230,7 +245,9 @@ pub struct SecurityProperties {
 /// session acts as; `authcid` is whose credentials were checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authenticated {
+    /// The authentication identity whose credentials were checked (RFC 4422 §2).
     pub authcid: String,
+    /// The authorization identity the client asked to act as, if it named one.
     pub authzid: Option<String>,
 }
 
@@ -243,7 +260,9 @@ pub enum ServerStep {
     /// (SCRAM's `v=`, DIGEST-MD5's `rspauth=`); RFC 4954 §4 carries it in a `334`
     /// challenge that the client answers with an empty line before the `235`.
     Success {
+        /// Who authenticated, and as whom they act.
         identity: Authenticated,
+        /// Final server data to deliver before `235`, if the mechanism has any.
         additional: Option<Vec<u8>>,
     },
     /// Authentication failed; the error names the rule that was broken.
@@ -252,6 +271,7 @@ pub enum ServerStep {
 
 /// Server side of one mechanism, for one exchange.
 pub trait ServerMechanism: Send + fmt::Debug {
+    /// The mechanism this instance speaks.
     fn mechanism(&self) -> Mechanism;
     /// Feed one client message. `None` means the client sent nothing yet (AUTH with no
     /// initial response); `Some(&[])` is an empty message.
@@ -260,6 +280,7 @@ pub trait ServerMechanism: Send + fmt::Debug {
 
 /// Client side of one mechanism, for one exchange.
 pub trait ClientMechanism: Send + fmt::Debug {
+    /// The mechanism this instance speaks.
     fn mechanism(&self) -> Mechanism;
     /// The initial response to put on the AUTH line, if this mechanism is client-first.
     /// `Some(vec![])` is an empty initial response (sent as `=`).
@@ -283,15 +304,18 @@ pub struct ServerContext {
     pub realm: Option<String>,
     /// The identity a TLS client certificate established, for EXTERNAL.
     pub external_identity: Option<String>,
+    /// Where the mechanisms look up the stored secret for an authcid.
     pub credentials: Arc<dyn CredentialStore>,
 }
 
 /// What a client authenticates with. `Debug` prints no secret.
 #[derive(Clone, Debug)]
 pub struct ClientCredentials {
+    /// The authentication identity: whose credentials these are.
     pub authcid: String,
     /// The password, or for XOAUTH2/OAUTHBEARER the bearer token.
     pub password: Secret,
+    /// The identity to act as, if not the authcid itself (RFC 4422 §2).
     pub authzid: Option<String>,
     /// The server host name, for DIGEST-MD5's digest-uri (`smtp/host`) and OAUTHBEARER.
     pub host: String,
@@ -315,7 +339,9 @@ pub enum SaslError {
     /// The stored credential's scheme cannot serve this mechanism (a SCRAM key cannot
     /// serve CRAM-MD5). Reported to the operator; the client sees a temporary failure.
     SchemeUnusable {
+        /// The mechanism the client chose.
         mechanism: Mechanism,
+        /// The stored credential's scheme, as passwd-file names it (`CRAM-MD5`, `SCRAM-SHA-256`...).
         scheme: &'static str,
     },
     /// An initial response was given to a server-first mechanism.
@@ -328,14 +354,23 @@ pub enum SaslError {
     ServerProofMismatch(Mechanism),
     /// The server reported an error through the mechanism (XOAUTH2/OAUTHBEARER).
     ServerReportedError(Mechanism),
+    /// A rule of PLAIN (RFC 4616 §2) was broken.
     Plain(plain::PlainError),
+    /// A rule of LOGIN (draft-murchison-sasl-login) was broken.
     Login(login::LoginError),
+    /// A rule of CRAM-MD5 (RFC 2195 §2) was broken.
     CramMd5(cram_md5::CramMd5Error),
+    /// A rule of DIGEST-MD5 (RFC 2831 §2) was broken.
     DigestMd5(digest_md5::DigestMd5Error),
+    /// A rule of SCRAM (RFC 5802 §5, §7) was broken.
     Scram(scram::ScramError),
+    /// A rule of XOAUTH2 was broken.
     XOAuth2(xoauth2::XOAuth2Error),
+    /// A rule of OAUTHBEARER (RFC 7628 §3) was broken.
     OAuthBearer(oauthbearer::OAuthBearerError),
+    /// A rule of ANONYMOUS (RFC 4505 §3) was broken.
     Anonymous(anonymous::AnonymousError),
+    /// A rule of EXTERNAL (RFC 4422 Appendix A) was broken.
     External(external::ExternalError),
 }
 

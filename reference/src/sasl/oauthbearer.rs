@@ -31,7 +31,7 @@ use super::{
 pub const ERROR_CHALLENGE: &[u8] = br#"{"status":"invalid_token"}"#;
 
 /// The client's error challenge bound: longer JSON is refused rather than parsed.
-pub const MAX_ERROR_CHALLENGE: usize = 4096;
+pub(crate) const MAX_ERROR_CHALLENGE: usize = 4096;
 
 const KVSEP: u8 = 0x01;
 
@@ -124,9 +124,11 @@ pub(crate) fn bearer_token(value: &[u8]) -> Result<&[u8], BearerProblem> {
 pub struct OAuthErrorReport {
     /// RFC 7628: `invalid_token` etc.; Google: an HTTP status such as `401`.
     pub status: String,
+    /// The OAuth scope the token would need, if the server named it.
     pub scope: Option<String>,
     /// Google's XOAUTH2 `schemes` field.
     pub schemes: Option<String>,
+    /// RFC 7628 §3.2.2 `openid-configuration`: where to discover the provider.
     pub openid_configuration: Option<String>,
 }
 
@@ -156,8 +158,11 @@ pub(crate) fn parse_error_challenge(challenge: &[u8]) -> Option<OAuthErrorReport
 pub struct ClientResponse {
     /// The GS2 authzid (`a=`), unescaped.
     pub authzid: Option<String>,
+    /// The `host=` key (RFC 7628 §3.1), if present.
     pub host: Option<String>,
+    /// The `port=` key, if present.
     pub port: Option<u16>,
+    /// The bearer token from `auth=Bearer <token>` (RFC 6750 §2.1).
     pub token: Secret,
 }
 
@@ -284,7 +289,7 @@ pub fn parse_client_response(message: &[u8]) -> Result<ClientResponse, OAuthBear
 }
 
 /// Build RFC 7628 §3.1's `client-resp`; refuses what [`parse_client_response`] would.
-pub fn encode_client_response(
+pub(crate) fn encode_client_response(
     authzid: Option<&str>,
     host: Option<&str>,
     port: Option<u16>,
@@ -324,7 +329,7 @@ enum ServerState {
 }
 
 #[derive(Debug)]
-pub struct OAuthBearerServer {
+pub(crate) struct OAuthBearerServer {
     ctx: ServerContext,
     state: ServerState,
 }
@@ -412,6 +417,7 @@ impl ServerMechanism for OAuthBearerServer {
     }
 }
 
+/// Client side of OAUTHBEARER (RFC 7628): sends the GS2 header and the token.
 #[derive(Debug)]
 pub struct OAuthBearerClient {
     authzid: String,

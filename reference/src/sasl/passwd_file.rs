@@ -37,8 +37,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Dovecot's SCRAM iteration bounds (`SCRAM_MIN_ITERATE_COUNT`, `INT_MAX`).
-pub const SCRAM_MIN_ITERATIONS: u32 = 4096;
-pub const SCRAM_MAX_ITERATIONS: u32 = 0x7fff_ffff;
+pub(crate) const SCRAM_MIN_ITERATIONS: u32 = 4096;
+pub(crate) const SCRAM_MAX_ITERATIONS: u32 = 0x7fff_ffff;
 
 /// Dovecot schemes that are one-way hashes: known, but unusable here.
 const ONE_WAY_SCHEMES: &[&str] = &[
@@ -111,8 +111,11 @@ pub enum PasswdFileRule {
 /// A passwd-file error: which file, which line (1-based), which rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasswdFileError {
+    /// The name given to [`parse`].
     pub source: String,
+    /// 1-based line number.
     pub line: usize,
+    /// The rule that was broken.
     pub rule: PasswdFileRule,
 }
 
@@ -172,14 +175,17 @@ impl PasswdFile {
         &self.source
     }
 
+    /// The user names, sorted.
     pub fn users(&self) -> impl Iterator<Item = &str> {
         self.users.keys().map(String::as_str)
     }
 
+    /// The number of users.
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
+    /// True when the file holds no user.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
@@ -242,7 +248,7 @@ fn b64(text: &str) -> Result<Vec<u8>, PasswdFileRule> {
 }
 
 /// Parse one password field, `{SCHEME}secret` or a bare password.
-pub fn parse_secret(field: &str) -> Result<StoredCredential, PasswdFileRule> {
+pub(crate) fn parse_secret(field: &str) -> Result<StoredCredential, PasswdFileRule> {
     if field.is_empty() {
         return Err(PasswdFileRule::EmptyPassword);
     }

@@ -26,7 +26,7 @@ use super::{
 };
 
 /// RFC 4616 §2: every field is at most this long for the reference.
-pub const MAX_FIELD_OCTETS: usize = 255;
+pub(crate) const MAX_FIELD_OCTETS: usize = 255;
 
 /// Rules of RFC 4616 that a peer can break.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +68,9 @@ fn err(e: PlainError) -> SaslError {
 pub struct PlainMessage {
     /// Empty when the client sent none.
     pub authzid: String,
+    /// The authentication identity (RFC 4616 §2 `authcid`).
     pub authcid: String,
+    /// The `passwd` field.
     pub password: Secret,
 }
 
@@ -143,6 +145,7 @@ enum ServerState {
     Done,
 }
 
+/// Server side of PLAIN (RFC 4616): one message, checked against the store.
 #[derive(Debug)]
 pub struct PlainServer {
     ctx: ServerContext,
@@ -150,6 +153,7 @@ pub struct PlainServer {
 }
 
 impl PlainServer {
+    /// A server that checks against `ctx`'s credential store.
     pub fn new(ctx: &ServerContext) -> Self {
         PlainServer {
             ctx: ctx.clone(),
@@ -214,6 +218,7 @@ impl ServerMechanism for PlainServer {
     }
 }
 
+/// Client side of PLAIN (RFC 4616): sends `authzid NUL authcid NUL passwd`.
 #[derive(Debug)]
 pub struct PlainClient {
     authzid: String,
@@ -224,6 +229,7 @@ pub struct PlainClient {
 }
 
 impl PlainClient {
+    /// A client for `creds`, sending its message as the initial response.
     pub fn new(creds: &ClientCredentials) -> Self {
         PlainClient {
             authzid: creds.authzid.clone().unwrap_or_default(),

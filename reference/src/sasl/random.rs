@@ -7,6 +7,7 @@ use std::fmt;
 /// Where nonces come from. The drivers pass [`SeededRandom::from_entropy`] in
 /// production and a fixed seed in tests and snapshots.
 pub trait RandomSource: Send {
+    /// Fill `buf` with random octets.
     fn fill(&mut self, buf: &mut [u8]);
 
     /// A nonce of `len` printable characters from the base64 alphabet without `,`,
@@ -33,10 +34,12 @@ pub trait RandomSource: Send {
 pub struct SeededRandom(ChaCha20Rng);
 
 impl SeededRandom {
+    /// A reproducible stream: the same seed gives the same nonces.
     pub fn from_seed(seed: u64) -> SeededRandom {
         SeededRandom(ChaCha20Rng::seed_from_u64(seed))
     }
 
+    /// Seeded from the operating system, for production.
     pub fn from_entropy() -> SeededRandom {
         SeededRandom(ChaCha20Rng::from_entropy())
     }
@@ -63,6 +66,7 @@ pub struct FixedRandom {
 }
 
 impl FixedRandom {
+    /// A source that yields `bytes` in a loop.
     pub fn new(bytes: impl Into<Vec<u8>>) -> FixedRandom {
         FixedRandom {
             bytes: bytes.into(),

@@ -49,7 +49,7 @@ pub const DEFAULT_ITERATIONS: u32 = 4096;
 /// The most iterations a client computes unless told otherwise: a hostile server could
 /// otherwise ask for 2^31 and stall the client (RFC 5802 §9 leaves the count to the
 /// server).
-pub const MAX_CLIENT_ITERATIONS: u32 = 1_000_000;
+pub(crate) const MAX_CLIENT_ITERATIONS: u32 = 1_000_000;
 /// No RFC limit; authspec's own bound on a SCRAM message so nothing buffers without end.
 pub const MAX_MESSAGE_LEN: usize = 4096;
 /// Base64-alphabet nonce characters, all `printable` (RFC 5802 §7).
@@ -57,7 +57,7 @@ const NONCE_LEN: usize = 24;
 const SALT_LEN: usize = 16;
 
 /// The SCRAM mechanism of `hash`, with or without `-PLUS`.
-pub const fn mechanism_of(hash: ScramHash, plus: bool) -> Mechanism {
+pub(crate) const fn mechanism_of(hash: ScramHash, plus: bool) -> Mechanism {
     match (hash, plus) {
         (ScramHash::Sha1, false) => Mechanism::ScramSha1,
         (ScramHash::Sha1, true) => Mechanism::ScramSha1Plus,
@@ -133,15 +133,31 @@ pub enum ScramError {
     /// authentication failure".
     MandatoryExtension,
     /// RFC 5802 §7: the message ended where this attribute is mandatory.
-    AttributeMissing { expected: char },
+    AttributeMissing {
+        /// The attribute letter the grammar requires next.
+        expected: char,
+    },
     /// RFC 5802 §5: "The order of attributes in client or server messages is fixed":
     /// an attribute SCRAM defines came where another one must.
-    AttributeOutOfOrder { expected: char, found: char },
+    AttributeOutOfOrder {
+        /// The attribute letter the grammar requires next.
+        expected: char,
+        /// The letter that came instead.
+        found: char,
+    },
     /// RFC 5802 §5 (fixed order): an attribute SCRAM defines appeared again, or in the
     /// place of the extensions.
-    MisplacedAttribute { found: char },
+    MisplacedAttribute {
+        /// The repeated or misplaced letter.
+        found: char,
+    },
     /// RFC 5802 §7: an attribute SCRAM does not define stands where a mandatory one must.
-    UnexpectedAttribute { expected: char, found: char },
+    UnexpectedAttribute {
+        /// The attribute letter the grammar requires next.
+        expected: char,
+        /// The letter that came instead.
+        found: char,
+    },
     /// RFC 5802 §5.1 `n`: "If the server receives a username that contains '=' not
     /// followed by either '2C' or '3D', then the server MUST fail the authentication";
     /// also `saslname` is `1*` UTF-8 characters without NUL.
@@ -172,7 +188,10 @@ pub enum ScramError {
     MalformedIterationCount,
     /// The server asked for more iterations than this client computes (RFC 5802 §9:
     /// the count is the server's, so a client bounds it).
-    IterationCountTooHigh { max: u32 },
+    IterationCountTooHigh {
+        /// The largest count this client accepts.
+        max: u32,
+    },
     /// RFC 5802 §3: ClientProof and ServerSignature are as long as `H()`'s output.
     MalformedProof,
     /// RFC 5802 §7: `client-final-message` ends with `proof`, and nothing follows.
@@ -242,7 +261,7 @@ impl From<ScramError> for SaslError {
 
 /// The GS2 channel-binding flag (RFC 5802 §7 `gs2-cbind-flag`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gs2Flag {
+pub(crate) enum Gs2Flag {
     /// `n`: the client does not support channel binding.
     NotSupported,
     /// `y`: the client supports it but thinks the server does not.
@@ -273,7 +292,7 @@ pub fn escape_saslname(name: &str) -> String {
 }
 
 /// Undoes [`escape_saslname`], rejecting what RFC 5802 §5.1 says the server "MUST fail".
-pub fn unescape_saslname(value: &[u8]) -> Result<String, ScramError> {
+pub(crate) fn unescape_saslname(value: &[u8]) -> Result<String, ScramError> {
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
     while i < value.len() {
@@ -571,6 +590,8 @@ pub struct ScramServer {
 }
 
 impl ScramServer {
+    /// A server for `hash`; its nonce part, and the key that derives salts for plaintext
+    /// and unknown users, come from `rng`.
     pub fn new(hash: ScramHash, ctx: &ServerContext, rng: &mut dyn RandomSource) -> Self {
         let server_nonce = rng.nonce(NONCE_LEN);
         let mut secret = vec![0u8; 32];
@@ -861,6 +882,7 @@ pub struct ScramClient {
 }
 
 impl ScramClient {
+    /// A client for `hash` whose `c-nonce` is drawn from `rng`.
     pub fn new(hash: ScramHash, creds: &ClientCredentials, rng: &mut dyn RandomSource) -> Self {
         let nonce = rng.nonce(NONCE_LEN);
         Self::with_nonce(hash, creds, nonce)

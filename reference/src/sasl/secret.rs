@@ -9,14 +9,17 @@ use zeroize::Zeroizing;
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 impl Secret {
+    /// Wrap `bytes`; they are wiped when the secret is dropped.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Secret {
         Secret(Zeroizing::new(bytes.into()))
     }
 
+    /// The octets, for the computation that needs them; never log them.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
 
+    /// True for a zero-length secret (an empty password).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

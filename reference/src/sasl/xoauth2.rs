@@ -126,7 +126,7 @@ enum ServerState {
 }
 
 #[derive(Debug)]
-pub struct XOAuth2Server {
+pub(crate) struct XOAuth2Server {
     ctx: ServerContext,
     state: ServerState,
 }
@@ -204,6 +204,7 @@ impl ServerMechanism for XOAuth2Server {
     }
 }
 
+/// Client side of XOAUTH2: sends `user=... ^Aauth=Bearer <token> ^A^A`.
 #[derive(Debug)]
 pub struct XOAuth2Client {
     user: String,
@@ -213,6 +214,7 @@ pub struct XOAuth2Client {
 }
 
 impl XOAuth2Client {
+    /// A client for `creds`; the password is the bearer token.
     pub fn new(creds: &ClientCredentials) -> Self {
         XOAuth2Client {
             user: creds.authcid.clone(),

@@ -162,7 +162,7 @@ impl ExchangeError {
     }
 
     /// The reason a server log line gives: the rule's name, never a payload.
-    pub fn log_reason(&self) -> String {
+    pub(crate) fn log_reason(&self) -> String {
         match self {
             ExchangeError::ResponseTooLong => "AuthLineTooLong".into(),
             ExchangeError::ResponseNotBase64(_) | ExchangeError::InitialResponseNotBase64(_) => {
@@ -293,7 +293,7 @@ impl ServerExchange {
     }
 
     /// A response line that the reader cut because it went past the limit.
-    pub fn on_overlong_response(&mut self) -> ExchangeStep {
+    pub(crate) fn on_overlong_response(&mut self) -> ExchangeStep {
         self.fail(ExchangeError::ResponseTooLong)
     }
 

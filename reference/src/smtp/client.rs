@@ -67,36 +67,50 @@ impl MechanismChooser for Forced {
     }
 }
 
+/// How to authenticate, when the plan includes AUTH.
 #[derive(Debug)]
 pub struct AuthPlan {
+    /// Who to authenticate as, and the secret.
     pub credentials: ClientCredentials,
+    /// Picks the mechanism from the server's EHLO list (`--mechanism`, or a [`crate::policy::ClientConfig`]).
     pub chooser: Box<dyn MechanismChooser>,
 }
 
+/// The message to send after authentication, if any.
 #[derive(Debug, Clone)]
 pub struct MailPlan {
+    /// The MAIL FROM mailbox, without brackets.
     pub from: String,
+    /// One RCPT TO per mailbox, without brackets.
     pub to: Vec<String>,
     /// The message, with CRLF line ends; dot-stuffing is done here.
     pub body: Vec<u8>,
 }
 
+/// Everything one client session will do, decided before it connects.
 #[derive(Debug)]
 pub struct ClientPlan {
+    /// The EHLO argument (`smtp_helo_name`).
     pub helo_name: String,
+    /// Whether to upgrade with STARTTLS (RFC 3207).
     pub starttls: StartTlsPolicy,
+    /// The AUTH step; `None` skips authentication.
     pub auth: Option<AuthPlan>,
     /// Fail when the server offers no AUTH (Postfix's client carries on without it
     /// unless the password map has an entry; we fail when credentials were given).
     pub auth_required: bool,
+    /// The message; `None` ends the session with QUIT after AUTH.
     pub mail: Option<MailPlan>,
 }
 
 /// A line of the dialog, for `-v` output. SASL payloads are decoded and secrets masked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TranscriptLine {
+    /// A line the client sent (masked).
     Client(String),
+    /// A line the server sent.
     Server(String),
+    /// A remark of the client's own: discarded injected octets, an error.
     Note(String),
 }
 
@@ -106,7 +120,12 @@ pub enum ClientError {
     /// The server's bytes did not form a reply (RFC 5321 §4.2).
     MalformedReply(String),
     /// A reply code the client cannot continue after, at `stage`.
-    UnexpectedReply { stage: &'static str, reply: String },
+    UnexpectedReply {
+        /// Where in the dialog (`greeting`, `EHLO`, `MAIL`...).
+        stage: &'static str,
+        /// The reply as received.
+        reply: String,
+    },
     /// STARTTLS is required but not offered.
     StartTlsNotOffered,
     /// The server offers no AUTH, but the plan requires it.
@@ -119,9 +138,15 @@ pub enum ClientError {
     /// token with a space, a PLAIN user with NUL): nothing was sent to the server.
     Refused(SaslError),
     /// The server rejected the credentials (`535`, `454`, …).
-    AuthRejected { reply: String },
+    AuthRejected {
+        /// The server's final reply to the exchange.
+        reply: String,
+    },
     /// The server closed the connection.
-    ConnectionClosed { stage: &'static str },
+    ConnectionClosed {
+        /// Where in the dialog the connection ended.
+        stage: &'static str,
+    },
 }
 
 impl fmt::Display for ClientError {
@@ -151,6 +176,7 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
+/// What the driver must do, besides writing [`ClientSession::take_output`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClientEvent {
     /// Flush output, run the TLS handshake, then call `tls_established`.
@@ -162,8 +188,11 @@ pub enum ClientEvent {
 /// What a finished session achieved.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outcome {
+    /// The mechanism that got a `235`, if any.
     pub authenticated_with: Option<Mechanism>,
+    /// The server answered the final `.` with `250`.
     pub message_accepted: bool,
+    /// The session ran over TLS (implicit, or after STARTTLS).
     pub tls: bool,
     /// Capabilities from the last EHLO.
     pub capabilities: Option<Capabilities>,
@@ -189,6 +218,9 @@ enum State {
     Done,
 }
 
+/// One SMTP client session, driven by a [`ClientPlan`]. Feed it the server's bytes with
+/// [`receive`](Self::receive), write what [`take_output`](Self::take_output) returns, and
+/// act on [`poll_event`](Self::poll_event).
 pub struct ClientSession {
     plan: ClientPlan,
     rng: Box<dyn RandomSource>,
@@ -198,9 +230,8 @@ pub struct ClientSession {
     events: VecDeque<ClientEvent>,
     transcript: Vec<TranscriptLine>,
     tls: bool,
-    /// Channel-binding data from the TLS driver, and the type to use (RFC 5802 §6).
+    /// Channel-binding data from the TLS driver (RFC 5802 §6).
     channel_bindings: ChannelBindings,
-    channel_binding_type: Option<CbType>,
     outcome: Outcome,
     limits: ReplyLimits,
     secrets: Vec<Vec<u8>>,
@@ -239,7 +270,6 @@ impl ClientSession {
             transcript: Vec::new(),
             tls,
             channel_bindings: ChannelBindings::new(),
-            channel_binding_type: None,
             outcome: Outcome {
                 tls,
                 ..Outcome::default()
@@ -250,22 +280,27 @@ impl ClientSession {
         }
     }
 
+    /// The bytes to write to the server, taken out of the session.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
     }
 
+    /// The next thing the driver must do, if any.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
     }
 
+    /// The dialog so far, payloads decoded and secrets masked.
     pub fn transcript(&self) -> &[TranscriptLine] {
         &self.transcript
     }
 
+    /// True once the session has finished ([`ClientEvent::Done`] was queued).
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
     }
 
+    /// Feed bytes from the network; complete replies advance the session.
     pub fn receive(&mut self, data: &[u8]) {
         if matches!(self.state, State::Done) {
             return;
@@ -328,27 +363,21 @@ impl ClientSession {
         self.channel_bindings = bindings;
     }
 
-    /// Use this binding type with -PLUS (default: `tls-exporter`, else
-    /// `tls-server-end-point`).
-    pub fn set_channel_binding_type(&mut self, cb_type: Option<CbType>) {
-        self.channel_binding_type = cb_type;
-    }
-
     fn client_binding(&self) -> ClientBinding {
         if !self.tls {
             return ClientBinding::default();
         }
         let pick = |t: CbType| self.channel_bindings.get(t).map(|d| (t, d.to_vec()));
-        let binding = match self.channel_binding_type {
-            Some(t) => pick(t),
-            None => self.channel_bindings.types().into_iter().find_map(pick),
-        };
+        // -PLUS binds with `tls-exporter` when the connection has it, else
+        // `tls-server-end-point`.
+        let binding = self.channel_bindings.types().into_iter().find_map(pick);
         ClientBinding {
             binding,
             supported: false,
         }
     }
 
+    /// The STARTTLS handshake succeeded: the session sends EHLO again (RFC 3207 §4.2).
     pub fn tls_established(&mut self) {
         self.tls = true;
         self.outcome.tls = true;
@@ -736,7 +765,7 @@ fn reply_text(reply: &Reply) -> String {
 
 /// RFC 5321 §4.5.2: a line that starts with "." gets another "."; the body is made to
 /// end with CRLF.
-pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
+pub(crate) fn dot_stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 16);
     let mut at_line_start = true;
     for &b in body {

@@ -19,37 +19,55 @@ use super::xtext::{self, XtextError};
 use std::fmt;
 
 /// RFC 5321 §4.5.3.1.1: a local-part is at most 64 octets.
-pub const LOCAL_PART_LIMIT: usize = 64;
+pub(crate) const LOCAL_PART_LIMIT: usize = 64;
 /// RFC 5321 §4.5.3.1.2: a domain is at most 255 octets.
-pub const DOMAIN_LIMIT: usize = 255;
+pub(crate) const DOMAIN_LIMIT: usize = 255;
 /// RFC 5321 §4.5.3.1.3: a path is at most 256 octets, brackets included.
-pub const PATH_LIMIT: usize = 256;
+pub(crate) const PATH_LIMIT: usize = 256;
 /// RFC 1035 §2.3.4: a label is at most 63 octets.
-pub const LABEL_LIMIT: usize = 63;
+pub(crate) const LABEL_LIMIT: usize = 63;
 /// RFC 4422 §3.1: `sasl-mech = 1*20mech-char`.
-pub const MECHANISM_NAME_LIMIT: usize = 20;
+pub(crate) const MECHANISM_NAME_LIMIT: usize = 20;
 
 /// One SMTP command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// `helo = "HELO" SP Domain CRLF` (RFC 5321 §4.1.1.1).
-    Helo { domain: String },
+    Helo {
+        /// The client's domain name as sent; not resolved or checked against the peer.
+        domain: String,
+    },
     /// `ehlo = "EHLO" SP ( Domain / address-literal ) CRLF` (RFC 5321 §4.1.1.1).
     /// An address literal keeps its brackets.
-    Ehlo { domain: String },
+    Ehlo {
+        /// The domain or address literal (`[192.0.2.1]`) as sent.
+        domain: String,
+    },
     /// `mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF` (§4.1.1.2).
     Mail {
+        /// `<>` or the sender's mailbox.
         from: ReversePath,
+        /// `Mail-parameters`, in the order sent.
         params: Vec<Param>,
     },
     /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" /
     /// Forward-path ) [SP Rcpt-parameters] CRLF` (§4.1.1.3). No RCPT parameter is
     /// interpreted here: all of them are [`Param::Other`].
-    Rcpt { to: ForwardPath, params: Vec<Param> },
+    Rcpt {
+        /// The recipient, or the special `<Postmaster>`.
+        to: ForwardPath,
+        /// `Rcpt-parameters`, in the order sent, uninterpreted.
+        params: Vec<Param>,
+    },
     /// `data = "DATA" CRLF` (§4.1.1.4).
     Data,
     /// `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF` (RFC 3030 §2).
-    Bdat { size: u64, last: bool },
+    Bdat {
+        /// `chunk-size`: the octets of message data that follow the command line.
+        size: u64,
+        /// `end-marker` (`LAST`) was present: this chunk ends the message.
+        last: bool,
+    },
     /// `rset = "RSET" CRLF` (§4.1.1.5).
     Rset,
     /// `quit = "QUIT" CRLF` (§4.1.1.10).
@@ -57,16 +75,30 @@ pub enum Command {
     /// `STARTTLS` with no parameters (RFC 3207 §4).
     StartTls,
     /// `vrfy = "VRFY" SP String CRLF` (§4.1.1.6). Quoted strings keep their quotes.
-    Vrfy { arg: String },
+    Vrfy {
+        /// The user or mailbox to verify, as sent.
+        arg: String,
+    },
     /// `expn = "EXPN" SP String CRLF` (§4.1.1.7).
-    Expn { arg: String },
+    Expn {
+        /// The mailing list to expand, as sent.
+        arg: String,
+    },
     /// `help = "HELP" [ SP String ] CRLF` (§4.1.1.8).
-    Help { arg: Option<String> },
+    Help {
+        /// The topic asked about, if any.
+        arg: Option<String>,
+    },
     /// `noop = "NOOP" [ SP String ] CRLF` (§4.1.1.9).
-    Noop { arg: Option<String> },
+    Noop {
+        /// The ignored argument (§4.1.1.9 allows one), if any.
+        arg: Option<String>,
+    },
     /// `"AUTH" SP sasl-mech [SP initial-response]` (RFC 4954 §4).
     Auth {
+        /// `sasl-mech` as sent (case kept; compare with `Mechanism::from_name`).
         mechanism: String,
+        /// The initial response on the AUTH line, if the client sent one.
         initial_response: Option<InitialResponse>,
     },
 }
@@ -105,6 +137,7 @@ pub enum ReversePath {
 pub enum ForwardPath {
     /// `<Postmaster>` (any case) with no domain; §4.5.1 says it MUST be accepted.
     Postmaster,
+    /// The mailbox, without brackets and without any source route.
     Mailbox(String),
 }
 
@@ -121,7 +154,9 @@ pub enum Param {
     Auth(MailAuth),
     /// Any other parameter, keyword and value as received.
     Other {
+        /// `esmtp-keyword` as sent.
         keyword: String,
+        /// `esmtp-value`, if the parameter had `=`.
         value: Option<String>,
     },
 }
@@ -129,8 +164,11 @@ pub enum Param {
 /// The value of `BODY=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Body {
+    /// `7BIT`: the message is 7-bit ASCII (RFC 6152 §2).
     SevenBit,
+    /// `8BITMIME`: octets ≥ 0x80 may occur in the body (RFC 6152 §2).
     EightBitMime,
+    /// `BINARYMIME`: arbitrary octets, sent with BDAT only (RFC 3030 §3).
     BinaryMime,
 }
 
@@ -151,74 +189,152 @@ pub enum CommandError {
     /// RFC 5321 §4.1.1: a command is a verb, at least; the line was empty.
     EmptyLine,
     /// RFC 5321 §4.1.1 / §2.4: NUL appears in no command grammar.
-    Nul { offset: usize },
+    Nul {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.2: no command element admits a control octet (HT, CR, DEL and
     /// the other C0 controls included; elements are separated by SP only).
-    ControlCharacter { offset: usize },
+    ControlCharacter {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 6531 §3.3: octets ≥ 0x80 are allowed only as UTF-8.
-    InvalidUtf8 { offset: usize },
+    InvalidUtf8 {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §2.4 / RFC 6531 §3.3: an octet ≥ 0x80 in an element that stays
     /// ASCII even with SMTPUTF8 (verb, keyword, mechanism, address literal).
-    EightBitNotAllowed { offset: usize },
+    EightBitNotAllowed {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.1: the verb is none of those this parser knows.
     UnknownVerb,
     /// The command requires an argument: `"EHLO" SP Domain`, `"VRFY" SP String`...
-    MissingArgument { verb: &'static str },
+    MissingArgument {
+        /// The verb that lacked its argument.
+        verb: &'static str,
+    },
     /// The command takes no argument: `"DATA" CRLF`, `"QUIT" CRLF`, `"STARTTLS"`.
-    UnexpectedArgument { verb: &'static str },
+    UnexpectedArgument {
+        /// The verb that takes no argument.
+        verb: &'static str,
+    },
     /// RFC 5321 §4.1.1: the line ends with SP where the grammar has CRLF.
-    TrailingWhitespace { offset: usize },
+    TrailingWhitespace {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.2: elements are separated by exactly one SP.
-    ExtraSpace { offset: usize },
+    ExtraSpace {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.1: the grammar ended (CRLF expected) but more octets follow.
-    TrailingData { offset: usize },
+    TrailingData {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.1.2: `mail = "MAIL FROM:" ...`.
     ExpectedFromColon,
     /// RFC 5321 §4.1.1.3: `rcpt = "RCPT TO:" ...`.
     ExpectedToColon,
     /// RFC 5321 §4.1.2: "spaces are not permitted on either side of the colon
     /// following FROM in the MAIL command or TO in the RCPT command".
-    SpaceAroundColon { offset: usize },
+    SpaceAroundColon {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.2: `Path = "<" [ A-d-l ":" ] Mailbox ">"`.
-    PathNotInAngleBrackets { offset: usize },
+    PathNotInAngleBrackets {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.1.3: the forward-path of RCPT is a Path; `<>` is not one.
     EmptyForwardPath,
     /// RFC 5321 §4.1.2: `A-d-l = At-domain *( "," At-domain )`,
     /// `At-domain = "@" Domain`, followed by ":".
-    InvalidSourceRoute { offset: usize },
+    InvalidSourceRoute {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.2: `Local-part = Dot-string / Quoted-string`.
-    InvalidLocalPart { offset: usize },
+    InvalidLocalPart {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.2: `Mailbox = Local-part "@" ( Domain / address-literal )`.
-    MissingAtSign { offset: usize },
+    MissingAtSign {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.2: `Domain = sub-domain *("." sub-domain)`,
     /// `sub-domain = Let-dig [Ldh-str]` (labels ≤ 63 octets, RFC 1035 §2.3.4).
-    InvalidDomain { offset: usize },
+    InvalidDomain {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.3: `address-literal = "[" ( IPv4-address-literal /
     /// IPv6-address-literal / General-address-literal ) "]"`.
-    InvalidAddressLiteral { offset: usize },
+    InvalidAddressLiteral {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.5.3.1.1: local-part ≤ 64 octets.
-    LocalPartTooLong { length: usize },
+    LocalPartTooLong {
+        /// The local-part's length in octets.
+        length: usize,
+    },
     /// RFC 5321 §4.5.3.1.2: a domain name or number (address literal, brackets
     /// included) ≤ 255 octets.
-    DomainTooLong { length: usize },
+    DomainTooLong {
+        /// The domain's length in octets.
+        length: usize,
+    },
     /// RFC 5321 §4.5.3.1.3: path ≤ 256 octets including the brackets.
-    PathTooLong { length: usize },
+    PathTooLong {
+        /// The path's length in octets, brackets included.
+        length: usize,
+    },
     /// RFC 5321 §4.1.2: `String = Atom / Quoted-string` (VRFY, EXPN, HELP, NOOP).
-    InvalidString { offset: usize },
+    InvalidString {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.2: `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`.
-    InvalidParamKeyword { offset: usize },
+    InvalidParamKeyword {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.2: `esmtp-value = 1*(%d33-60 / %d62-126)` (plus UTF-8 under
     /// RFC 6531 §3.3).
-    InvalidParamValue { offset: usize },
+    InvalidParamValue {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// The parameter is defined with a value (`SIZE=`, `BODY=`, `AUTH=`).
-    MissingParamValue { keyword: &'static str },
+    MissingParamValue {
+        /// The parameter that needs `=value`.
+        keyword: &'static str,
+    },
     /// The parameter is defined without a value (`SMTPUTF8`, RFC 6531 §3.4).
-    UnexpectedParamValue { keyword: &'static str },
+    UnexpectedParamValue {
+        /// The parameter that takes no value.
+        keyword: &'static str,
+    },
     /// A parameter keyword appears twice. No extension defines a meaning for that,
     /// and RFC 5321 §4.1.1.11 treats parameters as keyword/value pairs.
-    DuplicateParam { keyword: String },
+    DuplicateParam {
+        /// The repeated keyword, as sent.
+        keyword: String,
+    },
     /// RFC 1870 §6: `size-value = 1*20DIGIT`.
-    SizeNotNumeric { offset: usize },
+    SizeNotNumeric {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 1870 §6: more than 20 digits, or more than this parser can count (2^64-1).
     SizeTooLarge,
     /// RFC 6152 §2 / RFC 3030 §3: `BODY=` is `7BIT`, `8BITMIME` or `BINARYMIME`.
@@ -230,16 +346,28 @@ pub enum CommandError {
     AuthParamNotUtf8,
     /// RFC 4422 §3.1: `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA /
     /// DIGIT / HYPHEN / UNDERSCORE`.
-    InvalidMechanismName { offset: usize },
+    InvalidMechanismName {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 4422 §3.1: mechanism names are upper case; a lower-case letter was sent.
     /// Separate from [`Self::InvalidMechanismName`] because many servers (Postfix)
     /// tolerate it.
-    MechanismNameNotUpperCase { offset: usize },
+    MechanismNameNotUpperCase {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 4954 §4: `initial-response = base64 / "="`; an octet outside the base64
     /// alphabet (full decoding is [`super::sasl_frame`]'s job).
-    InvalidInitialResponse { offset: usize },
+    InvalidInitialResponse {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
     /// RFC 3030 §2: `chunk-size = 1*DIGIT`, `end-marker = "LAST"`.
-    InvalidBdat { offset: usize },
+    InvalidBdat {
+        /// 0-based octet offset into the line where the rule broke.
+        offset: usize,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -1222,6 +1350,7 @@ fn format_params(out: &mut Vec<u8>, params: &[Param]) {
 }
 
 impl ReversePath {
+    /// The sender's mailbox, or `None` for the null reverse-path `<>`.
     pub fn mailbox(&self) -> Option<&str> {
         match self {
             ReversePath::Null => None,
@@ -1245,7 +1374,7 @@ impl Command {
 
 /// Whether `s` is exactly a `Domain` or an `address-literal` (RFC 5321 §4.1.2,
 /// §4.1.3), as in EHLO and in the first line of its reply.
-pub fn is_domain_or_literal(s: &[u8]) -> bool {
+pub(crate) fn is_domain_or_literal(s: &[u8]) -> bool {
     let end = match s.first() {
         None => return false,
         Some(b'[') => address_literal(s, 0),

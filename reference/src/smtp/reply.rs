@@ -29,9 +29,12 @@ pub enum Separator {
     None,
 }
 
+/// One line of a reply: `Reply-code [ SP / "-" textstring ] CRLF` (RFC 5321 §4.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplyLine {
+    /// The three-digit code on this line.
     pub code: u16,
+    /// What followed the code: `-`, SP or nothing.
     pub sep: Separator,
     /// The text after the separator, as received.
     pub text: Vec<u8>,
@@ -40,7 +43,9 @@ pub struct ReplyLine {
 /// A complete reply, one or more lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
+    /// The reply code (the same on every line, RFC 5321 §4.2.1).
     pub code: u16,
+    /// Every line in order; the last has a SP or bare separator.
     pub lines: Vec<ReplyLine>,
     /// Irregular octets and line ends; offsets are from the start of the reply.
     /// At most one of each kind.
@@ -51,20 +56,39 @@ pub struct Reply {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyError {
     /// RFC 5321 §4.2: `Reply-code = %x32-35 %x30-35 %x30-39`.
-    InvalidCode { line: usize },
+    InvalidCode {
+        /// 0-based index of the offending line within the reply.
+        line: usize,
+    },
     /// RFC 5321 §4.2: after the code comes `-`, SP or the line end.
-    InvalidSeparator { line: usize, byte: u8 },
+    InvalidSeparator {
+        /// 0-based index of the offending line within the reply.
+        line: usize,
+        /// The octet found where `-`, SP or CRLF belongs.
+        byte: u8,
+    },
     /// RFC 5321 §4.2.1: every line of a multiline reply carries the same code.
     CodeMismatchAcrossLines {
+        /// 0-based index of the offending line within the reply.
         line: usize,
+        /// The code of the first line.
         expected: u16,
+        /// The code on this line.
         found: u16,
     },
     /// RFC 5321 §4.5.3.1.5: a reply line has a length limit (512 octets in the RFC;
     /// [`ReplyLimits::max_line`] here).
-    LineTooLong { line: usize, limit: usize },
+    LineTooLong {
+        /// 0-based index of the offending line within the reply.
+        line: usize,
+        /// The bound it broke, in octets.
+        limit: usize,
+    },
     /// More lines than [`ReplyLimits::max_lines`]: a bound on memory, not an RFC rule.
-    TooManyLines { limit: usize },
+    TooManyLines {
+        /// The bound on lines per reply.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for ReplyError {
@@ -80,6 +104,7 @@ impl std::error::Error for ReplyError {}
 pub struct ReplyLimits {
     /// Octets per line, CRLF included.
     pub max_line: usize,
+    /// Lines per reply.
     pub max_lines: usize,
 }
 
@@ -316,23 +341,22 @@ impl Reply {
     pub fn is_bare_334(&self) -> bool {
         self.code == 334 && self.lines.len() == 1 && self.lines[0].sep == Separator::None
     }
-
-    /// 2yz.
-    pub fn is_positive_completion(&self) -> bool {
-        (200..300).contains(&self.code)
-    }
 }
 
 /// An enhanced status code, RFC 3463 §2: `class "." subject "." detail`, with
 /// `class = "2" / "4" / "5"`, `subject = 1*3digit`, `detail = 1*3digit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EnhancedCode {
+    /// 2 (success), 4 (persistent transient failure) or 5 (permanent failure).
     pub class: u8,
+    /// The subject (RFC 3463 §3: 1 addressing, 5 protocol, 7 security...).
     pub subject: u16,
+    /// The detail within the subject.
     pub detail: u16,
 }
 
 impl EnhancedCode {
+    /// `class.subject.detail`; the caller keeps to RFC 3463's ranges.
     pub const fn new(class: u8, subject: u16, detail: u16) -> Self {
         EnhancedCode {
             class,
@@ -409,14 +433,18 @@ impl std::str::FromStr for EnhancedCode {
 /// One EHLO keyword line (`ehlo-line = ehlo-keyword *( SP ehlo-param )`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capability {
+    /// `ehlo-keyword`, as the server spelled it.
     pub keyword: String,
+    /// The `ehlo-param`s after the keyword (for `AUTH`, the mechanism names).
     pub params: Vec<String>,
 }
 
 /// A parsed EHLO response.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Capabilities {
+    /// The server's name from the first line (`"250" SP Domain`).
     pub domain: String,
+    /// `ehlo-greet`: the rest of the first line, if any.
     pub greeting: Option<String>,
     /// Every keyword line in order (the `AUTH` line included; the non-standard
     /// `AUTH=` line is not, it is in `auth_eq`).
@@ -434,17 +462,29 @@ pub struct Capabilities {
 pub enum EhloError {
     /// `ehlo-ok-rsp` starts with 250; any other code is a refusal, not a capability
     /// list.
-    NotOk { code: u16 },
+    NotOk {
+        /// The code the server answered EHLO with.
+        code: u16,
+    },
     /// `"250" SP Domain [ SP ehlo-greet ]`: the first line names the server.
     InvalidDomain,
     /// `ehlo-greet = 1*(%d0-9 / %d11-12 / %d14-127)`.
     InvalidGreeting,
     /// `ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`.
-    InvalidKeyword { line: usize },
+    InvalidKeyword {
+        /// 0-based index of the offending line within the reply.
+        line: usize,
+    },
     /// `ehlo-param = 1*(%d33-126)`, separated by single SPs.
-    InvalidParam { line: usize },
+    InvalidParam {
+        /// 0-based index of the offending line within the reply.
+        line: usize,
+    },
     /// A keyword advertised twice (e.g. two `AUTH` lines with different lists).
-    DuplicateKeyword { line: usize },
+    DuplicateKeyword {
+        /// 0-based index of the offending line within the reply.
+        line: usize,
+    },
 }
 
 impl fmt::Display for EhloError {
@@ -542,6 +582,7 @@ impl Capabilities {
         self.get(keyword).is_some()
     }
 
+    /// The capability line of `keyword` (case-insensitive, RFC 5321 §2.4), if advertised.
     pub fn get(&self, keyword: &str) -> Option<&Capability> {
         self.keywords
             .iter()

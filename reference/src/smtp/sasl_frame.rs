@@ -23,18 +23,38 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Base64Error {
     /// RFC 4648 §3.3 / RFC 4954 §8: whitespace is not part of `base64`.
-    WhitespaceNotAllowed { offset: usize },
+    WhitespaceNotAllowed {
+        /// 0-based octet offset into the base64 text.
+        offset: usize,
+    },
     /// RFC 4648 §4: the octet is not in the standard alphabet (`A-Z a-z 0-9 + /`);
     /// this also catches the URL-safe `-` and `_`.
-    CharacterNotInAlphabet { offset: usize, byte: u8 },
+    CharacterNotInAlphabet {
+        /// 0-based octet offset into the base64 text.
+        offset: usize,
+        /// The octet found there.
+        byte: u8,
+    },
     /// RFC 4648 §3.3: `=` may only end the text.
-    PaddingNotAtEnd { offset: usize },
+    PaddingNotAtEnd {
+        /// 0-based octet offset into the base64 text.
+        offset: usize,
+    },
     /// RFC 4648 §4: at most two `=` pad a quantum.
-    TooMuchPadding { offset: usize },
+    TooMuchPadding {
+        /// 0-based octet offset into the base64 text.
+        offset: usize,
+    },
     /// RFC 4954 §8 `base64`: whole 4-symbol quanta, padding included.
-    LengthNotMultipleOfFour { length: usize },
+    LengthNotMultipleOfFour {
+        /// The text's length in octets.
+        length: usize,
+    },
     /// RFC 4648 §3.5: the pad bits of the last symbol before `=` must be zero.
-    NonZeroTrailingBits { offset: usize },
+    NonZeroTrailingBits {
+        /// 0-based offset of the symbol whose pad bits are set.
+        offset: usize,
+    },
     /// RFC 4954 §4: an initial response is `base64 / "="`; empty text is neither
     /// (an empty initial response is sent as `=`).
     EmptyInitialResponse,
@@ -206,7 +226,7 @@ pub fn decode_challenge(text: &[u8]) -> Result<Vec<u8>, Base64Error> {
 }
 
 /// The text to put after `334 `.
-pub fn encode_challenge(data: &[u8]) -> String {
+pub(crate) fn encode_challenge(data: &[u8]) -> String {
     encode_strict(data)
 }
 

@@ -79,14 +79,19 @@ pub enum Delivery {
 /// The envelope of a message, known when DATA is accepted.
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub struct Envelope {
+    /// The reverse-path's mailbox; empty for the null path `<>` (a bounce).
     pub mail_from: String,
+    /// The accepted recipients, in order (at most `smtpd_recipient_limit`).
     pub rcpt_to: Vec<String>,
     /// The `AUTH=` identity the server trusted, if any (RFC 4954 §5).
     pub mail_auth: Option<String>,
     /// The SASL identity of the session, if it authenticated.
     pub sasl_username: Option<String>,
+    /// The mechanism the session authenticated with, if it did.
     pub sasl_method: Option<Mechanism>,
+    /// The HELO/EHLO argument, if the client greeted.
     pub helo: Option<String>,
+    /// Whether the message came over TLS (STARTTLS or implicit).
     pub tls: bool,
 }
 
@@ -130,33 +135,49 @@ impl Envelope {
 /// Log records. `Debug` of each is safe to print: no payload, no secret.
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub enum LogRecord {
+    /// An AUTH exchange ended with `235` (Postfix: `sasl_method=... sasl_username=...`).
     AuthSuccess {
+        /// The peer's address.
         client: IpAddr,
+        /// The mechanism used.
         method: Mechanism,
+        /// The authentication identity that was verified.
         username: String,
     },
+    /// An AUTH exchange ended without success (`535`, `501`, `454`...).
     AuthFailure {
+        /// The peer's address.
         client: IpAddr,
+        /// The mechanism the client chose.
         method: Mechanism,
-        /// The rule that was broken (see [`auth_server::ExchangeError::log_reason`]).
+        /// The rule that was broken, by name or in words; never the payload.
         reason: String,
     },
     /// Plaintext that arrived after `STARTTLS` and before the handshake was thrown
     /// away (the CVE-2011-0411 class of injection).
     InjectionDiscarded {
+        /// The peer's address.
         client: IpAddr,
+        /// How much plaintext was discarded.
         octets: usize,
     },
     /// A line broke a framing rule; the reply says which.
     LineDeviation {
+        /// The peer's address.
         client: IpAddr,
+        /// The framing rule the line broke.
         deviation: Deviation,
     },
+    /// `smtpd_hard_error_limit` was reached: the session answered `421` and closed.
     TooManyErrors {
+        /// The peer's address.
         client: IpAddr,
+        /// The error replies the session had given.
         errors: u32,
     },
+    /// `smtpd_timeout` expired: the session answered `421 4.4.2` and closed.
     Timeout {
+        /// The peer's address.
         client: IpAddr,
     },
 }
@@ -206,6 +227,7 @@ struct DataState {
 /// Per-connection facts the driver supplies.
 #[derive(Debug, Clone)]
 pub struct Peer {
+    /// The client's address: logged, and matched against `mynetworks`.
     pub ip: IpAddr,
     /// True when the connection is TLS from the start (`smtpd_tls_wrappermode`).
     pub tls: bool,
@@ -366,30 +388,37 @@ impl ServerSession {
         .format()
     }
 
+    /// The bytes to write to the client, taken out of the session.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
     }
 
+    /// Whether replies are waiting to be written.
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
     }
 
+    /// The next thing the driver must do, if any; call until `None` after each input.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
+    /// True once the session ended (QUIT, an error limit, a timeout): close the connection.
     pub fn is_closed(&self) -> bool {
         matches!(self.mode, Mode::Closed)
     }
 
+    /// Whether an AUTH exchange succeeded in this session (RFC 4954 §4: AUTH is then refused).
     pub fn is_authenticated(&self) -> bool {
         self.authenticated.is_some()
     }
 
+    /// Who authenticated, and with which mechanism, if anyone did.
     pub fn authenticated(&self) -> Option<(&Authenticated, Mechanism)> {
         self.authenticated.as_ref().map(|(a, m)| (a, *m))
     }
 
+    /// Whether the connection is TLS now (implicit TLS, or after STARTTLS).
     pub fn tls_active(&self) -> bool {
         self.tls
     }
@@ -400,14 +429,14 @@ impl ServerSession {
         self.reader.buffered()
     }
 
-    /// Complete lines consumed so far. The driver restarts its `smtpd_timeout` clock
-    /// only when this moves, so partial lines do not keep a session alive.
     /// What the session's commands were and how many succeeded, for the
     /// `disconnect from` log line.
     pub fn command_stats(&self) -> &CommandStats {
         &self.stats
     }
 
+    /// Complete lines consumed so far. The driver restarts its `smtpd_timeout` clock
+    /// only when this moves, so partial lines do not keep a session alive.
     pub fn lines_seen(&self) -> u64 {
         self.lines
     }

@@ -18,13 +18,29 @@ use std::fmt;
 pub enum XtextError {
     /// `xchar` is `!`..`~` except `+` and `=`: this octet is neither an xchar nor
     /// the start of a hexchar (SP, controls, `=`, 8-bit).
-    CharacterNotAllowed { offset: usize, byte: u8 },
+    CharacterNotAllowed {
+        /// 0-based octet offset into the xtext.
+        offset: usize,
+        /// The octet found there.
+        byte: u8,
+    },
     /// `hexchar` needs two digits after `+`; the input ended first.
-    TruncatedEscape { offset: usize },
+    TruncatedEscape {
+        /// 0-based offset of the `+` that starts the escape.
+        offset: usize,
+    },
     /// `hexchar` digits are upper case: `+2b` is not xtext, `+2B` is.
-    LowercaseHex { offset: usize },
+    LowercaseHex {
+        /// 0-based octet offset into the xtext.
+        offset: usize,
+    },
     /// A `hexchar` digit is not `0`-`9` / `A`-`F`.
-    InvalidHexDigit { offset: usize, byte: u8 },
+    InvalidHexDigit {
+        /// 0-based octet offset into the xtext.
+        offset: usize,
+        /// The octet found there.
+        byte: u8,
+    },
 }
 
 impl fmt::Display for XtextError {
@@ -58,7 +74,7 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Whether `b` is an `xchar` and may stand for itself.
 #[inline]
-pub fn is_xchar(b: u8) -> bool {
+pub(crate) fn is_xchar(b: u8) -> bool {
     (b'!'..=b'~').contains(&b) && b != b'+' && b != b'='
 }
 
