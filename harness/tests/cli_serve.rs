@@ -221,6 +221,55 @@ fn send_authenticates_with_every_mechanism_against_serve() {
     }
 }
 
+/// The client's binding type is an option (`authspec_smtp_channel_binding_types`, issue
+/// 18): each type the TLS connection has goes into the GS2 header and authenticates,
+/// and tls-unique, which rustls cannot produce, is refused as a value.
+#[test]
+fn send_binds_with_the_configured_channel_binding_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["-o", "smtpd_tls_security_level=may"]);
+    let send = |types: &str| {
+        Command::new(BIN)
+            .args([
+                "send",
+                "--server",
+                &server.addr,
+                "--starttls",
+                "--tls-insecure",
+            ])
+            .args(["--from", "alice@example.com", "--to", "bob@example.net"])
+            .args(["--user", "alice", "--password-env", "AUTHSPEC_TEST_PW"])
+            .args(["--mechanism", "SCRAM-SHA-256-PLUS", "-v", "-o"])
+            .arg(format!("authspec_smtp_channel_binding_types={types}"))
+            .env("AUTHSPEC_TEST_PW", "wonderland")
+            .output()
+            .unwrap()
+    };
+    for (types, header) in [
+        ("tls-server-end-point", "p=tls-server-end-point,,"),
+        ("tls-exporter", "p=tls-exporter,,"),
+        (
+            "tls-server-end-point, tls-exporter",
+            "p=tls-server-end-point,,",
+        ),
+    ] {
+        let out = send(types);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{types}: {stderr}");
+        assert!(
+            stderr.contains(&format!("AUTH SCRAM-SHA-256-PLUS [SASL response: {header}")),
+            "{types}: {stderr}"
+        );
+    }
+    let refused = send("tls-unique");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("authspec_smtp_channel_binding_types: bad value \"tls-unique\""),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn send_explains_when_no_mechanism_is_left() {
     let dir = tempfile::tempdir().unwrap();

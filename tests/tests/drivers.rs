@@ -46,6 +46,8 @@ fn plan(mech: Mechanism, password: &str, starttls: StartTlsPolicy) -> ClientPlan
                 port: None,
             },
             chooser: Box::new(Forced(mech)),
+            channel_binding_types: authspec_reference::sasl::channel_binding::CbType::AVAILABLE
+                .to_vec(),
         }),
         auth_required: true,
         mail: Some(MailPlan {

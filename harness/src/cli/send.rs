@@ -152,6 +152,7 @@ fn prepare(a: &SendArgs) -> Result<(ClientConnect, ClientSession), SetupError> {
                 port: Some(port),
             },
             chooser: chooser(a, &cf, &config)?,
+            channel_binding_types: config.channel_binding_types.clone(),
         }),
         None => None,
     };

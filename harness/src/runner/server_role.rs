@@ -675,6 +675,7 @@ fn spawn_embedded_client(
                 host: super::embedded::HOSTNAME.into(),
                 port: None,
             },
+            channel_binding_types: config.channel_binding_types.clone(),
             chooser: Box::new(Chooser { config, forced }),
         }),
         auth_required: false,

@@ -826,6 +826,7 @@ pub fn client_session(data: &[u8]) {
                 port: Some(25),
             },
             chooser: Box::new(PolicyChooser(config)),
+            channel_binding_types: crate::sasl::channel_binding::CbType::AVAILABLE.to_vec(),
         }),
         auth_required: true,
         mail: with_mail.then(|| MailPlan {

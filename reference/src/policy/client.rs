@@ -7,6 +7,7 @@ use std::fmt;
 use super::error::{ConfigError, ConfigErrorKind};
 use super::maincf::MainCf;
 use super::security::{MechanismFilter, SaslType, SecurityOptions};
+use crate::sasl::channel_binding::CbType;
 use crate::sasl::{Mechanism, Secret};
 
 /// `smtp_tls_security_level` (postconf(5)); the levels authspec's client implements.
@@ -116,6 +117,9 @@ pub struct ClientConfig {
     pub helo_name: String,
     /// `relayhost`; empty when unset.
     pub relayhost: Vec<NextHop>,
+    /// `authspec_smtp_channel_binding_types`: the binding types SCRAM-*-PLUS uses, in
+    /// order of preference.
+    pub channel_binding_types: Vec<CbType>,
 }
 
 impl ClientConfig {
@@ -177,6 +181,8 @@ impl ClientConfig {
             tls_wrappermode: cf.boolean("smtp_tls_wrappermode")?,
             helo_name: cf.expand("smtp_helo_name")?,
             relayhost,
+            channel_binding_types: cf
+                .channel_binding_types("authspec_smtp_channel_binding_types")?,
         })
     }
 

@@ -79,6 +79,12 @@ pub const PARAMETERS: &[Parameter] = &[
     // the filter and security options (Cyrus's mech_list). Empty means every
     // mechanism authspec implements, strongest first.
     p("authspec_sasl_mech_list", ""),
+    // authspec-only: the channel-binding types the client's SCRAM-*-PLUS uses, in order
+    // of preference, among those the TLS connection has (RFC 5802 §6).
+    p(
+        "authspec_smtp_channel_binding_types",
+        "tls-exporter, tls-server-end-point",
+    ),
     p("broken_sasl_auth_clients", "no"),
     // authspec: the product name in the banner.
     p("mail_name", "authspec"),
@@ -489,6 +495,36 @@ impl MainCf {
     pub fn list(&self, name: &str) -> Result<Vec<String>, ConfigError> {
         let value = self.expand(name)?;
         Ok(split_list(&value).into_iter().map(str::to_owned).collect())
+    }
+
+    /// A list of channel-binding types (RFC 5802 §6), in order and without repeats;
+    /// `tls-unique` is refused, since rustls cannot produce it (RFC 9266 §3: and TLS 1.3
+    /// has none).
+    pub fn channel_binding_types(
+        &self,
+        name: &str,
+    ) -> Result<Vec<crate::sasl::channel_binding::CbType>, ConfigError> {
+        use crate::sasl::channel_binding::CbType;
+        let mut types = Vec::new();
+        for item in self.list(name)? {
+            match CbType::from_name(item.as_bytes()) {
+                Some(t) if t != CbType::TlsUnique => {
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
+                }
+                _ => {
+                    return Err(self.error(
+                        name,
+                        ConfigErrorKind::BadValue {
+                            value: item.clone(),
+                            allowed: &["tls-exporter", "tls-server-end-point"],
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(types)
     }
 
     /// One of a fixed set of words, compared case-insensitively; returns the index in

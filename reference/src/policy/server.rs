@@ -361,25 +361,8 @@ impl ServerConfig {
             list
         };
 
-        let mut sasl_channel_binding_types = Vec::new();
-        for name in cf.list("authspec_sasl_channel_binding_types")? {
-            match CbType::from_name(name.as_bytes()) {
-                Some(t) if t != CbType::TlsUnique => {
-                    if !sasl_channel_binding_types.contains(&t) {
-                        sasl_channel_binding_types.push(t);
-                    }
-                }
-                _ => {
-                    return Err(cf.error(
-                        "authspec_sasl_channel_binding_types",
-                        ConfigErrorKind::BadValue {
-                            value: name.clone(),
-                            allowed: &["tls-exporter", "tls-server-end-point"],
-                        },
-                    ));
-                }
-            }
-        }
+        let sasl_channel_binding_types =
+            cf.channel_binding_types("authspec_sasl_channel_binding_types")?;
 
         let tls_security_level = match cf.choice("smtpd_tls_security_level", TLS_LEVELS)? {
             0 | 1 => TlsLevel::None,

@@ -42,6 +42,10 @@ impl CbType {
         CbType::TlsUnique,
     ];
 
+    /// The types a TLS connection here can bind with, in the default order of preference
+    /// (`authspec_sasl_channel_binding_types`, `authspec_smtp_channel_binding_types`).
+    pub const AVAILABLE: [CbType; 2] = [CbType::TlsExporter, CbType::TlsServerEndPoint];
+
     /// The IANA-registered name, as in the GS2 header's `p=` (RFC 5802 §7).
     pub const fn name(self) -> &'static str {
         match self {

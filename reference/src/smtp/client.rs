@@ -74,6 +74,10 @@ pub struct AuthPlan {
     pub credentials: ClientCredentials,
     /// Picks the mechanism from the server's EHLO list (`--mechanism`, or a [`crate::policy::ClientConfig`]).
     pub chooser: Box<dyn MechanismChooser>,
+    /// The channel-binding types a -PLUS mechanism may use, in order of preference
+    /// (`authspec_smtp_channel_binding_types`); the first one the TLS connection has
+    /// is used.
+    pub channel_binding_types: Vec<CbType>,
 }
 
 /// The message to send after authentication, if any.
@@ -367,10 +371,13 @@ impl ClientSession {
         if !self.tls {
             return ClientBinding::default();
         }
-        let pick = |t: CbType| self.channel_bindings.get(t).map(|d| (t, d.to_vec()));
-        // -PLUS binds with `tls-exporter` when the connection has it, else
-        // `tls-server-end-point`.
-        let binding = self.channel_bindings.types().into_iter().find_map(pick);
+        let pick = |t: &CbType| self.channel_bindings.get(*t).map(|d| (*t, d.to_vec()));
+        // The first type in the plan's order that the connection has.
+        let binding = self
+            .plan
+            .auth
+            .as_ref()
+            .and_then(|a| a.channel_binding_types.iter().find_map(pick));
         ClientBinding {
             binding,
             supported: false,
