@@ -113,7 +113,10 @@ fn seed_corpus_replays_through_every_entry_point() {
             "client_digest_md5",
             fuzz_oracles::mech_digest_scram::client_digest_md5,
         ),
-        ("client_scram", fuzz_oracles::mech_digest_scram::client_scram),
+        (
+            "client_scram",
+            fuzz_oracles::mech_digest_scram::client_scram,
+        ),
         (
             "digest_directives",
             fuzz_oracles::mech_digest_scram::digest_directives,
