@@ -33,37 +33,64 @@ pub const TEXT_LINE_LIMIT: usize = 1000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Deviation {
     /// RFC 5321 §2.3.8: the line ended in LF without the CR before it.
-    BareLf { offset: usize },
+    BareLf {
+        /// Where the LF is.
+        offset: usize,
+    },
     /// RFC 5321 §2.3.8: a CR inside the line was not followed by LF.
-    BareCr { offset: usize },
+    BareCr {
+        /// Where the lone CR is.
+        offset: usize,
+    },
     /// RFC 5321 §4.1.1 and §2.4: NUL is not a character of any SMTP text.
-    Nul { offset: usize },
+    Nul {
+        /// Where the first NUL is.
+        offset: usize,
+    },
     /// RFC 5321 §2.4: commands and replies are US-ASCII; an octet ≥ 0x80 needs an
     /// extension (8BITMIME for content, SMTPUTF8 for commands).
-    EightBit { offset: usize },
+    EightBit {
+        /// Where the first octet ≥ 0x80 is.
+        offset: usize,
+    },
     /// A control octet other than HT, CR, LF and NUL (RFC 5321 §4.1.2 `textstring`
     /// and §4.2 admit none of them).
-    Control { offset: usize },
+    Control {
+        /// Where the first such octet is.
+        offset: usize,
+    },
     /// RFC 5321 §4.5.3.1.4–6: more than `limit` octets (terminator included) without
     /// a line end. `length` is the number of octets known when the reader gave up:
     /// the reader reports at once instead of waiting for the end, so it is `limit + 1`
     /// for a framed line (or the exact length when a complete line is judged against
     /// a smaller limit after the fact, see [`LineReader::next_command_line`]).
-    LineTooLong { limit: usize, length: usize },
+    LineTooLong {
+        /// The limit the line broke: [`AUTH_LINE_LIMIT`], a command's or a text line's.
+        limit: usize,
+        /// The octets known when the reader gave up.
+        length: usize,
+    },
 }
 
 /// The kind of a [`Deviation`], for [`Line::has`] without having to invent offsets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DeviationKind {
+    /// [`Deviation::BareLf`].
     BareLf,
+    /// [`Deviation::BareCr`].
     BareCr,
+    /// [`Deviation::Nul`].
     Nul,
+    /// [`Deviation::EightBit`].
     EightBit,
+    /// [`Deviation::Control`].
     Control,
+    /// [`Deviation::LineTooLong`].
     LineTooLong,
 }
 
 impl Deviation {
+    /// Which rule this deviation breaks, without its position.
     pub fn kind(&self) -> DeviationKind {
         match self {
             Deviation::BareLf { .. } => DeviationKind::BareLf,
@@ -97,6 +124,7 @@ impl Line {
         self.has(DeviationKind::LineTooLong)
     }
 
+    /// Whether the line departs from strict framing in this way.
     pub fn has(&self, kind: DeviationKind) -> bool {
         self.deviations.iter().any(|d| d.kind() == kind)
     }
@@ -115,18 +143,22 @@ pub struct LineRef<'a> {
 }
 
 impl LineRef<'_> {
+    /// As [`Line::is_clean`].
     pub fn is_clean(&self) -> bool {
         self.deviations.is_empty()
     }
 
+    /// As [`Line::too_long`].
     pub fn too_long(&self) -> bool {
         self.has(DeviationKind::LineTooLong)
     }
 
+    /// As [`Line::has`].
     pub fn has(&self, kind: DeviationKind) -> bool {
         self.deviations.iter().any(|d| d.kind() == kind)
     }
 
+    /// The same line, owning a copy of its content.
     pub fn into_owned(self) -> Line {
         Line {
             bytes: self.bytes.to_vec(),
@@ -286,6 +318,7 @@ pub struct LineReader {
 }
 
 impl LineReader {
+    /// An empty reader, at the start of a connection.
     pub fn new() -> Self {
         Self::default()
     }
