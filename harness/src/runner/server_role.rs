@@ -185,11 +185,7 @@ impl Judge {
         let Some(mechanism) = Mechanism::from_name(mech_name.as_bytes()) else {
             return StepEnd::Error(format!("the harness cannot serve {mech_name}"));
         };
-        let text = ir.as_ref().map(|ir| match ir {
-            InitialResponse::Empty => &b"="[..],
-            InitialResponse::Base64(t) => t.as_bytes(),
-        });
-        let initial = match auth_server::initial_response(mechanism, text) {
+        let initial = match auth_server::initial_response(mechanism, ir.as_ref()) {
             Ok(initial) => initial,
             Err(e) => {
                 let _ = self.send(&e.reply().wire()).await;

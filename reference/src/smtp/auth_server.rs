@@ -23,6 +23,7 @@ use std::fmt;
 
 use crate::sasl::{Authenticated, Mechanism, SaslError, ServerMechanism, ServerStep};
 use crate::smtp::auth_client::MAX_AUTH_ROUNDS;
+use crate::smtp::command::InitialResponse;
 use crate::smtp::sasl_frame::{self, Base64Error, ClientMessage};
 
 /// Every reply a server gives to the AUTH command or its exchange (RFC 4954 §4, §6),
@@ -206,14 +207,16 @@ impl fmt::Display for ExchangeError {
 impl std::error::Error for ExchangeError {}
 
 /// The initial response of `AUTH mechanism [text]`, judged before a mechanism instance
-/// exists (so a refused AUTH line costs the server no nonce). `text` is the argument as
-/// it arrived: base64, or `=` for an empty response.
+/// exists (so a refused AUTH line costs the server no nonce). `ir` is the argument as
+/// the command parser read it: base64, or `=` for an empty response.
 pub fn initial_response(
     mechanism: Mechanism,
-    text: Option<&[u8]>,
+    ir: Option<&InitialResponse>,
 ) -> Result<Option<Vec<u8>>, ExchangeError> {
-    let Some(text) = text else {
-        return Ok(None);
+    let text = match ir {
+        None => return Ok(None),
+        Some(InitialResponse::Empty) => &b"="[..],
+        Some(InitialResponse::Base64(t)) => t.as_bytes(),
     };
     let data = sasl_frame::decode_initial_response(text)
         .map_err(ExchangeError::InitialResponseNotBase64)?;
@@ -401,18 +404,22 @@ mod tests {
         assert_eq!(Cancelled.wire(), b"501 5.7.0 Authentication aborted\r\n");
     }
 
+    fn b64(text: &str) -> InitialResponse {
+        InitialResponse::Base64(text.to_owned())
+    }
+
     #[test]
     fn initial_response_rules() {
         assert_eq!(initial_response(Mechanism::Plain, None), Ok(None));
         assert_eq!(
-            initial_response(Mechanism::Plain, Some(b"=")),
+            initial_response(Mechanism::Plain, Some(&InitialResponse::Empty)),
             Ok(Some(Vec::new()))
         );
         assert!(matches!(
-            initial_response(Mechanism::Plain, Some(b"QQ")),
+            initial_response(Mechanism::Plain, Some(&b64("QQ"))),
             Err(ExchangeError::InitialResponseNotBase64(_))
         ));
-        let e = initial_response(Mechanism::CramMd5, Some(b"QUJD")).unwrap_err();
+        let e = initial_response(Mechanism::CramMd5, Some(&b64("QUJD"))).unwrap_err();
         assert_eq!(
             e,
             ExchangeError::InitialResponseToServerFirst(Mechanism::CramMd5)
@@ -420,7 +427,7 @@ mod tests {
         assert_eq!(e.reply(), AuthReply::InitialResponseNotAllowed);
         // RFC 2831 §2.2.1: a subsequent-authentication attempt starts over.
         assert_eq!(
-            initial_response(Mechanism::DigestMd5, Some(b"QUJD")),
+            initial_response(Mechanism::DigestMd5, Some(&b64("QUJD"))),
             Ok(None)
         );
     }
@@ -428,7 +435,8 @@ mod tests {
     #[test]
     fn plain_with_initial_response_succeeds_at_once() {
         let mut x = exchange(Mechanism::Plain);
-        let ir = initial_response(Mechanism::Plain, Some(b"AGFsaWNlAHdvbmRlcmxhbmQ=")).unwrap();
+        let ir =
+            initial_response(Mechanism::Plain, Some(&b64("AGFsaWNlAHdvbmRlcmxhbmQ="))).unwrap();
         match x.start(ir.as_deref()) {
             ExchangeStep::Success(id) => assert_eq!(id.authcid, "alice"),
             other => panic!("{other:?}"),

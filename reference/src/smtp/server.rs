@@ -905,11 +905,7 @@ impl ServerSession {
             });
             return;
         };
-        let text = ir.as_ref().map(|ir| match ir {
-            InitialResponse::Empty => &b"="[..],
-            InitialResponse::Base64(t) => t.as_bytes(),
-        });
-        let initial = match auth_server::initial_response(mechanism, text) {
+        let initial = match auth_server::initial_response(mechanism, ir.as_ref()) {
             Ok(initial) => initial,
             Err(e) => {
                 self.auth_reply(e.reply());
