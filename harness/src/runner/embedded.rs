@@ -10,6 +10,7 @@ use authspec_reference::net::tls;
 use authspec_reference::policy::error::ConfigError;
 use authspec_reference::policy::maincf::MainCf;
 use authspec_reference::policy::server::{ServerConfig, TlsLevel};
+use authspec_reference::sasl::Mechanism;
 use authspec_reference::sasl::credentials::MemoryStore;
 use std::sync::{Arc, OnceLock};
 use tracing::instrument::WithSubscriber as _;
@@ -74,11 +75,9 @@ pub fn profile_main_cf(
 /// The host name the embedded server uses, so transcripts and snapshots are stable.
 pub const HOSTNAME: &str = "mx.authspec.test";
 
-/// One self-signed certificate for every embedded server of the process: making one
-/// costs more than a whole scenario.
 /// The embedded server's TLS config, the DER of its certificate (for
 /// `tls-server-end-point`) and its PEM (for a client under test to trust, `{cafile}`),
-/// made once per process.
+/// made once per process: making a certificate costs more than a whole scenario.
 struct ServerTls {
     config: Arc<rustls::ServerConfig>,
     leaf: Vec<u8>,
@@ -124,12 +123,34 @@ pub(crate) fn server_cert_file() -> Result<std::path::PathBuf, String> {
 
 /// The server configuration for a scenario's profile.
 pub fn config_for(sc: &Scenario) -> Result<ServerConfig, ProfileError> {
-    let cf = profile_main_cf(
+    let mut cf = profile_main_cf(
         &format!("myhostname = {HOSTNAME}\n"),
         "(embedded)",
         sc,
         |_| true,
     )?;
+    // A mechanism the scenario requires that the reference does not offer by default
+    // (the SCRAM-SHA-512 family) is added to its list, unless the profile writes the
+    // list itself: such a scenario judges the mechanism, not the default offer, and
+    // so runs against a live target that offers it too.
+    if !sc.profile.contains_key("authspec_sasl_mech_list") {
+        let extra: Vec<&str> = sc
+            .requires
+            .mechanisms
+            .iter()
+            .map(String::as_str)
+            .filter(|name| {
+                Mechanism::from_name(name.as_bytes())
+                    .is_some_and(|m| !Mechanism::DEFAULT_SERVER.contains(&m))
+            })
+            .collect();
+        if !extra.is_empty() {
+            let defaults = Mechanism::DEFAULT_SERVER.map(Mechanism::name);
+            let list = extra.iter().chain(&defaults).copied().collect::<Vec<_>>();
+            cf.set_override(&format!("authspec_sasl_mech_list={}", list.join(" ")))
+                .map_err(ProfileError::Parameter)?;
+        }
+    }
     ServerConfig::from_main_cf(&cf).map_err(ProfileError::Parameter)
 }
 
