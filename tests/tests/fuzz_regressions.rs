@@ -27,6 +27,17 @@ fn replay_corpus(target: &str, entry: fn(&[u8])) -> usize {
     n
 }
 
+/// server_oauthbearer, CI fuzz smoke run: a client response with a key-value pair
+/// after `auth=` (`...auth=Bearer pencil\x01i=il\x01\x01`), which RFC 7628 §3.1
+/// allows. The server was right to accept it; the oracle assumed `auth` came last.
+/// Fixed in the oracle (`fuzz_oracles::mech::server_oauthbearer`).
+#[test]
+fn oauthbearer_pair_after_auth_is_not_a_wrong_token() {
+    fuzz_oracles::mech::server_oauthbearer(
+        b"\0n,a=user@example.org,\x01host=mx.exampleport=587\x01auth=Bearer pencil\x01i=il\x01\x01",
+    );
+}
+
 /// passwd_file, 60-second run: the oracle took a password field that is also the
 /// user name for a secret leaked through `Debug` (which shows user names). Fixed in
 /// the oracle (`fuzz_oracles::mech::passwd_file`); the parser and `Debug` were right.

@@ -160,12 +160,18 @@ pub fn server_oauthbearer(data: &[u8]) {
             msg.starts_with(format!("n,a={u},").as_bytes())
                 || msg.starts_with(format!("y,a={u},").as_bytes())
         });
-        let mut tail = b" ".to_vec();
-        tail.extend_from_slice(PASSWORD);
-        tail.extend_from_slice(b"\x01\x01");
         assert!(user_ok, "OAUTHBEARER success for another user");
+        // RFC 7628 §3.1: `kvpairs = *kvpair`, in any order, so `auth` need not be the
+        // last pair (the parser refuses a repeated key); its token must be the
+        // password, whatever other pairs follow.
+        let mut token = b" ".to_vec();
+        token.extend_from_slice(PASSWORD);
+        let auth = msg
+            .split(|&b| b == 0x01)
+            .find(|pair| pair.starts_with(b"auth="))
+            .expect("OAUTHBEARER success without an auth pair");
         assert!(
-            msg.ends_with(&tail),
+            auth.ends_with(&token),
             "OAUTHBEARER success with a wrong token"
         );
     }
