@@ -23,6 +23,7 @@ use authspec_reference::smtp::client::{
 };
 use authspec_reference::smtp::command::{self, Command, CommandError, InitialResponse};
 use authspec_reference::smtp::line::AUTH_LINE_LIMIT;
+use authspec_reference::smtp::reply::{self, ReplyLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -103,10 +104,10 @@ fn fail(
 
 impl Judge {
     async fn send(&mut self, bytes: &[u8]) -> Result<(), StepEnd> {
+        if let Some(auth) = ehlo_auth(bytes) {
+            self.advertised = auth;
+        }
         for line in bytes.split_inclusive(|b| *b == b'\n') {
-            if let Some(mechanisms) = auth_keyword(line) {
-                self.advertised = mechanisms;
-            }
             self.transcript.push(TranscriptLine::from_bytes(
                 crate::report::Direction::Server,
                 line,
@@ -212,7 +213,8 @@ impl Judge {
             ServerBinding {
                 bindings: self.conn.channel_bindings.clone(),
                 plus_advertised: self.advertised.iter().any(|m| {
-                    Mechanism::from_name(m.as_bytes()).is_some_and(Mechanism::channel_binding)
+                    Mechanism::from_name(m.to_ascii_uppercase().as_bytes())
+                        .is_some_and(Mechanism::channel_binding)
                 }),
             }
         } else {
@@ -607,19 +609,11 @@ impl Judge {
     }
 }
 
-/// The mechanisms of an EHLO reply line `250-AUTH …` or `250 AUTH …` (RFC 4954 §3),
-/// upper-cased; `None` for any other line.
-fn auth_keyword(line: &[u8]) -> Option<Vec<String>> {
-    let text = std::str::from_utf8(line).ok()?.trim_end();
-    let rest = text.strip_prefix("250")?;
-    let rest = rest.strip_prefix(['-', ' '])?;
-    let (keyword, params) = rest.split_once(' ').unwrap_or((rest, ""));
-    keyword.eq_ignore_ascii_case("AUTH").then(|| {
-        params
-            .split_ascii_whitespace()
-            .map(str::to_ascii_uppercase)
-            .collect()
-    })
+/// The AUTH mechanisms of `bytes` when they are a well-formed EHLO reply with an AUTH
+/// keyword (RFC 4954 §3), read by the reference's own reply and EHLO parsers.
+fn ehlo_auth(bytes: &[u8]) -> Option<Vec<String>> {
+    let (reply, _) = reply::parse_reply(bytes, &ReplyLimits::default()).ok()??;
+    reply::parse_ehlo(&reply).ok()?.auth
 }
 
 /// A chooser for the embedded client: the scenario's `mechanism` variable if set,
