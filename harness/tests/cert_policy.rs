@@ -9,7 +9,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+mod support;
+use support::Server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authspec");
 
@@ -20,45 +23,15 @@ CA that signed it, or --tls-insecure to skip verification (test servers only).";
 /// What every subcommand says about serve's self-signed certificate.
 const WORDS: &str = "invalid peer certificate: issued by an unknown CA, perhaps self-signed";
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `authspec serve` with STARTTLS and its generated self-signed certificate, written
 /// to `dir/cert.pem`.
 fn serve(dir: &Path) -> Server {
-    let users = dir.join("users");
-    std::fs::write(&users, "alice:{PLAIN}wonderland\n").unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--seed", "1"])
-        .arg("--users")
-        .arg(&users)
-        .args(["-o", "smtpd_tls_security_level=may", "--write-cert"])
-        .arg(dir.join("cert.pem"))
-        .env_remove("AUTHSPEC_LOG")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    Server { child, addr }
+    let cert = dir.join("cert.pem");
+    let cert = cert.to_str().unwrap();
+    support::serve(
+        dir,
+        &["-o", "smtpd_tls_security_level=may", "--write-cert", cert],
+    )
 }
 
 fn authspec(args: &[&str], extra: &[&str]) -> Output {

@@ -4,54 +4,16 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::serve;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authspec");
 
 /// What `probe` exits with when it cannot report (README exit codes).
 const EXIT_NETWORK: i32 = 3;
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `authspec serve` on an ephemeral loopback port, with alice's PLAIN secret (SCRAM
-/// keys are derived from it, so SCRAM is offered) and `extra` parameters.
-fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let users = dir.join("users");
-    std::fs::write(&users, "alice:{PLAIN}wonderland\n").unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--seed", "1"])
-        .arg("--users")
-        .arg(&users)
-        .args(extra)
-        .env_remove("AUTHSPEC_LOG")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_string();
-    Server { child, addr }
-}
 
 fn probe(args: &[&str]) -> Output {
     Command::new(BIN)

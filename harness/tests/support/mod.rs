@@ -1,0 +1,48 @@
+//! What several CLI test files share: `authspec serve` as a child process on an
+//! ephemeral loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running `authspec serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// The address it listens on (`listening on …`, its first line of output).
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `authspec serve` with alice's PLAIN secret (SCRAM keys are derived from it, so
+/// SCRAM is offered), nonces from seed 1 and the `extra` arguments; logs off.
+pub fn serve(dir: &Path, extra: &[&str]) -> Server {
+    let users = dir.join("users");
+    std::fs::write(&users, "alice:{PLAIN}wonderland\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authspec"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--seed", "1"])
+        .arg("--users")
+        .arg(&users)
+        .args(extra)
+        .env_remove("AUTHSPEC_LOG")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    Server { child, addr }
+}
