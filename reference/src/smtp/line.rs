@@ -126,8 +126,13 @@ impl Line {
 
     /// Whether the line departs from strict framing in this way.
     pub fn has(&self, kind: DeviationKind) -> bool {
-        self.deviations.iter().any(|d| d.kind() == kind)
+        has_kind(&self.deviations, kind)
     }
+}
+
+/// The one test behind [`Line::has`] and [`LineRef::has`].
+fn has_kind(deviations: &[Deviation], kind: DeviationKind) -> bool {
+    deviations.iter().any(|d| d.kind() == kind)
 }
 
 /// One framed line that borrows its content from the [`LineReader`]'s buffer, for a
@@ -155,7 +160,7 @@ impl LineRef<'_> {
 
     /// As [`Line::has`].
     pub fn has(&self, kind: DeviationKind) -> bool {
-        self.deviations.iter().any(|d| d.kind() == kind)
+        has_kind(&self.deviations, kind)
     }
 
     /// The same line, owning a copy of its content.
