@@ -431,3 +431,71 @@ fn initial_response_debug_hides_the_secret() {
     let shown = format!("{cmd:?}");
     assert!(!shown.contains("dGVzdAB0ZXN0ADEyMzQ"), "{shown}");
 }
+
+/// `parse_ref` hands out the line's own octets (no copy), and owning its result gives
+/// exactly what `parse` gives, for accepted and rejected lines alike.
+#[test]
+fn borrowed_parse_borrows_from_the_line_and_agrees_with_parse() {
+    use authspec_reference::smtp::command::parse_ref;
+    let within = |line: &[u8], s: &str| {
+        let (l, p) = (line.as_ptr() as usize, s.as_ptr() as usize);
+        p >= l && p + s.len() <= l + line.len()
+    };
+    let line = b"MAIL FROM:<alice@example.com> SIZE=10 X-TRACE=abc AUTH=<>";
+    match parse_ref(line) {
+        Ok(Command::Mail {
+            from: ReversePath::Mailbox(m),
+            params,
+        }) => {
+            assert_eq!(m, "alice@example.com");
+            assert!(within(line, m), "the mailbox is a copy");
+            let Some(Param::Other {
+                keyword,
+                value: Some(value),
+            }) = params.get(1)
+            else {
+                panic!("X-TRACE not parsed as another parameter: {params:?}");
+            };
+            assert!(within(line, keyword) && within(line, value));
+        }
+        other => panic!("{other:?}"),
+    }
+    let line = b"AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=";
+    match parse_ref(line) {
+        Ok(Command::Auth {
+            mechanism,
+            initial_response: Some(InitialResponse::Base64(t)),
+        }) => assert!(within(line, mechanism) && within(line, t)),
+        other => panic!("{other:?}"),
+    }
+    for line in [
+        &b"EHLO [192.0.2.1]"[..],
+        b"HELO relay.example.com",
+        b"RCPT TO:<Postmaster> NOTIFY=SUCCESS,FAILURE",
+        b"RCPT TO:<@a.example,@b.example:bob@c.example>",
+        b"VRFY \"quoted user\"",
+        b"NOOP",
+        b"HELP auth",
+        b"BDAT 100 LAST",
+        b"AUTH CRAM-MD5 =",
+        b"MAIL FROM:<> AUTH=alice+40example.com BODY=8BITMIME SMTPUTF8",
+        b"MAIL FROM:<a@b> SIZE=1 SIZE=2",
+        b"auth plain",
+        b"EHLO",
+        b"RCPT TO:<>",
+        b"MAIL FROM:<\xff@example.com>",
+    ] {
+        assert_eq!(
+            parse_ref(line).map(Command::into_owned),
+            parse(line),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+        if let Ok(c) = parse_ref(line) {
+            assert_eq!(
+                c.format(),
+                parse(line).map(|c| c.format()).unwrap_or_default()
+            );
+        }
+    }
+}

@@ -4,10 +4,12 @@
 //!
 //! [`parse`] takes one line without its CRLF (framing and its deviations belong to
 //! [`super::line`]) and either returns the command or names the grammar rule the line
-//! breaks. It is strict: a single SP between elements, no trailing data, no control
-//! octets, no space around the colon of `FROM:`/`TO:`. Verbs, `FROM:`/`TO:` and
-//! parameter keywords are case-insensitive (RFC 5321 §2.4); mailboxes and domains
-//! keep the case they were sent in. UTF-8 is accepted where RFC 6531 §3.3 extends
+//! breaks; [`parse_ref`] does the same without copying, its command borrowing its
+//! fields from the line (`Command<&str>`; `Command` alone is the owned
+//! `Command<String>`). It is strict: a single SP between elements, no trailing
+//! data, no control octets, no space around the colon of `FROM:`/`TO:`. Verbs,
+//! `FROM:`/`TO:` and parameter keywords are case-insensitive (RFC 5321 §2.4);
+//! mailboxes and domains keep the case they were sent in. UTF-8 is accepted where RFC 6531 §3.3 extends
 //! the grammar (atext, qtext, sub-domain, esmtp-value); whether SMTPUTF8 was
 //! negotiated is the session's business.
 //!
@@ -31,33 +33,33 @@ pub(crate) const MECHANISM_NAME_LIMIT: usize = 20;
 
 /// One SMTP command.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum Command<S: AsRef<str> = String> {
     /// `helo = "HELO" SP Domain CRLF` (RFC 5321 §4.1.1.1).
     Helo {
         /// The client's domain name as sent; not resolved or checked against the peer.
-        domain: String,
+        domain: S,
     },
     /// `ehlo = "EHLO" SP ( Domain / address-literal ) CRLF` (RFC 5321 §4.1.1.1).
     /// An address literal keeps its brackets.
     Ehlo {
         /// The domain or address literal (`[192.0.2.1]`) as sent.
-        domain: String,
+        domain: S,
     },
     /// `mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF` (§4.1.1.2).
     Mail {
         /// `<>` or the sender's mailbox.
-        from: ReversePath,
+        from: ReversePath<S>,
         /// `Mail-parameters`, in the order sent.
-        params: Vec<Param>,
+        params: Vec<Param<S>>,
     },
     /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" /
     /// Forward-path ) [SP Rcpt-parameters] CRLF` (§4.1.1.3). No RCPT parameter is
     /// interpreted here: all of them are [`Param::Other`].
     Rcpt {
         /// The recipient, or the special `<Postmaster>`.
-        to: ForwardPath,
+        to: ForwardPath<S>,
         /// `Rcpt-parameters`, in the order sent, uninterpreted.
-        params: Vec<Param>,
+        params: Vec<Param<S>>,
     },
     /// `data = "DATA" CRLF` (§4.1.1.4).
     Data,
@@ -77,73 +79,73 @@ pub enum Command {
     /// `vrfy = "VRFY" SP String CRLF` (§4.1.1.6). Quoted strings keep their quotes.
     Vrfy {
         /// The user or mailbox to verify, as sent.
-        arg: String,
+        arg: S,
     },
     /// `expn = "EXPN" SP String CRLF` (§4.1.1.7).
     Expn {
         /// The mailing list to expand, as sent.
-        arg: String,
+        arg: S,
     },
     /// `help = "HELP" [ SP String ] CRLF` (§4.1.1.8).
     Help {
         /// The topic asked about, if any.
-        arg: Option<String>,
+        arg: Option<S>,
     },
     /// `noop = "NOOP" [ SP String ] CRLF` (§4.1.1.9).
     Noop {
         /// The ignored argument (§4.1.1.9 allows one), if any.
-        arg: Option<String>,
+        arg: Option<S>,
     },
     /// `"AUTH" SP sasl-mech [SP initial-response]` (RFC 4954 §4).
     Auth {
         /// `sasl-mech` as sent (case kept; compare with `Mechanism::from_name`).
-        mechanism: String,
+        mechanism: S,
         /// The initial response on the AUTH line, if the client sent one.
-        initial_response: Option<InitialResponse>,
+        initial_response: Option<InitialResponse<S>>,
     },
 }
 
 /// The optional initial response of AUTH (RFC 4954 §4: `initial-response = base64 /
 /// "="`). The base64 stays undecoded here; see [`super::sasl_frame`].
 #[derive(Clone, PartialEq, Eq)]
-pub enum InitialResponse {
+pub enum InitialResponse<S: AsRef<str> = String> {
     /// `=`: an initial response of zero octets.
     Empty,
     /// Base64 text, checked for its alphabet only.
-    Base64(String),
+    Base64(S),
 }
 
-impl fmt::Debug for InitialResponse {
+impl<S: AsRef<str>> fmt::Debug for InitialResponse<S> {
     // The initial response of PLAIN is the password, barely encoded.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InitialResponse::Empty => f.write_str("Empty"),
-            InitialResponse::Base64(t) => write!(f, "Base64(<{} chars>)", t.len()),
+            InitialResponse::Base64(t) => write!(f, "Base64(<{} chars>)", t.as_ref().len()),
         }
     }
 }
 
 /// `Reverse-path = Path / "<>"` (RFC 5321 §4.1.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReversePath {
+pub enum ReversePath<S = String> {
     /// `<>`, the null reverse-path of bounces (§4.5.5).
     Null,
     /// The mailbox, without brackets and without any source route.
-    Mailbox(String),
+    Mailbox(S),
 }
 
 /// `Forward-path = Path`, plus the special `<Postmaster>` (RFC 5321 §4.1.1.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ForwardPath {
+pub enum ForwardPath<S = String> {
     /// `<Postmaster>` (any case) with no domain; §4.5.1 says it MUST be accepted.
     Postmaster,
     /// The mailbox, without brackets and without any source route.
-    Mailbox(String),
+    Mailbox(S),
 }
 
 /// A MAIL or RCPT parameter (`esmtp-param`, RFC 5321 §4.1.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Param {
+pub enum Param<S = String> {
     /// `SIZE=` (RFC 1870 §6: `size-value = 1*20DIGIT`).
     Size(u64),
     /// `BODY=` (RFC 6152 §2, RFC 3030 §3).
@@ -155,9 +157,9 @@ pub enum Param {
     /// Any other parameter, keyword and value as received.
     Other {
         /// `esmtp-keyword` as sent.
-        keyword: String,
+        keyword: S,
         /// `esmtp-value`, if the parameter had `=`.
-        value: Option<String>,
+        value: Option<S>,
     },
 }
 
@@ -609,8 +611,15 @@ const V_AUTH: u32 = tag(b"auth");
 const K_SIZE: u32 = tag(b"size");
 const K_BODY: u32 = tag(b"body");
 
-/// Parses one command line (without CRLF).
+/// Parses one command line (without CRLF) into a command that owns its fields.
 pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
+    parse_ref(line).map(Command::into_owned)
+}
+
+/// [`parse`] without copying: the command's fields borrow from `line`, so parsing a
+/// line allocates nothing unless it carries parameters other than `SIZE`, `BODY`,
+/// `SMTPUTF8` and `AUTH=<>`. The grammar and the errors are those of [`parse`].
+pub fn parse_ref(line: &[u8]) -> Result<Command<&str>, CommandError> {
     parse_grammar(line).map_err(|e| refine(line, e))
 }
 
@@ -629,7 +638,7 @@ fn refine(line: &[u8], e: CommandError) -> CommandError {
     e
 }
 
-fn parse_grammar(line: &[u8]) -> Res<Command> {
+fn parse_grammar(line: &[u8]) -> Res<Command<&str>> {
     if line.is_empty() {
         return Err(CommandError::EmptyLine);
     }
@@ -656,7 +665,7 @@ fn parse_grammar(line: &[u8]) -> Res<Command> {
             };
             end_of_line(line, end)?;
             Ok(Command::Ehlo {
-                domain: to_string(line, start, end)?,
+                domain: str_at(line, start, end)?,
             })
         }
         V_HELO => {
@@ -664,7 +673,7 @@ fn parse_grammar(line: &[u8]) -> Res<Command> {
             let end = domain(line, start)?;
             end_of_line(line, end)?;
             Ok(Command::Helo {
-                domain: to_string(line, start, end)?,
+                domain: str_at(line, start, end)?,
             })
         }
         V_AUTH => parse_auth(line),
@@ -688,7 +697,12 @@ fn parse_grammar(line: &[u8]) -> Res<Command> {
     }
 }
 
-fn no_argument(line: &[u8], verb_len: usize, cmd: Command, verb: &'static str) -> Res<Command> {
+fn no_argument<'a>(
+    line: &[u8],
+    verb_len: usize,
+    cmd: Command<&'a str>,
+    verb: &'static str,
+) -> Res<Command<&'a str>> {
     match line.get(verb_len..) {
         None | Some(b"") => Ok(cmd),
         Some(rest) if rest.iter().all(|&b| b == b' ') => {
@@ -720,9 +734,9 @@ fn end_of_line(line: &[u8], pos: usize) -> Res<()> {
     }
 }
 
-fn to_string(line: &[u8], start: usize, end: usize) -> Res<String> {
+fn str_at(line: &[u8], start: usize, end: usize) -> Res<&str> {
     match std::str::from_utf8(&line[start..end]) {
-        Ok(s) => Ok(s.to_owned()),
+        Ok(s) => Ok(s),
         Err(e) => Err(CommandError::InvalidUtf8 {
             offset: start + e.valid_up_to(),
         }),
@@ -941,7 +955,7 @@ fn colon_keyword(line: &[u8], word: &[u8], err: CommandError) -> Res<usize> {
     Ok(colon + 1)
 }
 
-fn parse_mail(line: &[u8]) -> Res<Command> {
+fn parse_mail(line: &[u8]) -> Res<Command<&str>> {
     let pos = colon_keyword(line, b"FROM", CommandError::ExpectedFromColon)?;
     if line.get(pos) != Some(&b'<') {
         return Err(CommandError::PathNotInAngleBrackets { offset: pos });
@@ -950,13 +964,13 @@ fn parse_mail(line: &[u8]) -> Res<Command> {
         (ReversePath::Null, pos + 2)
     } else {
         let (s, e, after) = path(line, pos)?;
-        (ReversePath::Mailbox(to_string(line, s, e)?), after)
+        (ReversePath::Mailbox(str_at(line, s, e)?), after)
     };
     let params = params(line, after, true)?;
     Ok(Command::Mail { from, params })
 }
 
-fn parse_rcpt(line: &[u8]) -> Res<Command> {
+fn parse_rcpt(line: &[u8]) -> Res<Command<&str>> {
     let pos = colon_keyword(line, b"TO", CommandError::ExpectedToColon)?;
     if line.get(pos) != Some(&b'<') {
         return Err(CommandError::PathNotInAngleBrackets { offset: pos });
@@ -970,14 +984,14 @@ fn parse_rcpt(line: &[u8]) -> Res<Command> {
         (ForwardPath::Postmaster, pos + 12)
     } else {
         let (s, e, after) = path(line, pos)?;
-        (ForwardPath::Mailbox(to_string(line, s, e)?), after)
+        (ForwardPath::Mailbox(str_at(line, s, e)?), after)
     };
     let params = params(line, after, false)?;
     Ok(Command::Rcpt { to, params })
 }
 
 /// `[SP esmtp-param *(SP esmtp-param)]` up to the end of the line.
-fn params(line: &[u8], mut pos: usize, mail: bool) -> Res<Vec<Param>> {
+fn params(line: &[u8], mut pos: usize, mail: bool) -> Res<Vec<Param<&str>>> {
     let mut out = Vec::new();
     // Bits for SIZE, BODY, SMTPUTF8, AUTH: duplicates of known keywords are cheap.
     let mut seen = 0u8;
@@ -1023,7 +1037,7 @@ fn params(line: &[u8], mut pos: usize, mail: bool) -> Res<Vec<Param>> {
         let param = match param {
             Some(p) => p,
             None => {
-                let dup = out.iter().any(|p: &Param| match p {
+                let dup = out.iter().any(|p: &Param<&str>| match p {
                     Param::Other { keyword: k, .. } => k.as_bytes().eq_ignore_ascii_case(keyword),
                     _ => false,
                 });
@@ -1033,8 +1047,8 @@ fn params(line: &[u8], mut pos: usize, mail: bool) -> Res<Vec<Param>> {
                     });
                 }
                 Param::Other {
-                    keyword: to_string(line, kw, kw_end)?,
-                    value: value.map(|(s, e)| to_string(line, s, e)).transpose()?,
+                    keyword: str_at(line, kw, kw_end)?,
+                    value: value.map(|(s, e)| str_at(line, s, e)).transpose()?,
                 }
             }
         };
@@ -1050,11 +1064,11 @@ fn params(line: &[u8], mut pos: usize, mail: bool) -> Res<Vec<Param>> {
 }
 
 /// Interprets a MAIL parameter this parser knows; `None` for any other keyword.
-fn mail_param(
-    line: &[u8],
+fn mail_param<'a>(
+    line: &'a [u8],
     keyword: &[u8],
     value: Option<(usize, usize)>,
-) -> Res<(u8, Option<Param>)> {
+) -> Res<(u8, Option<Param<&'a str>>)> {
     let val = value.map(|(s, e)| &line[s..e]);
     match keyword.len() {
         4 => {
@@ -1119,7 +1133,7 @@ fn size_value(line: &[u8], start: usize, end: usize) -> Res<u64> {
 }
 
 /// `String = Atom / Quoted-string` from `start` to the end of the line.
-fn string_arg(line: &[u8], start: usize) -> Res<String> {
+fn string_arg(line: &[u8], start: usize) -> Res<&str> {
     let end = if line[start] == b'"' {
         quoted_string(line, start).map_err(|offset| CommandError::InvalidString { offset })?
     } else {
@@ -1130,15 +1144,15 @@ fn string_arg(line: &[u8], start: usize) -> Res<String> {
         end
     };
     end_of_line(line, end)?;
-    to_string(line, start, end)
+    str_at(line, start, end)
 }
 
-fn required_string(line: &[u8], verb: &'static str) -> Res<String> {
+fn required_string<'a>(line: &'a [u8], verb: &'static str) -> Res<&'a str> {
     let start = argument_start(line, verb)?;
     string_arg(line, start)
 }
 
-fn optional_string(line: &[u8]) -> Res<Option<String>> {
+fn optional_string(line: &[u8]) -> Res<Option<&str>> {
     match line.get(5) {
         None if line.len() == 4 => Ok(None),
         None => Err(CommandError::TrailingWhitespace { offset: 4 }),
@@ -1150,7 +1164,7 @@ fn optional_string(line: &[u8]) -> Res<Option<String>> {
     }
 }
 
-fn parse_auth(line: &[u8]) -> Res<Command> {
+fn parse_auth(line: &[u8]) -> Res<Command<&str>> {
     let start = argument_start(line, "AUTH")?;
     let mut pos = start;
     while pos < line.len() && line[pos] != b' ' {
@@ -1172,7 +1186,7 @@ fn parse_auth(line: &[u8]) -> Res<Command> {
         });
     }
     // Only ASCII passed the class check above.
-    let mechanism = to_string(line, start, pos)?;
+    let mechanism = str_at(line, start, pos)?;
     if pos == line.len() {
         return Ok(Command::Auth {
             mechanism,
@@ -1205,7 +1219,7 @@ fn parse_auth(line: &[u8]) -> Res<Command> {
                 _ => CommandError::InvalidInitialResponse { offset: end },
             });
         }
-        InitialResponse::Base64(to_string(line, ir, end)?)
+        InitialResponse::Base64(str_at(line, ir, end)?)
     };
     Ok(Command::Auth {
         mechanism,
@@ -1213,7 +1227,7 @@ fn parse_auth(line: &[u8]) -> Res<Command> {
     })
 }
 
-fn parse_bdat(line: &[u8]) -> Res<Command> {
+fn parse_bdat(line: &[u8]) -> Res<Command<&str>> {
     let start = argument_start(line, "BDAT")?;
     let end = span(line, start, LETDIG);
     if end == start || !line[start..end].iter().all(u8::is_ascii_digit) {
@@ -1236,7 +1250,7 @@ fn parse_bdat(line: &[u8]) -> Res<Command> {
     }
 }
 
-impl Command {
+impl<S: AsRef<str>> Command<S> {
     /// The canonical upper-case verb.
     pub fn verb(&self) -> &'static str {
         match self {
@@ -1267,11 +1281,11 @@ impl Command {
             out.extend_from_slice(s.as_bytes());
         };
         match self {
-            Command::Helo { domain } | Command::Ehlo { domain } => arg(&mut out, domain),
+            Command::Helo { domain } | Command::Ehlo { domain } => arg(&mut out, domain.as_ref()),
             Command::Mail { from, params } => {
                 out.extend_from_slice(b" FROM:<");
                 if let ReversePath::Mailbox(m) = from {
-                    out.extend_from_slice(m.as_bytes());
+                    out.extend_from_slice(m.as_ref().as_bytes());
                 }
                 out.push(b'>');
                 format_params(&mut out, params);
@@ -1280,7 +1294,7 @@ impl Command {
                 out.extend_from_slice(b" TO:<");
                 match to {
                     ForwardPath::Postmaster => out.extend_from_slice(b"Postmaster"),
-                    ForwardPath::Mailbox(m) => out.extend_from_slice(m.as_bytes()),
+                    ForwardPath::Mailbox(m) => out.extend_from_slice(m.as_ref().as_bytes()),
                 }
                 out.push(b'>');
                 format_params(&mut out, params);
@@ -1291,21 +1305,21 @@ impl Command {
                     out.extend_from_slice(b" LAST");
                 }
             }
-            Command::Vrfy { arg: a } | Command::Expn { arg: a } => arg(&mut out, a),
+            Command::Vrfy { arg: a } | Command::Expn { arg: a } => arg(&mut out, a.as_ref()),
             Command::Help { arg: a } | Command::Noop { arg: a } => {
                 if let Some(a) = a {
-                    arg(&mut out, a);
+                    arg(&mut out, a.as_ref());
                 }
             }
             Command::Auth {
                 mechanism,
                 initial_response,
             } => {
-                arg(&mut out, mechanism);
+                arg(&mut out, mechanism.as_ref());
                 match initial_response {
                     None => {}
                     Some(InitialResponse::Empty) => out.extend_from_slice(b" ="),
-                    Some(InitialResponse::Base64(t)) => arg(&mut out, t),
+                    Some(InitialResponse::Base64(t)) => arg(&mut out, t.as_ref()),
                 }
             }
             Command::Data | Command::Rset | Command::Quit | Command::StartTls => {}
@@ -1314,7 +1328,7 @@ impl Command {
     }
 }
 
-fn format_params(out: &mut Vec<u8>, params: &[Param]) {
+fn format_params<S: AsRef<str>>(out: &mut Vec<u8>, params: &[Param<S>]) {
     for p in params {
         out.push(b' ');
         match p {
@@ -1339,27 +1353,87 @@ fn format_params(out: &mut Vec<u8>, params: &[Param]) {
                 }
             }
             Param::Other { keyword, value } => {
-                out.extend_from_slice(keyword.as_bytes());
+                out.extend_from_slice(keyword.as_ref().as_bytes());
                 if let Some(v) = value {
                     out.push(b'=');
-                    out.extend_from_slice(v.as_bytes());
+                    out.extend_from_slice(v.as_ref().as_bytes());
                 }
             }
         }
     }
 }
 
-impl ReversePath {
+impl<S: AsRef<str>> ReversePath<S> {
     /// The sender's mailbox, or `None` for the null reverse-path `<>`.
     pub fn mailbox(&self) -> Option<&str> {
         match self {
             ReversePath::Null => None,
-            ReversePath::Mailbox(m) => Some(m),
+            ReversePath::Mailbox(m) => Some(m.as_ref()),
         }
     }
 }
 
-impl Command {
+impl Command<&str> {
+    /// The same command, owning its fields (what [`parse`] returns).
+    pub fn into_owned(self) -> Command {
+        let s = |s: &str| s.to_owned();
+        match self {
+            Command::Helo { domain } => Command::Helo { domain: s(domain) },
+            Command::Ehlo { domain } => Command::Ehlo { domain: s(domain) },
+            Command::Mail { from, params } => Command::Mail {
+                from: match from {
+                    ReversePath::Null => ReversePath::Null,
+                    ReversePath::Mailbox(m) => ReversePath::Mailbox(s(m)),
+                },
+                params: owned_params(params),
+            },
+            Command::Rcpt { to, params } => Command::Rcpt {
+                to: match to {
+                    ForwardPath::Postmaster => ForwardPath::Postmaster,
+                    ForwardPath::Mailbox(m) => ForwardPath::Mailbox(s(m)),
+                },
+                params: owned_params(params),
+            },
+            Command::Data => Command::Data,
+            Command::Bdat { size, last } => Command::Bdat { size, last },
+            Command::Rset => Command::Rset,
+            Command::Quit => Command::Quit,
+            Command::StartTls => Command::StartTls,
+            Command::Vrfy { arg } => Command::Vrfy { arg: s(arg) },
+            Command::Expn { arg } => Command::Expn { arg: s(arg) },
+            Command::Help { arg } => Command::Help { arg: arg.map(s) },
+            Command::Noop { arg } => Command::Noop { arg: arg.map(s) },
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => Command::Auth {
+                mechanism: s(mechanism),
+                initial_response: initial_response.map(|ir| match ir {
+                    InitialResponse::Empty => InitialResponse::Empty,
+                    InitialResponse::Base64(t) => InitialResponse::Base64(s(t)),
+                }),
+            },
+        }
+    }
+}
+
+fn owned_params(params: Vec<Param<&str>>) -> Vec<Param> {
+    params
+        .into_iter()
+        .map(|p| match p {
+            Param::Size(n) => Param::Size(n),
+            Param::Body(b) => Param::Body(b),
+            Param::SmtpUtf8 => Param::SmtpUtf8,
+            Param::Auth(a) => Param::Auth(a),
+            Param::Other { keyword, value } => Param::Other {
+                keyword: keyword.to_owned(),
+                value: value.map(str::to_owned),
+            },
+        })
+        .collect()
+}
+
+impl<S: AsRef<str>> Command<S> {
     /// The `AUTH=` parameter of a MAIL command, if any.
     pub fn mail_auth(&self) -> Option<&MailAuth> {
         match self {

@@ -214,42 +214,72 @@ pub fn scan_deviations(content: &[u8], ends_line: bool, out: &mut Vec<Deviation>
 }
 
 /// The offset of the first octet outside printable ASCII and HT, the only octets
-/// that can start a deviation. Almost every line has none, so this is the whole scan
-/// for them.
+/// that can start a deviation. Almost every line has none before its CR, so this is
+/// the whole scan for them.
 #[inline]
 fn first_irregular(content: &[u8]) -> Option<usize> {
-    // Eight octets at a time; a word that may hold one (HT counts as "may") is
-    // searched octet by octet. The last word overlaps octets already found regular,
-    // so whatever it yields is still the first.
+    // Eight octets at a time. The lowest flagged octet of a word is exact (see
+    // `irregular_mask`), so its position comes from one `trailing_zeros` instead of
+    // a loop over the word whose exit the branch predictor cannot guess. HT is
+    // flagged but regular: the search goes on from the octet after it, in a fresh
+    // word, since the flags above an HT may be its borrow.
     const WORD: usize = 8;
-    let exact =
-        |bytes: &[u8], base: usize| bytes.iter().position(|&b| irregular(b)).map(|i| base + i);
     let len = content.len();
-    if len < WORD {
-        return exact(content, 0);
-    }
     let mut base = 0;
-    while base < len {
-        let at = base.min(len - WORD);
-        let word = &content[at..at + WORD];
-        if word_may_be_irregular(word) {
-            if let Some(found) = exact(word, at) {
-                return Some(found);
+    while base + WORD <= len {
+        let mask = irregular_mask(&content[base..base + WORD]);
+        if mask != 0 {
+            let i = base + (mask.trailing_zeros() / 8) as usize;
+            if content[i] != b'\t' {
+                return Some(i);
             }
+            base = i + 1;
+        } else {
+            base += WORD;
         }
-        base = at + WORD;
     }
-    None
+    if base == len {
+        return None;
+    }
+    // Fewer than eight octets left. When the line has eight, the last word overlaps
+    // octets already found regular; unless one of them is an HT (whose borrow could
+    // flag an octet above it), masking their flags off leaves an exact lowest flag.
+    let tail = |from: usize| {
+        content[from..]
+            .iter()
+            .position(|&b| irregular(b))
+            .map(|j| from + j)
+    };
+    if len < WORD {
+        return tail(base);
+    }
+    let at = len - WORD;
+    let known = base - at;
+    if content[at..base].contains(&b'\t') {
+        return tail(base);
+    }
+    let mask = irregular_mask(&content[at..]) & (u64::MAX << (known * 8));
+    if mask == 0 {
+        return None;
+    }
+    let i = at + (mask.trailing_zeros() / 8) as usize;
+    if content[i] != b'\t' {
+        Some(i)
+    } else {
+        tail(i + 1)
+    }
 }
 
 fn irregular(b: u8) -> bool {
     !((0x20..0x7f).contains(&b) || b == b'\t')
 }
 
-/// Whether any of the eight octets is < 0x20, 0x7f or ≥ 0x80. Never false when one
-/// is; may be true for HT, which the caller checks octet by octet.
+/// The high bit of each of the eight octets that is < 0x20, 0x7f or ≥ 0x80, except
+/// that octets above the lowest flagged one may be flagged wrongly (a subtraction's
+/// borrow runs upwards). The lowest flagged octet is always a real one, and no
+/// octet below it is one: that is all [`first_irregular`] reads. HT is flagged too.
 #[inline]
-fn word_may_be_irregular(word: &[u8]) -> bool {
+fn irregular_mask(word: &[u8]) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut octets = [0; 8];
@@ -260,7 +290,7 @@ fn word_may_be_irregular(word: &[u8]) -> bool {
     let below_space = w.wrapping_sub(ONES * 0x20) & !w;
     let del = w ^ (ONES * 0x7f);
     let is_del = del.wrapping_sub(ONES) & !del;
-    (w | below_space | is_del) & HIGH != 0
+    (w | below_space | is_del) & HIGH
 }
 
 /// Frames one complete line `raw` (terminator included, so it ends in LF) into a
@@ -515,6 +545,29 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any mix of the octets that matter (HT runs, borrows out of control
+        /// octets next to irregular ones, the overlapping last word): the word
+        /// search finds what the octet-by-octet search finds.
+        #[test]
+        fn first_irregular_matches_on_mixed_lines(
+            regular in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'\t', b' ', b'~']),
+                0..40,
+            ),
+            mixed in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    b'a', b'\t', b'\r', b'\n', 0, 0x01, 0x08, 0x1f, 0x7f, 0x80, 0xff,
+                ]),
+                0..16,
+            ),
+        ) {
+            let content = [regular, mixed].concat();
+            let plain = content.iter().position(|&b| irregular(b));
+            proptest::prop_assert_eq!(first_irregular(&content), plain);
         }
     }
 
