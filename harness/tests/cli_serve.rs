@@ -1,58 +1,30 @@
 //! `authspec serve`, `send` and `probe` as processes, with Python's smtplib as a real
 //! third-party client (it is on every machine this project builds on).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authspec");
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn users_file(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("users");
-    // bob's password has a space, a colon and an @: stored base64 as Dovecot must.
-    std::fs::write(
-        &p,
-        "alice:{PLAIN}wonderland\nbob:{PLAIN.B64}cEBzcyB3MHJkOng=\n",
-    )
-    .unwrap();
-    p
-}
-
-fn start(dir: &Path, extra: &[&str]) -> Server {
-    let users = users_file(dir);
+/// `authspec serve` with two users (bob's password has a space, a colon and an @:
+/// stored base64 as Dovecot must) and a maildir, plus `extra`.
+fn start(dir: &Path, extra: &[&str]) -> support::Server {
     let maildir = dir.join("maildir");
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--seed", "1"])
-        .arg("--users")
-        .arg(&users)
-        .arg("--maildir")
-        .arg(&maildir)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("spawn authspec serve");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    Server { child, addr }
+    let maildir = maildir.to_str().expect("a UTF-8 temporary path");
+    let args: Vec<&str> = ["--maildir", maildir]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    support::serve_with(
+        dir,
+        "alice:{PLAIN}wonderland\nbob:{PLAIN.B64}cEBzcyB3MHJkOng=\n",
+        None,
+        &args,
+    )
 }
 
 fn python(script: &str) -> (i32, String) {

@@ -3,40 +3,18 @@
 //! errors, completions and the man page.
 
 use authspec_reference::human::looks_like_debug;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::process::Command;
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authspec");
 
-fn serve(
-    dir: &std::path::Path,
-    args: &[&str],
-) -> (std::process::Child, String, std::path::PathBuf) {
-    let users = dir.join("users");
-    std::fs::write(&users, "alice:{PLAIN}wonderland\n").unwrap();
+/// `authspec serve` logging to `dir/serve.log`.
+fn serve(dir: &std::path::Path, args: &[&str]) -> (support::Server, std::path::PathBuf) {
     let log = dir.join("serve.log");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--seed", "1"])
-        .arg("--users")
-        .arg(&users)
-        .args(args)
-        .env_remove("NO_COLOR")
-        .env_remove("AUTHSPEC_LOG")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    (child, addr, log)
+    let server = support::serve_with(dir, "alice:{PLAIN}wonderland\n", Some(&log), args);
+    (server, log)
 }
 
 fn send(addr: &str, mech: &str, pw: &str) -> std::process::Output {
@@ -56,7 +34,7 @@ fn send(addr: &str, mech: &str, pw: &str) -> std::process::Output {
         .unwrap()
 }
 
-fn stop(mut child: std::process::Child, log: &std::path::Path) -> String {
+fn stop(server: support::Server, log: &std::path::Path) -> String {
     // The disconnect line is written as the session ends; give it time to land.
     for _ in 0..50 {
         let text = std::fs::read_to_string(log).unwrap();
@@ -65,8 +43,7 @@ fn stop(mut child: std::process::Child, log: &std::path::Path) -> String {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let mut text = String::new();
     std::fs::File::open(log)
         .unwrap()
@@ -78,13 +55,14 @@ fn stop(mut child: std::process::Child, log: &std::path::Path) -> String {
 #[test]
 fn serve_logs_the_dialog_postfix_style_masked_and_without_colour() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, addr, log) = serve(dir.path(), &["-v"]);
+    let (server, log) = serve(dir.path(), &["-v"]);
+    let addr = server.addr.clone();
     assert!(send(&addr, "PLAIN", "wonderland").status.success());
     assert_eq!(
         send(&addr, "LOGIN", "wrong-password").status.code(),
         Some(4)
     );
-    let text = stop(child, &log);
+    let text = stop(server, &log);
     assert!(text.contains("connect from unknown[127.0.0.1]"), "{text}");
     assert!(
         text.contains("ehlo=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=6"),
@@ -116,10 +94,11 @@ fn serve_logs_the_dialog_postfix_style_masked_and_without_colour() {
 #[test]
 fn serve_json_log() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, addr, log) = serve(dir.path(), &["-v", "--log-format", "json"]);
+    let (server, log) = serve(dir.path(), &["-v", "--log-format", "json"]);
+    let addr = server.addr.clone();
     assert!(send(&addr, "PLAIN", "wonderland").status.success());
     assert!(send(&addr, "PLAIN", "wonderland").status.success());
-    let text = stop(child, &log);
+    let text = stop(server, &log);
     let mut disconnects = 0;
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect(line);
@@ -321,7 +300,8 @@ fn completions_and_man_page() {
 #[test]
 fn certificate_failures_name_the_flags_and_client_refusals_have_their_own_exit() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, _log) = serve(dir.path(), &["-o", "smtpd_tls_security_level=may"]);
+    let server = support::serve(dir.path(), &["-o", "smtpd_tls_security_level=may"]);
+    let addr = server.addr.clone();
     let out = Command::new(BIN)
         .args(["run", "--target", &addr, "--starttls"])
         .output()
@@ -355,8 +335,6 @@ fn certificate_failures_name_the_flags_and_client_refusals_have_their_own_exit()
     assert_eq!(out.status.code(), Some(7), "{stderr}");
     assert!(stderr.contains("refused by the client"), "{stderr}");
     assert!(!looks_like_debug(&stderr), "{stderr}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The typed CLI errors name the file, address or flag and the cause, in words.

@@ -5,9 +5,11 @@ use authspec_reference::sasl::cram_md5::cram_md5_context;
 use authspec_reference::sasl::credentials::MemoryStore;
 use authspec_reference::sasl::{ClientCredentials, Secret};
 use base64::Engine as _;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authspec");
 const PASSWORD: &str = "Tr0ub4dor&3-s3cret";
@@ -45,35 +47,18 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-fn users_file(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("users");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(PASSWORD);
-    std::fs::write(&p, format!("alice:{{PLAIN.B64}}{b64}\n")).unwrap();
-    p
-}
-
 #[test]
 fn cli_logs_and_reports_hold_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "-vvv", "--seed", "5"])
-        .arg("--users")
-        .arg(users_file(dir.path()))
-        .args(["-o", "smtpd_tls_security_level=may"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(PASSWORD);
+    let server = support::serve_with(
+        dir.path(),
+        &format!("alice:{{PLAIN.B64}}{b64}\n"),
+        Some(&log),
+        &["-vvv", "-o", "smtpd_tls_security_level=may"],
+    );
+    let addr = server.addr.clone();
     let mut all = String::new();
     for mech in [
         "PLAIN",
@@ -129,8 +114,7 @@ fn cli_logs_and_reports_hold_no_secret() {
         .output()
         .unwrap();
     all.push_str(&String::from_utf8_lossy(&out.stdout));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let mut server_log = String::new();
     std::fs::File::open(&log)
         .unwrap()
