@@ -4,7 +4,7 @@
 
 use super::client_process::ClientProcess;
 use super::embedded::ProfileError;
-use super::verdict::{Judged, Notes, StepEnd, record_step, settle};
+use super::verdict::{Judged, Notes, StepEnd, Unreached, record_step, settle};
 use super::{ClientUnderTest, Shared};
 use crate::conn::{Conn, ConnError};
 use crate::report::{ClientExit, FailedStep, ScenarioResult, TranscriptLine, Verdict};
@@ -59,17 +59,11 @@ pub const SERVABLE: &[&str] = &[
     "XOAUTH2",
 ];
 
-/// Why `expect_auth` fails when the client's AUTH names another mechanism.
-const OTHER_MECHANISM: &str = "the client chose another mechanism";
-
-/// What a step that waited for a line reports when the client closed instead.
-const CLIENT_CLOSED: &str = "the client closed the connection";
-
 /// A client that closes the connection before sending a message has not broken a rule
 /// about that message's content: the step was not reached (info), not failed.
 fn not_reached_if_gone(end: StepEnd) -> StepEnd {
     match end {
-        StepEnd::Fail(f, _) if f.actual == CLIENT_CLOSED => StepEnd::Settled(Verdict::Info {
+        StepEnd::Unreached(f, _, Unreached::ClientClosed) => StepEnd::Settled(Verdict::Info {
             note: format!(
                 "step {} ({}) not reached: the client closed the connection first",
                 f.index + 1,
@@ -134,9 +128,15 @@ impl Judge {
                 }
                 Ok(String::from_utf8_lossy(&bytes).into_owned())
             }
-            Err(ConnError::Closed { .. }) => {
-                Err(fail(index, what, CLIENT_CLOSED, "the client went away"))
-            }
+            Err(ConnError::Closed { .. }) => Err(StepEnd::Unreached(
+                FailedStep {
+                    index,
+                    expected: what.into(),
+                    actual: "the client closed the connection".into(),
+                },
+                "the client went away".into(),
+                Unreached::ClientClosed,
+            )),
             Err(e) => Err(StepEnd::Error(format!("waiting for {what}: {e}"))),
         }
     }
@@ -176,11 +176,14 @@ impl Judge {
             }
         };
         if !mech_name.eq_ignore_ascii_case(&a.mechanism) {
-            return fail(
-                index,
-                format!("AUTH {}", a.mechanism),
-                line.clone(),
-                OTHER_MECHANISM,
+            return StepEnd::Unreached(
+                FailedStep {
+                    index,
+                    expected: format!("AUTH {}", a.mechanism),
+                    actual: line.clone(),
+                },
+                "the client chose another mechanism".into(),
+                Unreached::OtherMechanism,
             );
         }
         let Some(mechanism) = Mechanism::from_name(mech_name.as_bytes()) else {
@@ -582,7 +585,7 @@ impl Judge {
                 match end {
                     // A level of its own judges the exchange; the choice of mechanism
                     // that precedes it is not part of that rule.
-                    StepEnd::Fail(f, reason) if a.level.is_some() && reason == OTHER_MECHANISM => {
+                    StepEnd::Unreached(f, _, Unreached::OtherMechanism) if a.level.is_some() => {
                         StepEnd::Settled(Verdict::Info {
                             note: format!(
                                 "step {} not reached: the client chose another mechanism ({})",

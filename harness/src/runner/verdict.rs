@@ -17,6 +17,10 @@ pub(crate) enum StepEnd {
     Info(String),
     /// The step's check did not hold. What that means depends on its level.
     Fail(FailedStep, String),
+    /// A fail whose cause a caller may read as "the step's rule was never reached"
+    /// (the server role does, for a step with a rule of its own); anyone else judges
+    /// it as [`StepEnd::Fail`].
+    Unreached(FailedStep, String, Unreached),
     /// The scenario cannot apply to this peer (it did not advertise what a step needs);
     /// the reason says what was missing.
     Skip(String),
@@ -32,13 +36,22 @@ pub(crate) enum StepEnd {
     Error(String),
 }
 
+/// Why the peer never got to what a step checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unreached {
+    /// The client closed the connection while the step waited for a line.
+    ClientClosed,
+    /// `expect_auth`: the client's AUTH named another mechanism than the step serves.
+    OtherMechanism,
+}
+
 impl StepEnd {
     fn verdict(&self, judged: &Judged) -> Verdict {
         match self {
             StepEnd::Ok => Verdict::Pass,
             StepEnd::NonStrict(n) => Verdict::NonStrict { note: n.clone() },
             StepEnd::Info(n) => Verdict::Info { note: n.clone() },
-            StepEnd::Fail(_, r) => judged.verdict(r.clone()),
+            StepEnd::Fail(_, r) | StepEnd::Unreached(_, r, _) => judged.verdict(r.clone()),
             StepEnd::Skip(r) => Verdict::Skip { reason: r.clone() },
             StepEnd::Settled(v) => v.clone(),
             StepEnd::FailRule { reason, .. } => Verdict::Fail {
@@ -118,7 +131,7 @@ pub(crate) fn record_step(
             notes.info.push(note);
             None
         }
-        StepEnd::Fail(mut f, reason) => {
+        StepEnd::Fail(mut f, reason) | StepEnd::Unreached(mut f, reason, _) => {
             f.index = index;
             result.failed_step = Some(f);
             result.level = Some(judged.level);
