@@ -4,44 +4,21 @@
 //! multiline reply whose lines carry different codes) it finds both bugs and writes
 //! scenarios that `authspec run` replays.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authspec");
 const PASSWORD: &str = "wonderland";
 
-struct Server {
-    child: Child,
-    addr: String,
+/// Starts a server that prints `listening on ADDR` first; its log is not kept.
+fn start(mut cmd: Command) -> support::Server {
+    cmd.stderr(Stdio::null());
+    support::spawn_listening(cmd)
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a server that prints `listening on ADDR` first.
-fn start(mut cmd: Command) -> Server {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn server");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    Server { child, addr }
-}
-
-fn reference(dir: &Path) -> Server {
+fn reference(dir: &Path) -> support::Server {
     let users = dir.join("users");
     std::fs::write(&users, format!("alice:{{PLAIN}}{PASSWORD}\n")).unwrap();
     let mut cmd = Command::new(BIN);
@@ -50,7 +27,7 @@ fn reference(dir: &Path) -> Server {
     start(cmd)
 }
 
-fn broken() -> Server {
+fn broken() -> support::Server {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("tests")

@@ -1,45 +1,12 @@
 //! `authspec load` as a process against `authspec serve`: counts, error kinds and the
 //! JSON fields scripts rely on. No assertion depends on how fast the machine is.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authspec");
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path) -> Server {
-    let users = dir.join("users");
-    std::fs::write(&users, "alice:{PLAIN}wonderland\n").unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg("--users")
-        .arg(&users)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn authspec serve");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    Server { child, addr }
-}
 
 /// Runs `authspec load` with the password in the environment, never in argv.
 fn load(target: &str, password: &str, extra: &[&str]) -> Output {
@@ -65,7 +32,7 @@ fn json(out: &Output) -> serde_json::Value {
 
 fn check_clean_run(mechanism: &str, extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path());
+    let server = support::serve(dir.path(), &[]);
     let mut args = vec![
         "--mechanism",
         mechanism,
@@ -125,7 +92,7 @@ fn cram_md5_sessions_all_succeed() {
 #[test]
 fn wrong_password_is_counted_as_auth_535() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path());
+    let server = support::serve(dir.path(), &[]);
     let out = load(
         &server.addr,
         "not-the-password",

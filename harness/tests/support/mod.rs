@@ -41,18 +41,22 @@ pub fn serve_with(dir: &Path, users: &str, log: Option<&Path>, extra: &[&str]) -
         Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
         None => Stdio::null(),
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authspec"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--seed", "1"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_authspec"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--seed", "1"])
         .arg("--users")
         .arg(&users_file)
         .args(extra)
         .env_remove("AUTHSPEC_LOG")
         .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+        .stderr(stderr);
+    spawn_listening(cmd)
+}
+
+/// Starts `cmd`, a server that prints `listening on ADDR` as its first line of
+/// output (stdout is taken for it; stderr is the caller's to set, else inherited).
+pub fn spawn_listening(mut cmd: Command) -> Server {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
