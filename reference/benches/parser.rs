@@ -126,20 +126,6 @@ fn authspec_framing(input: &[u8]) -> (usize, usize) {
     (lines, lines)
 }
 
-/// Parsing alone, over lines framed in advance (the input is ignored).
-fn authspec_parse_only(_input: &[u8]) -> (usize, usize) {
-    let (mut lines, mut ok) = (0, 0);
-    for _ in 0..REPEAT {
-        for l in LINES {
-            lines += 1;
-            if black_box(command::parse_ref(black_box(l.as_bytes()))).is_ok() {
-                ok += 1;
-            }
-        }
-    }
-    (lines, ok)
-}
-
 fn smtp_proto(input: &[u8]) -> (usize, usize) {
     let mut receiver = RequestReceiver::default();
     let (mut lines, mut ok) = (0, 0);
@@ -300,7 +286,7 @@ fn main() {
     );
     // Where authspec's time goes, for whoever tunes the codec.
     let tf = median_round(authspec_framing, &input);
-    let tp = median_round(authspec_parse_only, &input);
+    let tp = median_round(authspec_lines, &input);
     println!(
         "  of which framing (LineReader, deviation scan): {:.1} ns/line; parsing (command::parse_ref): {:.1} ns/line",
         tf.as_secs_f64() * 1e9 / expected as f64,

@@ -238,36 +238,12 @@ fn first_irregular(content: &[u8]) -> Option<usize> {
             base += WORD;
         }
     }
-    if base == len {
-        return None;
-    }
-    // Fewer than eight octets left. When the line has eight, the last word overlaps
-    // octets already found regular; unless one of them is an HT (whose borrow could
-    // flag an octet above it), masking their flags off leaves an exact lowest flag.
-    let tail = |from: usize| {
-        content[from..]
-            .iter()
-            .position(|&b| irregular(b))
-            .map(|j| from + j)
-    };
-    if len < WORD {
-        return tail(base);
-    }
-    let at = len - WORD;
-    let known = base - at;
-    if content[at..base].contains(&b'\t') {
-        return tail(base);
-    }
-    let mask = irregular_mask(&content[at..]) & (u64::MAX << (known * 8));
-    if mask == 0 {
-        return None;
-    }
-    let i = at + (mask.trailing_zeros() / 8) as usize;
-    if content[i] != b'\t' {
-        Some(i)
-    } else {
-        tail(i + 1)
-    }
+    // Fewer than eight octets left, octet by octet: a line's own CR is seldom among
+    // them, since the window runs on into the lines pipelined after it.
+    content[base..]
+        .iter()
+        .position(|&b| irregular(b))
+        .map(|j| base + j)
 }
 
 fn irregular(b: u8) -> bool {
